@@ -1,0 +1,3 @@
+from tvmcli.cli import main
+
+main()

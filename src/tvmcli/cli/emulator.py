@@ -1,0 +1,182 @@
+"""`momento-tvm emulator`: run the local Momento token service until stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import grpc
+import typer
+
+from tvmcli.cli import common, output
+from tvmcli.emulator import Emulator, Faults
+from tvmcli.emulator.runner import load_or_create_secret
+from tvmcli.emulator.service import DEFAULT_RATE_LIMIT
+from tvmcli.errors import UsageError
+
+EPILOG = """\
+\b
+Examples:
+  momento-tvm emulator --port 5050
+  eval "$(momento-tvm emulator --print-env --quiet &)"   # start in the background
+  momento-tvm mint chat-reader                           # uses the exported key
+  kill "$MOMENTO_TVM_EMULATOR_PID"
+  momento-tvm emulator --fail-first 2 --fail-status UNAVAILABLE --latency 0.2
+"""
+
+_STATUSES = {code.name: code for code in grpc.StatusCode if code is not grpc.StatusCode.OK}
+
+
+def env_block(api_key: str, endpoint: str, pid: int) -> str:
+    return "\n".join(
+        f"export {name}={shlex.quote(value)}"
+        for name, value in (
+            ("MOMENTO_API_KEY", api_key),
+            ("MOMENTO_ENDPOINT", endpoint),
+            ("MOMENTO_TVM_EMULATOR_PID", str(pid)),
+        )
+    )
+
+
+@common.handle_errors
+def emulator(
+    port: Annotated[
+        int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.", min=0, max=65535)
+    ] = 0,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--secret-file",
+            help="Signing secret, created (0600) if missing, so keys survive restarts.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    print_env: Annotated[
+        bool,
+        typer.Option(
+            "--print-env",
+            help="Print export lines for MOMENTO_API_KEY, MOMENTO_ENDPOINT and "
+            "MOMENTO_TVM_EMULATOR_PID, then close stdout (so $(...) returns).",
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Nothing on stdout but --print-env.")
+    ] = False,
+    key_expires_in: Annotated[
+        str | None,
+        typer.Option(
+            "--key-expires-in",
+            help="Lifetime of the printed API key. Default: none.",
+            show_default=False,
+        ),
+    ] = None,
+    rate_limit: Annotated[
+        int,
+        typer.Option("--rate-limit", help="Mints per second per account; 0 turns it off.", min=0),
+    ] = DEFAULT_RATE_LIMIT,
+    latency: Annotated[float, typer.Option(help="Seconds added to every call.", min=0)] = 0.0,
+    fail_rate: Annotated[
+        float,
+        typer.Option(
+            "--fail-rate",
+            help="Share of calls (0 to 1) that fail with --fail-status.",
+            min=0,
+            max=1,
+        ),
+    ] = 0.0,
+    fail_first: Annotated[
+        int, typer.Option("--fail-first", help="The first N calls fail.", min=0)
+    ] = 0,
+    fail_status: Annotated[
+        str, typer.Option("--fail-status", help="gRPC status of injected failures.")
+    ] = "UNAVAILABLE",
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file",
+            help="Write the per-call log here instead of stderr.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run a local Momento token service (gRPC, no account needed) until Ctrl-C or SIGTERM.
+
+    It prints an endpoint and an API key it accepts. Point MOMENTO_ENDPOINT and
+    MOMENTO_API_KEY at them and every momento-tvm command works offline.
+    """
+    status = _STATUSES.get(fail_status.upper())
+    if status is None:
+        raise UsageError(
+            f"--fail-status: unknown gRPC status {fail_status!r}; one of: {', '.join(_STATUSES)}"
+        )
+    key_lifetime = common.duration_option(key_expires_in, "--key-expires-in")
+    secret = load_or_create_secret(secret_file) if secret_file else None
+    _configure_log(log_file)
+    faults = Faults(latency=latency, fail_rate=fail_rate, fail_first=fail_first, fail_status=status)
+    server = Emulator(port=port, secret=secret, rate_limit=rate_limit, faults=faults).start()
+    api_key = server.issue_api_key(expires_in=key_lifetime)
+    if print_env:
+        output.data(env_block(api_key, server.endpoint, os.getpid()))
+    if not quiet:
+        output.key_values([("Endpoint", server.endpoint), ("API key", api_key)])
+    if print_env:
+        _close_stdout()
+    logging.getLogger("tvmcli.emulator").info(
+        "listening on %s (rate limit %s/s); stop with Ctrl-C", server.endpoint, rate_limit or "no"
+    )
+    _serve_until_signal(server)
+
+
+def _configure_log(log_file: Path | None) -> None:
+    handler: logging.Handler
+    if log_file is None:
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        try:
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--log-file {log_file}: {exc.strerror}") from None
+    handler.setFormatter(logging.Formatter("%(asctime)s emulator: %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("tvmcli.emulator")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _close_stdout() -> None:
+    """Point fd 1 at /dev/null so `eval "$(momento-tvm emulator --print-env --quiet &)"` returns."""
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
+def _serve_until_signal(server: Emulator) -> None:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.stop(grace=1.0)
+        stats = server.service.stats()
+        logging.getLogger("tvmcli.emulator").info(
+            "stopped: %d calls, %d mints, refusals %s",
+            stats["calls"],
+            stats["mints"],
+            stats["refusals"] or "none",
+        )

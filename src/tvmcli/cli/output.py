@@ -1,0 +1,101 @@
+"""Everything the CLI shows. The only module that uses Rich.
+
+Data goes to stdout, everything else to stderr. Rich styles only on a terminal; NO_COLOR is
+honoured by Rich itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from tvmcli.errors import ConfigError, TvmError
+
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(highlight=False, soft_wrap=True)
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def data(text: str) -> None:
+    """Write data to stdout exactly as given (plus a newline), with no markup or wrapping."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def json_data(value: Any) -> None:
+    data(json.dumps(value, indent=2, sort_keys=False))
+
+
+def info(message: str) -> None:
+    _err.print(escape(message))
+
+
+def error(err: TvmError) -> None:
+    _err.print(f"[bold red]error:[/] {escape(err.message)}")
+    if isinstance(err, ConfigError):
+        for problem in err.problems:
+            _err.print(f"  - {escape(problem)}")
+    if err.hint:
+        _err.print(f"[dim]hint:[/] {escape(err.hint)}")
+
+
+def internal_error(exc: BaseException) -> None:
+    # The exception's text may hold a secret (a server echo, a parsed file), so only its type.
+    _err.print(
+        f"[bold red]error:[/] internal error ({type(exc).__name__}). "
+        "Rerun with --debug for a traceback, and please report it."
+    )
+
+
+@contextmanager
+def spinner(message: str) -> Iterator[None]:
+    """A spinner on stderr while waiting, only when stderr is a terminal."""
+    status = _err.status(escape(message)) if _err.is_terminal else nullcontext()
+    with status:
+        yield
+
+
+def key_values(rows: Iterable[tuple[str, str]]) -> None:
+    """Aligned 'Label  value' lines on stdout: a table on a terminal, plain text when piped."""
+    rows = list(rows)
+    if _out.is_terminal:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        for label, value in rows:
+            table.add_row(escape(label), escape(value))
+        _out.print(table)
+        return
+    width = max((len(label) for label, _ in rows), default=0)
+    for label, value in rows:
+        data(f"{label.ljust(width)}  {value}")
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[str]], title: str | None = None) -> None:
+    """A table on stdout: Rich on a terminal, tab-separated with a header line when piped."""
+    rows = list(rows)
+    if _out.is_terminal:
+        grid = Table(*columns, title=escape(title) if title else None, title_justify="left")
+        for row in rows:
+            grid.add_row(*(escape(cell) for cell in row))
+        _out.print(grid)
+        return
+    if title:
+        data(title)
+    data("\t".join(columns))
+    for row in rows:
+        data("\t".join(row))
+
+
+def mapping_rows(mapping: Mapping[str, str]) -> list[tuple[str, str]]:
+    return list(mapping.items())

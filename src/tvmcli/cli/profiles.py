@@ -1,0 +1,109 @@
+"""`momento-tvm profiles`: list, show, validate and locate the profiles file."""
+
+from __future__ import annotations
+
+import enum
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tvmcli.cli import common, output
+from tvmcli.durations import format_duration
+from tvmcli.profiles import Profile, find_config
+
+app = typer.Typer(
+    help="Inspect the profiles file: what each profile grants and for how long.",
+    no_args_is_help=True,
+)
+
+
+class Format(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+FormatOption = Annotated[Format, typer.Option("--output", "-o", help="text (a table) or json.")]
+
+
+def profile_json(profile: Profile) -> dict[str, object]:
+    return {
+        "name": profile.name,
+        "description": profile.description,
+        "expiresIn": profile.expires_in,
+        "tokenId": profile.token_id,
+        "cache": profile.cache,
+        "permissions": [s.describe() for s in profile.statements],
+    }
+
+
+@app.command(
+    "list",
+    epilog="\b\nExamples:\n  momento-tvm profiles list\n  momento-tvm profiles list -o json",
+)
+@common.handle_errors
+def list_profiles(config: common.ConfigOption = None, fmt: FormatOption = Format.text) -> None:
+    """List the profiles: name, lifetime, number of statements, description."""
+    profiles = common.load_profile_set(config).profiles
+    if fmt is Format.json:
+        output.json_data([profile_json(p) for p in profiles.values()])
+        return
+    output.table(
+        ("Profile", "Lifetime", "Statements", "Description"),
+        (
+            (p.name, format_duration(p.expires_in), str(len(p.statements)), p.description)
+            for p in profiles.values()
+        ),
+    )
+
+
+@app.command(
+    "show",
+    epilog="\b\nExamples:\n  momento-tvm profiles show chat-reader\n"
+    "  momento-tvm profiles show chat-writer -o json",
+)
+@common.handle_errors
+def show(
+    name: Annotated[str, typer.Argument(help="Profile name.")],
+    config: common.ConfigOption = None,
+    fmt: FormatOption = Format.text,
+) -> None:
+    """Show the statements a profile grants, as they will be sent to Momento."""
+    profile = common.load_profile_set(config).get(name)
+    if fmt is Format.json:
+        output.json_data(profile_json(profile))
+        return
+    output.key_values(
+        [
+            ("Profile", profile.name),
+            ("Description", profile.description or "-"),
+            ("Lifetime", format_duration(profile.expires_in)),
+            ("Token id", profile.token_id or "-"),
+        ]
+    )
+    rows = (tuple(s.describe().values()) for s in profile.statements)
+    output.table(("Resource", "Role", "Cache", "Scope"), rows)
+
+
+@app.command(
+    "validate",
+    epilog="\b\nExamples:\n  momento-tvm profiles validate\n"
+    "  momento-tvm profiles validate -c deploy/profiles.toml",
+)
+@common.handle_errors
+def validate(config: common.ConfigOption = None) -> None:
+    """Check the whole profiles file and report every problem at once (exit 3 if any)."""
+    profile_set = common.load_profile_set(config)
+    count = len(profile_set.profiles)
+    output.info(f"{profile_set.path}: {count} profile{'s' if count != 1 else ''}, all valid")
+
+
+@app.command("path", epilog='\b\nExample:\n  $EDITOR "$(momento-tvm profiles path)"')
+@common.handle_errors
+def path(config: common.ConfigOption = None) -> None:
+    """Print the path of the profiles file that commands would use."""
+    found: Path = find_config(config, os.environ, Path.cwd())
+    output.data(str(found))
+    if not found.exists():
+        output.info("(no file there yet; start from profiles.example.toml)")

@@ -1,0 +1,100 @@
+"""Starting and stopping the emulator: in-process (tests) or from `momento-tvm emulator`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from concurrent import futures
+from pathlib import Path
+from types import TracebackType
+
+import grpc
+from momento_wire_types import token_pb2_grpc
+
+from tvmcli.emulator.service import DEFAULT_RATE_LIMIT, Faults, TokenService
+from tvmcli.errors import ConfigError, UsageError
+
+HOST = "127.0.0.1"
+SECRET_BYTES = 32
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The signing secret from `path`, created (mode 0600) if absent, so keys survive restarts."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        secret = secrets.token_hex(SECRET_BYTES)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise UsageError(f"cannot create secret file {path}: {exc.strerror}") from None
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secret + "\n")
+        return secret.encode("ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not ASCII text"
+        raise UsageError(f"cannot read secret file {path}: {reason}") from None
+    if len(text) < 32:
+        raise ConfigError(f"secret file {path} holds fewer than 32 characters; delete it to renew")
+    return text.encode("ascii")
+
+
+class Emulator:
+    """A running token service on 127.0.0.1. `with Emulator() as emu:` starts and stops it."""
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        secret: bytes | None = None,
+        rate_limit: int = DEFAULT_RATE_LIMIT,
+        faults: Faults | None = None,
+        max_workers: int = 16,
+    ) -> None:
+        self.service = TokenService(
+            secret or secrets.token_hex(SECRET_BYTES).encode("ascii"),
+            rate_limit=rate_limit,
+            faults=faults,
+        )
+        self._requested_port = port
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+        token_pb2_grpc.add_TokenServicer_to_server(self.service, self._server)  # type: ignore[no-untyped-call]
+        self.port = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def start(self) -> Emulator:
+        try:
+            port = self._server.add_insecure_port(f"{HOST}:{self._requested_port}")
+        except RuntimeError:
+            port = 0
+        if port == 0:
+            raise UsageError(
+                f"cannot listen on {HOST}:{self._requested_port} (is the port in use?)"
+            )
+        self.port = port
+        self.service.endpoint = self.endpoint
+        self._server.start()
+        return self
+
+    def stop(self, grace: float | None = 1.0) -> None:
+        self._server.stop(grace).wait()
+
+    def wait(self) -> None:
+        self._server.wait_for_termination()
+
+    def issue_api_key(self, *, expires_in: int | None = None, can_mint: bool = True) -> str:
+        return self.service.issue_api_key(expires_in=expires_in, can_mint=can_mint)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop(grace=None)

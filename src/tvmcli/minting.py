@@ -1,0 +1,206 @@
+"""The token-service client: one deadline per mint, retries inside it, errors mapped to ours.
+
+The SDK's AuthClient sends no deadline, never retries and turns client-side failures into
+UNKNOWN_ERROR, so this talks gRPC directly with the SDK's own wire types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import grpc.aio
+from momento_wire_types import token_pb2, token_pb2_grpc
+
+from tvmcli import __version__
+from tvmcli.credentials import ApiKey
+from tvmcli.errors import AuthError, ConfigError, TvmError, UnavailableError
+from tvmcli.scopes import build_permissions
+from tvmcli.statements import Statement
+from tvmcli.tokens import Kind, make_envelope, mask
+
+DEFAULT_TIMEOUT = 10.0
+RETRYABLE = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Full-jitter exponential backoff: attempt n waits uniform(0, min(cap, base * 2**n))."""
+
+    base: float = 0.1
+    cap: float = 2.0
+
+    def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
+        return rng() * min(self.cap, self.base * 2.0**attempt)
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    """A freshly minted token. `token` is the envelope users hand around; its repr is masked."""
+
+    token: str = field(repr=False)
+    endpoint: str
+    expires_at: int
+    token_id: str | None
+
+    def __repr__(self) -> str:
+        return (
+            f"MintedToken(endpoint={self.endpoint!r}, expires_at={self.expires_at}, "
+            f"token_id={self.token_id!r}, token={mask(self.token)!r})"
+        )
+
+
+class Minter:
+    """Mints tokens with one API key over one channel. Use as an async context manager."""
+
+    def __init__(
+        self,
+        api_key: ApiKey,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.api_key = api_key
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng
+        target = api_key.target
+        self._target = target
+        if target.secure:
+            self._channel = grpc.aio.secure_channel(target.address, grpc.ssl_channel_credentials())
+        else:
+            self._channel = grpc.aio.insecure_channel(target.address)
+        self._stub = token_pb2_grpc.TokenStub(self._channel)  # type: ignore[no-untyped-call]
+        self._metadata = (
+            ("authorization", api_key.secret),
+            ("agent", f"momento-tvm:{__version__}"),
+        )
+
+    async def __aenter__(self) -> Minter:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close(grace=None)
+
+    async def mint(
+        self, statements: Sequence[Statement], expires_in: int, token_id: str | None = None
+    ) -> MintedToken:
+        request = token_pb2._GenerateDisposableTokenRequest(
+            expires=token_pb2._GenerateDisposableTokenRequest.Expires(valid_for_seconds=expires_in),
+            auth_token=self.api_key.secret,
+            permissions=build_permissions(statements),
+            token_id=token_id or "",
+        )
+        response = await self._call_with_retries(request)
+        return self._minted(response, token_id)
+
+    async def _call_with_retries(
+        self, request: token_pb2._GenerateDisposableTokenRequest
+    ) -> token_pb2._GenerateDisposableTokenResponse:
+        deadline = time.monotonic() + self.timeout
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                response: token_pb2._GenerateDisposableTokenResponse = (
+                    await self._stub.GenerateDisposableToken(
+                        request, timeout=max(remaining, 0.001), metadata=self._metadata
+                    )
+                )
+                return response
+            except grpc.aio.AioRpcError as error:
+                code = error.code()
+                wait = self.retry.backoff(attempt, self._rng)
+                attempt += 1
+                if code not in RETRYABLE or time.monotonic() + wait >= deadline:
+                    raise self._translate(error, attempt) from None
+            await self._sleep(wait)
+
+    def _translate(self, error: grpc.aio.AioRpcError, attempts: int) -> TvmError:
+        code = error.code()
+        details = _scrub(error.details() or "", self.api_key.secret)
+        key = f"the key from {self.api_key.source}"
+        where = self._target.endpoint
+        if self._target.address != where:
+            where += f" ({self._target.address})"
+        status = code.name if code is not None else "UNKNOWN"
+        if code is grpc.StatusCode.UNAUTHENTICATED:
+            return AuthError(
+                f"Momento did not accept {key}: {details or status}",
+                hint="The key may be expired, revoked, or for another endpoint.",
+            )
+        if code is grpc.StatusCode.PERMISSION_DENIED:
+            hint = "Use a key that may mint tokens (a super-user API key)."
+            if self.api_key.kind is Kind.DISPOSABLE_TOKEN:
+                hint = "That is a disposable token; tokens cannot mint tokens. Use an API key."
+            return AuthError(f"Momento refused to mint with {key}: {details or status}", hint=hint)
+        if code is grpc.StatusCode.INVALID_ARGUMENT:
+            return ConfigError(f"Momento rejected the request: {details or status}")
+        tries = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
+        if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+            return UnavailableError(
+                f"no answer from {where} within {self.timeout:g}s ({tries}; last status {status})",
+                hint="Check the endpoint and network, or raise --timeout.",
+            )
+        if code in RETRYABLE:
+            return UnavailableError(
+                f"could not mint from {where}: {status} {tries}"
+                + (f" ({details})" if details else ""),
+                hint="Momento allows 5 mints per second per account."
+                if code is grpc.StatusCode.RESOURCE_EXHAUSTED
+                else "Is the endpoint right and the service up?",
+            )
+        return TvmError(f"unexpected answer from {where}: {status} {details}".rstrip())
+
+    def _minted(
+        self, response: token_pb2._GenerateDisposableTokenResponse, token_id: str | None
+    ) -> MintedToken:
+        if not response.api_key or not response.valid_until:
+            raise TvmError(
+                f"{self._target.endpoint} answered without a token or expiry; "
+                "is it a Momento token service?"
+            )
+        endpoint = response.endpoint or self.api_key.endpoint
+        return MintedToken(
+            token=make_envelope(endpoint, response.api_key),
+            endpoint=endpoint,
+            expires_at=int(response.valid_until),
+            token_id=token_id,
+        )
+
+
+def _scrub(text: str, secret: str) -> str:
+    """Server messages are shown to users; make sure none echoes the key back."""
+    if secret and secret in text:
+        text = text.replace(secret, mask(secret))
+    return text[:300]
+
+
+def mint_once(
+    api_key: ApiKey,
+    statements: Sequence[Statement],
+    expires_in: int,
+    token_id: str | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> MintedToken:
+    """One mint from synchronous code (the CLI)."""
+
+    async def run() -> MintedToken:
+        async with Minter(api_key, timeout=timeout) as minter:
+            return await minter.mint(statements, expires_in, token_id)
+
+    return asyncio.run(run())

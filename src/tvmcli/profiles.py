@@ -1,0 +1,407 @@
+"""Profiles file (TOML) -> validated, frozen Profile objects.
+
+Every problem in a file is collected before failing, and each names the file, the profile, the
+statement index and the field, says what is allowed, and suggests the nearest name for a typo.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tvmcli.durations import format_duration, parse_duration
+from tvmcli.errors import ConfigError
+from tvmcli.statements import (
+    ALL,
+    MAX_LIFETIME_SECONDS,
+    MAX_STATEMENTS,
+    MAX_TOKEN_ID_LENGTH,
+    MIN_LIFETIME_SECONDS,
+    ROLE_ALIASES,
+    Resource,
+    Role,
+    Statement,
+    roles_for,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+CONFIG_ENV = "MOMENTO_TVM_CONFIG"
+LOCAL_CONFIG_NAME = "momento-tvm.toml"
+DEFAULT_EXPIRES_IN = 15 * 60
+
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_TOP_KEYS = ("defaults", "profiles", "server")
+_DEFAULT_KEYS = ("expires_in", "cache")
+_PROFILE_KEYS = ("description", "expires_in", "token_id", "permissions", "cache")
+_STATEMENT_KEYS = (
+    "role",
+    "cache",
+    "key",
+    "key_prefix",
+    "topic",
+    "topic_prefix",
+    "function",
+    "function_prefix",
+)
+_NARROWING = {
+    Resource.CACHE: ("key", "key_prefix"),
+    Resource.TOPIC: ("topic", "topic_prefix"),
+    Resource.FUNCTION: ("function", "function_prefix"),
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    statements: tuple[Statement, ...]
+    expires_in: int = DEFAULT_EXPIRES_IN
+    description: str = ""
+    token_id: str | None = None
+    cache: bool = True
+
+
+@dataclass(frozen=True)
+class ProfileSet:
+    path: Path
+    profiles: Mapping[str, Profile]
+    server: Mapping[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str) -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise ConfigError(
+                f"{self.path}: no profile named {name!r}",
+                hint=_suggest(name, list(self.profiles)) or _listing(self.profiles),
+            ) from None
+
+
+def _listing(names: Mapping[str, Profile]) -> str:
+    if not names:
+        return "The file defines no profiles."
+    return "Profiles in this file: " + ", ".join(sorted(names))
+
+
+def _suggest(word: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"Did you mean {close[0]!r}?" if close else None
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
+    return Path(base) / "momento-tvm" / "profiles.toml"
+
+
+def find_config(explicit: Path | None, env: Mapping[str, str], cwd: Path) -> Path:
+    """--config, else $MOMENTO_TVM_CONFIG, else ./momento-tvm.toml, else the XDG location."""
+    if explicit is not None:
+        return explicit
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    local = cwd / LOCAL_CONFIG_NAME
+    if local.exists():
+        return local
+    return default_config_path(env)
+
+
+def load_profiles(path: Path) -> ProfileSet:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no profiles file at {path}",
+            hint="Pass --config FILE, set MOMENTO_TVM_CONFIG, or start from profiles.example.toml.",
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory, not a profiles file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_profiles(text, path)
+
+
+def parse_profiles(text: str, path: Path) -> ProfileSet:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    problems = _Problems(path)
+    profiles = _Reader(problems).read(data)
+    if problems:
+        count = len(problems.items)
+        raise ConfigError(
+            f"{path}: {count} problem{'s' if count > 1 else ''} in the profiles file",
+            problems=problems.items,
+        )
+    server = data.get("server", {})
+    return ProfileSet(
+        path=path, profiles=profiles, server=server if isinstance(server, dict) else {}
+    )
+
+
+class _Problems:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.items: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(f"{self.path}: {where}: {message}")
+
+    def unknown_keys(self, where: str, table: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in allowed:
+                hint = _suggest(key, list(allowed))
+                self.add(
+                    where,
+                    f"unknown field {key!r}. "
+                    + (hint + " " if hint else "")
+                    + "Allowed: "
+                    + ", ".join(allowed),
+                )
+
+
+class _Reader:
+    def __init__(self, problems: _Problems) -> None:
+        self.problems = problems
+
+    def read(self, data: dict[str, Any]) -> dict[str, Profile]:
+        self.problems.unknown_keys("top level", data, _TOP_KEYS)
+        defaults = self._table(data, "defaults", "[defaults]")
+        self.problems.unknown_keys("[defaults]", defaults, _DEFAULT_KEYS)
+        default_expiry = self._lifetime(defaults, "[defaults]", DEFAULT_EXPIRES_IN)
+        default_cache = self._bool(defaults, "[defaults]", "cache", True)
+        self._table(data, "server", "[server]")
+        profiles = self._table(data, "profiles", "[profiles]")
+        result = {}
+        for name, body in profiles.items():
+            where = f"profile {name!r}"
+            if not _PROFILE_NAME.fullmatch(name):
+                self.problems.add(
+                    where,
+                    "a profile name is 1 to 64 letters, digits, '-', '_' or '.', "
+                    "starting with a letter or digit",
+                )
+            if not isinstance(body, dict):
+                self.problems.add(where, "must be a table ([profiles.NAME])")
+                continue
+            profile = self._profile(name, body, where, default_expiry, default_cache)
+            if profile is not None:
+                result[name] = profile
+        return result
+
+    def _table(self, data: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.problems.add(where, "must be a table")
+            return {}
+        return value
+
+    def _bool(self, table: Mapping[str, Any], where: str, key: str, default: bool) -> bool:
+        value = table.get(key, default)
+        if not isinstance(value, bool):
+            self.problems.add(f"{where}.{key}", "must be true or false")
+            return default
+        return value
+
+    def _lifetime(self, table: Mapping[str, Any], where: str, default: int) -> int:
+        if "expires_in" not in table:
+            return default
+        raw = table["expires_in"]
+        try:
+            seconds = parse_duration(raw) if isinstance(raw, (str, int)) else parse_duration("?")
+        except ValueError as exc:
+            self.problems.add(f"{where}.expires_in", str(exc))
+            return default
+        try:
+            check_lifetime(seconds)
+        except ValueError as exc:
+            self.problems.add(f"{where}.expires_in", str(exc))
+            return default
+        return seconds
+
+    def _profile(
+        self, name: str, body: dict[str, Any], where: str, default_expiry: int, default_cache: bool
+    ) -> Profile | None:
+        self.problems.unknown_keys(where, body, _PROFILE_KEYS)
+        description = body.get("description", "")
+        if not isinstance(description, str):
+            self.problems.add(f"{where}.description", "must be a string")
+            description = ""
+        token_id = body.get("token_id")
+        if token_id is not None:
+            try:
+                check_token_id(token_id)
+            except ValueError as exc:
+                self.problems.add(f"{where}.token_id", str(exc))
+        expires_in = self._lifetime(body, where, default_expiry)
+        cache = self._bool(body, where, "cache", default_cache)
+        statements = self._statements(body.get("permissions"), where)
+        if statements is None:
+            return None
+        return Profile(
+            name=name,
+            statements=statements,
+            expires_in=expires_in,
+            description=description,
+            token_id=token_id if isinstance(token_id, str) else None,
+            cache=cache,
+        )
+
+    def _statements(self, raw: Any, where: str) -> tuple[Statement, ...] | None:
+        if raw is None:
+            self.problems.add(
+                where,
+                "has no 'permissions'; add a list such as "
+                '[{ role = "read-only", cache = "my-cache" }]',
+            )
+            return None
+        if not isinstance(raw, list):
+            self.problems.add(f"{where}.permissions", "must be a list of tables")
+            return None
+        if not raw:
+            self.problems.add(f"{where}.permissions", "is empty; a token needs 1 to 20 statements")
+            return None
+        if len(raw) > MAX_STATEMENTS:
+            self.problems.add(
+                f"{where}.permissions",
+                f"has {len(raw)} statements; Momento allows at most {MAX_STATEMENTS} per token",
+            )
+        statements: list[Statement] = []
+        seen: dict[tuple[Any, ...], tuple[int, Statement]] = {}
+        ok = True
+        for index, item in enumerate(raw):
+            at = f"{where}, permissions[{index}]"
+            statement = self._statement(item, at)
+            if statement is None:
+                ok = False
+                continue
+            if statement.target in seen:
+                earlier, other = seen[statement.target]
+                if other.role is statement.role:
+                    self.problems.add(at, f"duplicates permissions[{earlier}]")
+                else:
+                    self.problems.add(
+                        at,
+                        f"conflicts with permissions[{earlier}]: same target, different role "
+                        "(Momento refuses both in one token)",
+                    )
+                ok = False
+                continue
+            seen[statement.target] = (index, statement)
+            statements.append(statement)
+        return tuple(statements) if ok else None
+
+    def _statement(self, item: Any, at: str) -> Statement | None:
+        if not isinstance(item, dict):
+            self.problems.add(at, 'must be a table like { role = "read-only", cache = "c" }')
+            return None
+        before = len(self.problems.items)
+        self.problems.unknown_keys(at, item, _STATEMENT_KEYS)
+        for key in _STATEMENT_KEYS:
+            if key in item and not isinstance(item[key], str):
+                self.problems.add(f"{at}.{key}", "must be a string")
+            elif key in item and not item[key]:
+                self.problems.add(f"{at}.{key}", "must not be empty")
+        role = self._role(item, at)
+        if "cache" not in item:
+            self.problems.add(at, "needs 'cache': a cache name, or \"*\" for every cache")
+        if len(self.problems.items) > before or role is None:
+            return None
+        return self._selectors(item, at, role)
+
+    def _role(self, item: Mapping[str, Any], at: str) -> Role | None:
+        raw = item.get("role")
+        if raw is None:
+            self.problems.add(at, "needs 'role': " + ", ".join(r.value for r in Role))
+            return None
+        if not isinstance(raw, str):
+            return None
+        role = ROLE_ALIASES.get(raw.strip().lower())
+        if role is None:
+            hint = _suggest(raw, list(ROLE_ALIASES))
+            self.problems.add(
+                f"{at}.role",
+                f"unknown role {raw!r}. "
+                + (hint + " " if hint else "")
+                + "Roles: "
+                + ", ".join(r.value for r in Role),
+            )
+        return role
+
+    def _selectors(self, item: Mapping[str, Any], at: str, role: Role) -> Statement | None:
+        resource = role.resource
+        given = [key for key in _STATEMENT_KEYS[2:] if key in item]
+        wrong = [key for key in given if key not in _NARROWING[resource]]
+        if wrong:
+            fits = {
+                Resource.TOPIC: "topic",
+                Resource.FUNCTION: "function",
+                Resource.CACHE: "cache",
+            }
+            other = {r for r in Resource if any(k in _NARROWING[r] for k in wrong)}
+            other_roles = ", ".join(v for r in other for v in roles_for(r))
+            self.problems.add(
+                f"{at}.{wrong[0]}",
+                f"role {role.value!r} is a {resource.value} role and takes "
+                + (" or ".join(repr(k) for k in _NARROWING[resource]))
+                + (
+                    f"; {fits[next(iter(other))]} statements take roles {other_roles}"
+                    if other
+                    else ""
+                ),
+            )
+            return None
+        if len(given) > 1:
+            self.problems.add(
+                at, "conflicting selectors " + " and ".join(map(repr, given)) + "; give one"
+            )
+            return None
+        if resource is not Resource.CACHE and not given:
+            name, prefix = _NARROWING[resource]
+            self.problems.add(
+                at,
+                f'{resource.value} statements need {name!r} (a name, or "*" for all) or {prefix!r}',
+            )
+            return None
+        for key in given:
+            if item[key] == ALL and key in ("key", "key_prefix", "topic_prefix", "function_prefix"):
+                self.problems.add(
+                    f"{at}.{key}",
+                    "'*' is not a wildcard here; leave the field out to grant everything"
+                    if key.startswith("key")
+                    else f"'*' is not a wildcard here; use {key.removesuffix('_prefix')!r} = \"*\"",
+                )
+                return None
+        return Statement(role=role, cache=item["cache"], **{key: item[key] for key in given})
+
+
+def check_lifetime(seconds: int) -> None:
+    if not MIN_LIFETIME_SECONDS <= seconds <= MAX_LIFETIME_SECONDS:
+        raise ValueError(
+            f"lifetime {format_duration(seconds)} is outside what Momento allows "
+            f"(1s to {format_duration(MAX_LIFETIME_SECONDS)})"
+        )
+
+
+def check_token_id(token_id: object) -> None:
+    if not isinstance(token_id, str):
+        raise ValueError("must be a string")
+    if not token_id:
+        raise ValueError("must not be empty")
+    if len(token_id) > MAX_TOKEN_ID_LENGTH:
+        raise ValueError(
+            f"is {len(token_id)} characters; Momento allows at most {MAX_TOKEN_ID_LENGTH}"
+        )
