@@ -57,7 +57,11 @@ class Emulator:
             faults=faults,
         )
         self._requested_port = port
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers),
+            # gRPC sets SO_REUSEPORT by default: a second emulator would silently share the port.
+            options=[("grpc.so_reuseport", 0)],
+        )
         token_pb2_grpc.add_TokenServicer_to_server(self.service, self._server)  # type: ignore[no-untyped-call]
         self.port = 0
 
