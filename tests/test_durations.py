@@ -29,7 +29,7 @@ def test_parse_duration_rejects_other_forms_with_the_allowed_ones(text: str) -> 
 def test_parse_duration_rejects_negative_and_boolean_values() -> None:
     with pytest.raises(ValueError, match="negative"):
         parse_duration(-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected a duration"):
         parse_duration(True)
 
 

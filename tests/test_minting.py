@@ -83,9 +83,11 @@ def test_refusals_are_never_retried(status: str) -> None:
 
 
 def test_a_slow_service_times_out_with_exit_5() -> None:
-    with faulty(latency=2.0) as emulator:
-        with pytest.raises(UnavailableError, match=r"no answer from .* within 0.3s"):
-            mint_once(key_for(emulator), READ, 60, timeout=0.3)
+    with (
+        faulty(latency=2.0) as emulator,
+        pytest.raises(UnavailableError, match=r"no answer from .* within 0.3s"),
+    ):
+        mint_once(key_for(emulator), READ, 60, timeout=0.3)
 
 
 def test_nothing_listening_is_unavailable() -> None:

@@ -22,6 +22,7 @@ LEGACY_API_KEY_ENV = "MOMENTO_AUTH_TOKEN"
 ENDPOINT_ENV = "MOMENTO_ENDPOINT"
 MOMENTO_CONFIG_DIR_ENV = "MOMENTO_CONFIG_DIR"
 DEFAULT_MOMENTO_PROFILE = "default"
+DEFAULT_TIMEOUT = 10.0  # seconds for one mint, retries included
 
 
 @dataclass(frozen=True)

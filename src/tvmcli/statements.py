@@ -14,6 +14,7 @@ MAX_STATEMENTS = 20
 MAX_TOKEN_ID_LENGTH = 64
 MIN_LIFETIME_SECONDS = 1
 MAX_LIFETIME_SECONDS = 25 * 3600
+ACCOUNT_MINTS_PER_SECOND = 5  # a hard limit per Momento account
 
 
 class Resource(str, enum.Enum):

@@ -9,16 +9,17 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import grpc
 import typer
 
 from tvmcli.cli import common, output
-from tvmcli.emulator import Emulator, Faults
-from tvmcli.emulator.runner import load_or_create_secret
-from tvmcli.emulator.service import DEFAULT_RATE_LIMIT
 from tvmcli.errors import UsageError
+from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND
+
+if TYPE_CHECKING:
+    from tvmcli.emulator import Emulator
+
 
 EPILOG = """\
 \b
@@ -29,8 +30,6 @@ Examples:
   kill "$MOMENTO_TVM_EMULATOR_PID"
   momento-tvm emulator --fail-first 2 --fail-status UNAVAILABLE --latency 0.2
 """
-
-_STATUSES = {code.name: code for code in grpc.StatusCode if code is not grpc.StatusCode.OK}
 
 
 def env_block(api_key: str, endpoint: str, pid: int) -> str:
@@ -80,7 +79,7 @@ def emulator(
     rate_limit: Annotated[
         int,
         typer.Option("--rate-limit", help="Mints per second per account; 0 turns it off.", min=0),
-    ] = DEFAULT_RATE_LIMIT,
+    ] = ACCOUNT_MINTS_PER_SECOND,
     latency: Annotated[float, typer.Option(help="Seconds added to every call.", min=0)] = 0.0,
     fail_rate: Annotated[
         float,
@@ -112,10 +111,17 @@ def emulator(
     It prints an endpoint and an API key it accepts. Point MOMENTO_ENDPOINT and
     MOMENTO_API_KEY at them and every momento-tvm command works offline.
     """
-    status = _STATUSES.get(fail_status.upper())
+    # grpc and the emulator load here, not at import: every other command starts faster.
+    import grpc
+
+    from tvmcli.emulator import Emulator, Faults
+    from tvmcli.emulator.runner import load_or_create_secret
+
+    statuses = {code.name: code for code in grpc.StatusCode if code is not grpc.StatusCode.OK}
+    status = statuses.get(fail_status.upper())
     if status is None:
         raise UsageError(
-            f"--fail-status: unknown gRPC status {fail_status!r}; one of: {', '.join(_STATUSES)}"
+            f"--fail-status: unknown gRPC status {fail_status!r}; one of: {', '.join(statuses)}"
         )
     key_lifetime = common.duration_option(key_expires_in, "--key-expires-in")
     secret = load_or_create_secret(secret_file) if secret_file else None

@@ -6,15 +6,18 @@ import enum
 import json
 import time
 from datetime import datetime, timezone
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tvmcli.cli import common, output
+from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.durations import format_relative
 from tvmcli.errors import UsageError
-from tvmcli.minting import DEFAULT_TIMEOUT, MintedToken, mint_once
 from tvmcli.profiles import check_lifetime, check_token_id
+
+if TYPE_CHECKING:
+    from tvmcli.minting import MintedToken
 
 EPILOG = """\
 \b
@@ -99,6 +102,8 @@ def mint(
         except ValueError as exc:
             raise UsageError(f"--token-id {exc}") from None
     key = common.api_key(api_key_file, endpoint, momento_profile)
+    from tvmcli.minting import mint_once  # grpc loads only once there is something to send
+
     with output.spinner(f"Minting {profile} at {key.endpoint}"):
         token = mint_once(key, chosen.statements, lifetime, token_id, timeout=timeout)
     render(token, profile, output_format)

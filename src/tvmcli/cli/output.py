@@ -6,20 +6,32 @@ honoured by Rich itself.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from tvmcli.errors import ConfigError, TvmError
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
-_out = Console(highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Rich loads on first use: `mint` piped into $(...) prints plain data and never needs it.
+
+
+@functools.cache
+def _console(stderr: bool) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def stdout_is_terminal() -> bool:
@@ -37,10 +49,11 @@ def json_data(value: Any) -> None:
 
 
 def info(message: str) -> None:
-    _err.print(escape(message))
+    _console(stderr=True).print(escape(message))
 
 
 def error(err: TvmError) -> None:
+    _err = _console(stderr=True)
     _err.print(f"[bold red]error:[/] {escape(err.message)}")
     if isinstance(err, ConfigError):
         for problem in err.problems:
@@ -51,7 +64,7 @@ def error(err: TvmError) -> None:
 
 def internal_error(exc: BaseException) -> None:
     # The exception's text may hold a secret (a server echo, a parsed file), so only its type.
-    _err.print(
+    _console(stderr=True).print(
         f"[bold red]error:[/] internal error ({type(exc).__name__}). "
         "Rerun with --debug for a traceback, and please report it."
     )
@@ -60,15 +73,20 @@ def internal_error(exc: BaseException) -> None:
 @contextmanager
 def spinner(message: str) -> Iterator[None]:
     """A spinner on stderr while waiting, only when stderr is a terminal."""
-    status = _err.status(escape(message)) if _err.is_terminal else nullcontext()
-    with status:
+    if not sys.stderr.isatty():
+        yield
+        return
+    with _console(stderr=True).status(escape(message)):
         yield
 
 
 def key_values(rows: Iterable[tuple[str, str]]) -> None:
     """Aligned 'Label  value' lines on stdout: a table on a terminal, plain text when piped."""
     rows = list(rows)
-    if _out.is_terminal:
+    if sys.stdout.isatty():
+        from rich.table import Table
+
+        _out = _console(stderr=False)
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
         table.add_column(overflow="fold")
@@ -84,7 +102,10 @@ def key_values(rows: Iterable[tuple[str, str]]) -> None:
 def table(columns: Sequence[str], rows: Iterable[Sequence[str]], title: str | None = None) -> None:
     """A table on stdout: Rich on a terminal, tab-separated with a header line when piped."""
     rows = list(rows)
-    if _out.is_terminal:
+    if sys.stdout.isatty():
+        from rich.table import Table
+
+        _out = _console(stderr=False)
         grid = Table(*columns, title=escape(title) if title else None, title_justify="left")
         for row in rows:
             grid.add_row(*(escape(cell) for cell in row))

@@ -16,6 +16,7 @@ from tvmcli.profiles import Profile, find_config
 app = typer.Typer(
     help="Inspect the profiles file: what each profile grants and for how long.",
     no_args_is_help=True,
+    epilog="\b\nExamples:\n  momento-tvm profiles list\n  momento-tvm profiles show chat-reader",
 )
 
 

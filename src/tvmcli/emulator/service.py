@@ -23,12 +23,17 @@ from momento_wire_types import permissionmessages_pb2 as pb
 from momento_wire_types import token_pb2, token_pb2_grpc
 
 from tvmcli import jwtcodec, tokens
-from tvmcli.statements import MAX_LIFETIME_SECONDS, MAX_STATEMENTS, MAX_TOKEN_ID_LENGTH
+from tvmcli.statements import (
+    ACCOUNT_MINTS_PER_SECOND,
+    MAX_LIFETIME_SECONDS,
+    MAX_STATEMENTS,
+    MAX_TOKEN_ID_LENGTH,
+)
 
 log = logging.getLogger("tvmcli.emulator")
 
 ISSUER = "momento-tvm-emulator"
-DEFAULT_RATE_LIMIT = 5
+DEFAULT_RATE_LIMIT = ACCOUNT_MINTS_PER_SECOND
 
 
 class Refusal(Exception):

@@ -1,0 +1,51 @@
+"""Every command explains itself with an example, and the README's commands exist."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import Result
+
+from tvmcli import __version__
+
+Cli = Callable[..., Result]
+ROOT = Path(__file__).parent.parent
+COMMANDS = [
+    [],
+    ["mint"],
+    ["emulator"],
+    ["profiles"],
+    ["profiles", "list"],
+    ["profiles", "show"],
+    ["profiles", "validate"],
+    ["profiles", "path"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
+def test_every_command_has_help_with_an_example(cli: Cli, command: list[str]) -> None:
+    result = cli(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage:" in result.stdout
+    assert "Example" in result.stdout
+    examples = result.stdout.split("Example", 1)[1]
+    assert re.search(r"momento-tvm [a-z]", examples)
+
+
+def test_version(cli: Cli) -> None:
+    result = cli("--version")
+    assert result.stdout == f"momento-tvm {__version__}\n"
+
+
+def test_readme_names_the_two_setup_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "scripts/demo" in readme
+    assert "scripts/test" in readme
+    assert (ROOT / ".ci/run").read_text().strip().endswith("exec scripts/test")
+
+
+def test_changelog_has_an_entry_for_this_version() -> None:
+    assert re.search(rf"^## {re.escape(__version__)}\b", (ROOT / "CHANGELOG.md").read_text(), re.M)
