@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from tvmcli.cli import app
+from tvmcli.cli.app import app
 from tvmcli.emulator import Emulator
 
 PROFILES = """\

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
-from typing import Any
+
+TYPE_CHECKING = False  # typing stays unloaded at run time: `inspect` must start fast
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class JwtFormatError(ValueError):
@@ -60,6 +61,9 @@ def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def sign_hs256(claims: dict[str, Any], secret: bytes) -> str:
+    import hashlib
+    import hmac
+
     header = {"alg": "HS256", "typ": "JWT"}
     signing_input = ".".join(
         b64url_encode(json.dumps(part, separators=(",", ":"), sort_keys=True).encode())
@@ -71,6 +75,9 @@ def sign_hs256(claims: dict[str, Any], secret: bytes) -> str:
 
 def verify_hs256(token: str, secret: bytes) -> dict[str, Any] | None:
     """The claims if `token` is an HS256 JWT signed with `secret`, else None."""
+    import hashlib
+    import hmac
+
     try:
         header, claims = decode_unverified(token)
     except JwtFormatError:

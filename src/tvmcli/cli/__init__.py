@@ -1,60 +1,22 @@
-"""The command line: one small module per command, joined here.
+"""The command line: one small module per command, joined in `app`.
 
-The only package that imports typer, decides exit codes and renders (through `output`).
+The only package that imports typer, decides exit codes and renders (through `output`). This
+module stays light: `main` runs plain `inspect` calls without loading Typer at all.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Annotated
-
-import typer
-
-from tvmcli import __version__
-from tvmcli.cli import emulator, mint, profiles
-from tvmcli.cli.common import DEBUG_ENV
-
-app = typer.Typer(
-    name="momento-tvm",
-    help="Mint, inspect and vend scoped Momento disposable tokens.\n\n"
-    "Profiles in a TOML file name the caches, topics, keys and lifetimes of each kind of token.",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="\b\nExamples:\n"
-    "  momento-tvm emulator --print-env --quiet\n"
-    "  momento-tvm mint chat-reader --config profiles.example.toml\n"
-    "  momento-tvm profiles list",
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"momento-tvm {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_options(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", help="Show the version and exit.", callback=_version, is_eager=True
-        ),
-    ] = False,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks for internal errors.")
-    ] = False,
-) -> None:
-    if debug:
-        os.environ[DEBUG_ENV] = "1"
-
-
-app.command("mint", epilog=mint.EPILOG)(mint.mint)
-app.command("emulator", epilog=emulator.EPILOG)(emulator.emulator)
-app.add_typer(profiles.app, name="profiles")
+import sys
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["inspect"]:
+        # Scripts call `inspect --check` often; skip Typer when the arguments are plain ones.
+        from tvmcli.cli.inspecting import fast_main
+
+        code = fast_main(sys.argv[2:])
+        if code is not None:
+            sys.exit(code)
+    from tvmcli.cli.app import app
+
     app(prog_name="momento-tvm")

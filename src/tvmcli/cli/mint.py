@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import json
 import time
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,6 +14,7 @@ from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.durations import format_relative
 from tvmcli.errors import UsageError
 from tvmcli.profiles import check_lifetime, check_token_id
+from tvmcli.tokens import iso_utc
 
 if TYPE_CHECKING:
     from tvmcli.minting import MintedToken
@@ -33,10 +33,6 @@ class OutputFormat(str, enum.Enum):
     text = "text"
     raw = "raw"
     json = "json"
-
-
-def iso_utc(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def token_json(token: MintedToken, profile: str) -> dict[str, object]:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
 
 from tvmcli.errors import ConfigError, TvmError
 
+TYPE_CHECKING = False  # typing stays unloaded at run time: `inspect` must start fast
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from typing import Any
+
     from rich.console import Console
 
 # Rich loads on first use: `mint` piped into $(...) prints plain data and never needs it.
@@ -81,22 +83,17 @@ def spinner(message: str) -> Iterator[None]:
 
 
 def key_values(rows: Iterable[tuple[str, str]]) -> None:
-    """Aligned 'Label  value' lines on stdout: a table on a terminal, plain text when piped."""
+    """Aligned 'Label  value' lines on stdout, labels bold on a terminal. Long values (tokens)
+    are left for the terminal to wrap, so a copied token has no inserted spaces."""
     rows = list(rows)
-    if sys.stdout.isatty():
-        from rich.table import Table
-
-        _out = _console(stderr=False)
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold")
-        table.add_column(overflow="fold")
-        for label, value in rows:
-            table.add_row(escape(label), escape(value))
-        _out.print(table)
-        return
     width = max((len(label) for label, _ in rows), default=0)
+    if not sys.stdout.isatty():
+        for label, value in rows:
+            data(f"{label.ljust(width)}  {value}")
+        return
+    out = _console(stderr=False)
     for label, value in rows:
-        data(f"{label.ljust(width)}  {value}")
+        out.print(f"[bold]{escape(label.ljust(width))}[/]  {escape(value)}", soft_wrap=True)
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[str]], title: str | None = None) -> None:

@@ -1,0 +1,74 @@
+"""`momento-tvm inspect`: decode any Momento key or token, offline."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from tvmcli.cli import common, inspecting
+
+EPILOG = """\
+\b
+Examples:
+  momento-tvm inspect "$TOKEN"
+  momento-tvm mint chat-reader | momento-tvm inspect
+  momento-tvm inspect --env MOMENTO_API_KEY --output json
+  momento-tvm inspect --env TOKEN --check --min-ttl 5m --quiet || echo "mint a new one"
+"""
+
+
+@common.handle_errors
+def inspect(
+    token: Annotated[
+        str | None,
+        typer.Argument(help="The key or token; '-' or nothing reads stdin.", show_default=False),
+    ] = None,
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env",
+            help="Read the credential from this environment variable.",
+            metavar="NAME",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Exit 6 if expired or with less than --min-ttl left."),
+    ] = False,
+    min_ttl: Annotated[
+        str | None,
+        typer.Option(
+            "--min-ttl", help="With --check: the least lifetime left, e.g. 5m.", show_default=False
+        ),
+    ] = None,
+    require_expiry: Annotated[
+        bool,
+        typer.Option(
+            "--require-expiry", help="With --check: fail a credential that never expires."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing; for --check.")
+    ] = False,
+) -> None:
+    """Show what a Momento key or token is: kind, endpoint, expiry, status, token id, permissions.
+
+    Works offline: it decodes, it does not verify signatures or ask Momento.
+    """
+    options = inspecting.InspectOptions(
+        token=token,
+        env=env,
+        output=output_format,
+        check=check,
+        quiet=quiet,
+        min_ttl=common.duration_option(min_ttl, "--min-ttl") or 0,
+        require_expiry=require_expiry,
+    )
+    inspecting.run(
+        options, stdin=sys.stdin.buffer, stdin_is_terminal=sys.stdin.isatty(), environ=os.environ
+    )
