@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tvmcli import __version__
-from tvmcli.cli import emulator, inspect, mint, profiles
+from tvmcli.cli import cache, emulator, execute, inspect, mint, profiles
 from tvmcli.cli.common import DEBUG_ENV
 
 app = typer.Typer(
@@ -49,6 +49,8 @@ def main_options(
 
 
 app.command("mint", epilog=mint.EPILOG)(mint.mint)
+app.command("exec", cls=execute.ExecCommand, epilog=execute.EPILOG)(execute.exec_command)
 app.command("inspect", epilog=inspect.EPILOG)(inspect.inspect)
 app.command("emulator", epilog=emulator.EPILOG)(emulator.emulator)
 app.add_typer(profiles.app, name="profiles")
+app.add_typer(cache.app, name="cache")

@@ -5,17 +5,29 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, NamedTuple, ParamSpec, TypeVar
 
 import typer
 
+from tvmcli import exports
 from tvmcli.cli import output
 from tvmcli.credentials import ApiKey, resolve_api_key
-from tvmcli.durations import parse_duration
+from tvmcli.durations import format_relative, parse_duration
 from tvmcli.errors import ExitCode, TvmError, UsageError
-from tvmcli.profiles import ProfileSet, find_config, load_profiles
+from tvmcli.profiles import (
+    Profile,
+    ProfileSet,
+    check_lifetime,
+    check_token_id,
+    find_config,
+    load_profiles,
+)
+
+if TYPE_CHECKING:
+    from tvmcli.minting import MintedToken
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -57,6 +69,48 @@ MomentoProfileOption = Annotated[
         "--momento-profile",
         help="Profile in the Momento CLI credentials file (~/.momento/credentials), "
         "used when no other key is given. Default: default.",
+        show_default=False,
+    ),
+]
+ExpiresInOption = Annotated[
+    str | None,
+    typer.Option(
+        "--expires-in",
+        "-e",
+        help="Lifetime, e.g. 90s, 15m, 1h30m (1s to 25h). Default: the profile's.",
+        show_default=False,
+    ),
+]
+TokenIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token-id",
+        help="Id baked into the token (at most 64 characters); subscribers see it as the "
+        "publisher id. Default: the profile's.",
+        show_default=False,
+    ),
+]
+EnvVarOption = Annotated[
+    str,
+    typer.Option(
+        "--env-var",
+        help="Variable that receives the token; its expiry goes in MOMENTO_TOKEN_EXPIRES_AT.",
+        metavar="NAME",
+    ),
+]
+ReuseOption = Annotated[
+    bool,
+    typer.Option(
+        "--reuse",
+        help="Reuse a token minted earlier for the same profile, token id, endpoint and key "
+        "(cached under ~/.cache/momento-tvm) while it has --min-ttl left.",
+    ),
+]
+MinTtlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--min-ttl",
+        help="With --reuse: the least lifetime a reused token must have left. Default: 5m.",
         show_default=False,
     ),
 ]
@@ -118,3 +172,66 @@ def duration_option(value: str | None, flag: str) -> int | None:
         return parse_duration(value)
     except ValueError as exc:
         raise UsageError(f"{flag}: {exc}") from None
+
+
+class TokenRequest(NamedTuple):
+    profile: Profile
+    expires_in: int
+    token_id: str | None
+
+
+def token_request(
+    config: Path | None, profile: str, expires_in: str | None, token_id: str | None
+) -> TokenRequest:
+    """The profile with --expires-in and --token-id applied and checked."""
+    chosen = load_profile_set(config).get(profile)
+    lifetime = duration_option(expires_in, "--expires-in") or chosen.expires_in
+    try:
+        check_lifetime(lifetime)
+    except ValueError as exc:
+        raise UsageError(f"--expires-in: {exc}") from None
+    token_id = token_id if token_id is not None else chosen.token_id
+    if token_id is not None:
+        try:
+            check_token_id(token_id)
+        except ValueError as exc:
+            raise UsageError(f"--token-id {exc}") from None
+    return TokenRequest(chosen, lifetime, token_id)
+
+
+def check_env_var(name: str) -> None:
+    try:
+        exports.check_variable_name(name)
+    except ValueError as exc:
+        raise UsageError(f"--env-var: {exc}") from None
+
+
+def obtain_token(
+    key: ApiKey, request: TokenRequest, *, timeout: float, reuse: bool, min_ttl: str | None
+) -> MintedToken:
+    """Mint, or with --reuse take a cached token that still has --min-ttl left."""
+    from tvmcli import reuse as reusing  # grpc loads only once there is something to send
+    from tvmcli.minting import mint_once
+
+    if min_ttl is not None and not reuse:
+        raise UsageError("--min-ttl goes with --reuse")
+    least = duration_option(min_ttl, "--min-ttl")
+    profile = request.profile
+
+    def mint() -> MintedToken:
+        with output.spinner(f"Minting {profile.name} at {key.endpoint}"):
+            return mint_once(
+                key, profile.statements, request.expires_in, request.token_id, timeout=timeout
+            )
+
+    cache = reusing.TokenCache(reusing.default_cache_dir(os.environ)) if reuse else None
+    cache_key = reusing.cache_key(
+        key, profile.name, profile.statements, request.expires_in, request.token_id
+    )
+    token, reused = reusing.obtain(
+        cache, cache_key, key.endpoint, reusing.DEFAULT_MIN_TTL if least is None else least, mint
+    )
+    if reused:
+        left = format_relative(token.expires_at - time.time())
+        output.info(f"Reusing the {profile.name} token minted earlier (expires {left})")
+    return token

@@ -1,19 +1,22 @@
-"""`momento-tvm mint PROFILE`: mint one token and print it in the form the caller needs."""
+"""`momento-tvm mint PROFILE`: mint one token and deliver it in the form the caller needs."""
 
 from __future__ import annotations
 
 import enum
 import json
+import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tvmcli import exports
 from tvmcli.cli import common, output
 from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.durations import format_relative
 from tvmcli.errors import UsageError
-from tvmcli.profiles import check_lifetime, check_token_id
+from tvmcli.files import append_once, write_private
 from tvmcli.tokens import iso_utc
 
 if TYPE_CHECKING:
@@ -24,8 +27,11 @@ EPILOG = """\
 Examples:
   momento-tvm mint chat-reader
   TOKEN=$(momento-tvm mint chat-reader)
+  eval "$(momento-tvm mint ci-warmup --output env)"
+  momento-tvm mint ci-warmup --output dotenv --out .env.momento
+  momento-tvm mint ci-warmup --output github --github-env       # in a GitHub Actions step
+  momento-tvm mint ci-warmup --reuse --min-ttl 10m --output env   # spare the 5/s mint limit
   momento-tvm mint chat-writer --expires-in 30m --token-id build-42 --output json
-  momento-tvm mint chat-reader --api-key-file ~/.secrets/momento-key
 """
 
 
@@ -33,6 +39,14 @@ class OutputFormat(str, enum.Enum):
     text = "text"
     raw = "raw"
     json = "json"
+    env = "env"
+    fish = "fish"
+    powershell = "powershell"
+    dotenv = "dotenv"
+    github = "github"
+
+
+SHELL_FORMS = (OutputFormat.env, OutputFormat.fish, OutputFormat.powershell, OutputFormat.dotenv)
 
 
 def token_json(token: MintedToken, profile: str) -> dict[str, object]:
@@ -47,37 +61,44 @@ def token_json(token: MintedToken, profile: str) -> dict[str, object]:
     }
 
 
+def token_variables(token: MintedToken, env_var: str) -> dict[str, str]:
+    return {env_var: token.token, exports.EXPIRES_AT_VAR: str(token.expires_at)}
+
+
 @common.handle_errors
 def mint(
     profile: Annotated[str, typer.Argument(help="Profile name from the profiles file.")],
-    expires_in: Annotated[
-        str | None,
-        typer.Option(
-            "--expires-in",
-            "-e",
-            help="Lifetime, e.g. 90s, 15m, 1h30m (1s to 25h). Default: the profile's.",
-            show_default=False,
-        ),
-    ] = None,
-    token_id: Annotated[
-        str | None,
-        typer.Option(
-            "--token-id",
-            help="Id baked into the token (at most 64 characters); subscribers see it as the "
-            "publisher id. Default: the profile's.",
-            show_default=False,
-        ),
-    ] = None,
+    expires_in: common.ExpiresInOption = None,
+    token_id: common.TokenIdOption = None,
     output_format: Annotated[
         OutputFormat | None,
         typer.Option(
             "--output",
             "-o",
-            help="text (summary), raw (token only) or json. Default: text on a terminal, "
-            "raw when piped.",
+            help="text (summary), raw (token only), json, env (POSIX sh exports), fish, "
+            "powershell, dotenv, or github (Actions). Default: text on a terminal, raw when piped.",
             show_default=False,
         ),
     ] = None,
+    env_var: common.EnvVarOption = exports.DEFAULT_TOKEN_VAR,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write to FILE (mode 0600, atomically) instead of stdout.",
+            metavar="FILE",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    github_env: Annotated[
+        bool,
+        typer.Option(
+            "--github-env", help="With --output github: append to $GITHUB_ENV, not $GITHUB_OUTPUT."
+        ),
+    ] = False,
+    reuse: common.ReuseOption = False,
+    min_ttl: common.MinTtlOption = None,
     config: common.ConfigOption = None,
     api_key_file: common.ApiKeyFileOption = None,
     endpoint: common.EndpointOption = None,
@@ -85,41 +106,61 @@ def mint(
     timeout: common.TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
     """Mint a disposable token with exactly the permissions PROFILE names."""
-    chosen = common.load_profile_set(config).get(profile)
-    lifetime = common.duration_option(expires_in, "--expires-in") or chosen.expires_in
-    try:
-        check_lifetime(lifetime)
-    except ValueError as exc:
-        raise UsageError(f"--expires-in: {exc}") from None
-    token_id = token_id if token_id is not None else chosen.token_id
-    if token_id is not None:
-        try:
-            check_token_id(token_id)
-        except ValueError as exc:
-            raise UsageError(f"--token-id {exc}") from None
+    github_file = _github_target(output_format, github_env, out)
+    common.check_env_var(env_var)
+    request = common.token_request(config, profile, expires_in, token_id)
     key = common.api_key(api_key_file, endpoint, momento_profile)
-    from tvmcli.minting import mint_once  # grpc loads only once there is something to send
-
-    with output.spinner(f"Minting {profile} at {key.endpoint}"):
-        token = mint_once(key, chosen.statements, lifetime, token_id, timeout=timeout)
-    render(token, profile, output_format)
-
-
-def render(token: MintedToken, profile: str, output_format: OutputFormat | None) -> None:
-    if output_format is None:
-        output_format = OutputFormat.text if output.stdout_is_terminal() else OutputFormat.raw
-    if output_format is OutputFormat.raw:
-        output.data(token.token)
-    elif output_format is OutputFormat.json:
-        output.data(json.dumps(token_json(token, profile), indent=2))
+    token = common.obtain_token(key, request, timeout=timeout, reuse=reuse, min_ttl=min_ttl)
+    if github_file is not None:
+        output.data(exports.github_mask(token.token))
+        append_once(github_file, exports.github_file_block(token_variables(token, env_var)))
+        return
+    fmt = output_format or (OutputFormat.text if output.stdout_is_terminal() else OutputFormat.raw)
+    if out is not None:
+        write_private(out, plain(token, profile, fmt, env_var))
+        output.info(f"Wrote the {profile} token ({fmt.value}) to {out}")
+    elif fmt is OutputFormat.text:
+        output.key_values(summary(token, profile))
     else:
-        left = token.expires_at - time.time()
-        output.key_values(
-            [
-                ("Profile", profile),
-                ("Endpoint", token.endpoint),
-                ("Expires", f"{iso_utc(token.expires_at)} ({format_relative(left)})"),
-                ("Token id", token.token_id or "-"),
-                ("Token", token.token),
-            ]
+        output.data(plain(token, profile, fmt, env_var).rstrip("\n"))
+
+
+def _github_target(fmt: OutputFormat | None, github_env: bool, out: Path | None) -> Path | None:
+    """Where --output github appends, checked before anything is minted."""
+    if fmt is not OutputFormat.github:
+        if github_env:
+            raise UsageError("--github-env goes with --output github")
+        return None
+    if out is not None:
+        raise UsageError("--output github writes to $GITHUB_OUTPUT or $GITHUB_ENV, not --out")
+    name = "GITHUB_ENV" if github_env else "GITHUB_OUTPUT"
+    value = os.environ.get(name)
+    if not value:
+        raise UsageError(
+            f"--output github needs ${name}, which GitHub Actions sets in every step; "
+            "it is not set here",
         )
+    return Path(value)
+
+
+def summary(token: MintedToken, profile: str) -> list[tuple[str, str]]:
+    left = token.expires_at - time.time()
+    return [
+        ("Profile", profile),
+        ("Endpoint", token.endpoint),
+        ("Expires", f"{iso_utc(token.expires_at)} ({format_relative(left)})"),
+        ("Token id", token.token_id or "-"),
+        ("Token", token.token),
+    ]
+
+
+def plain(token: MintedToken, profile: str, fmt: OutputFormat, env_var: str) -> str:
+    """The token in one form, as plain text ending in a newline."""
+    if fmt is OutputFormat.raw:
+        return token.token + "\n"
+    if fmt is OutputFormat.json:
+        return json.dumps(token_json(token, profile), indent=2) + "\n"
+    if fmt in SHELL_FORMS:
+        return exports.env_lines(fmt.value, token_variables(token, env_var))
+    width = max(len(label) for label, _ in summary(token, profile))
+    return "".join(f"{label.ljust(width)}  {value}\n" for label, value in summary(token, profile))

@@ -1,0 +1,35 @@
+"""`momento-tvm cache`: the tokens `--reuse` keeps."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from tvmcli.cli import common, output
+
+app = typer.Typer(
+    help="Manage the tokens that --reuse keeps between commands.",
+    no_args_is_help=True,
+    epilog="\b\nExamples:\n  momento-tvm cache clear\n  momento-tvm cache path",
+)
+
+
+@app.command("clear", epilog="\b\nExample:\n  momento-tvm cache clear")
+@common.handle_errors
+def clear() -> None:
+    """Delete every cached token."""
+    from tvmcli.reuse import TokenCache, default_cache_dir
+
+    cache = TokenCache(default_cache_dir(os.environ))
+    removed = cache.clear()
+    output.info(f"Removed {removed} cached token{'s' if removed != 1 else ''} from {cache.folder}")
+
+
+@app.command("path", epilog='\b\nExample:\n  ls -l "$(momento-tvm cache path)"')
+@common.handle_errors
+def path() -> None:
+    """Print the folder where --reuse keeps tokens."""
+    from tvmcli.reuse import default_cache_dir
+
+    output.data(str(default_cache_dir(os.environ)))

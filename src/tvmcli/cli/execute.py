@@ -1,0 +1,81 @@
+"""`momento-tvm exec PROFILE -- COMMAND [ARGS...]`: run a command with a fresh token in its env."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperCommand
+
+from tvmcli import exports
+from tvmcli.cli import common, output
+from tvmcli.credentials import DEFAULT_TIMEOUT
+from tvmcli.errors import TvmError, UsageError
+
+EPILOG = """\
+\b
+Examples:
+  momento-tvm exec ci-warmup -- python warm_cache.py
+  momento-tvm exec chat-writer --env-var MOMENTO_TOKEN -- node bot.js --room lobby
+  momento-tvm exec ci-warmup --reuse -- ./deploy.sh
+"""
+
+CANNOT_START = 127
+_COMMAND = "tvmcli.exec.command"
+
+
+class ExecCommand(TyperCommand):
+    """Splits argv at the first `--`: what follows is the command, never parsed as our options."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if "--" in args:
+            split = args.index("--")
+            ctx.meta[_COMMAND] = args[split + 1 :]
+            args = args[:split]
+        else:
+            ctx.meta[_COMMAND] = None
+        result: list[str] = super().parse_args(ctx, args)
+        return result
+
+
+@common.handle_errors
+def exec_command(
+    ctx: typer.Context,
+    profile: Annotated[str, typer.Argument(help="Profile name from the profiles file.")],
+    expires_in: common.ExpiresInOption = None,
+    token_id: common.TokenIdOption = None,
+    env_var: common.EnvVarOption = exports.DEFAULT_TOKEN_VAR,
+    reuse: common.ReuseOption = False,
+    min_ttl: common.MinTtlOption = None,
+    config: common.ConfigOption = None,
+    api_key_file: common.ApiKeyFileOption = None,
+    endpoint: common.EndpointOption = None,
+    momento_profile: common.MomentoProfileOption = None,
+    timeout: common.TimeoutOption = DEFAULT_TIMEOUT,
+) -> None:
+    """Mint a token for PROFILE, then run COMMAND with it in the environment.
+
+    The token goes in $MOMENTO_API_KEY (or --env-var) and its expiry in
+    $MOMENTO_TOKEN_EXPIRES_AT; the key used to mint is removed from the command's environment.
+    The token never appears on a command line. The exit status is COMMAND's (127 if it cannot
+    be started), and signals go straight to it: momento-tvm replaces itself with COMMAND.
+    """
+    command = ctx.meta.get(_COMMAND)
+    if command is None:
+        raise UsageError("missing '--' before the command: momento-tvm exec PROFILE -- COMMAND")
+    if not command:
+        raise UsageError("no COMMAND after '--': momento-tvm exec PROFILE -- COMMAND [ARGS...]")
+    common.check_env_var(env_var)
+    request = common.token_request(config, profile, expires_in, token_id)
+    key = common.api_key(api_key_file, endpoint, momento_profile)
+    token = common.obtain_token(key, request, timeout=timeout, reuse=reuse, min_ttl=min_ttl)
+    env = exports.child_environment(dict(os.environ), token.token, token.expires_at, env_var)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(command[0], command, env)  # noqa: S606 - argv as given, no shell
+    except OSError as exc:
+        output.error(TvmError(f"cannot run {command[0]!r}: {exc.strerror}"))
+        raise typer.Exit(CANNOT_START) from None

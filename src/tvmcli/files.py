@@ -1,0 +1,50 @@
+"""Writing files that hold tokens: mode 0600, atomically, nothing half-written."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from tvmcli.errors import UsageError
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` with `text`, mode 0600. Written to a temporary file in the same folder and
+    renamed over the target, so on any failure the old file is untouched and no partial file
+    remains."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mkstemp creates it 0600
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+        raise
+
+
+def append_once(path: Path, text: str) -> None:
+    """Append `text` with a single write (for $GITHUB_OUTPUT and $GITHUB_ENV)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise UsageError(f"cannot append to {path}: {exc.strerror}") from None
+    try:
+        data = text.encode("utf-8")
+        written = os.write(fd, data)
+        if written != len(data):
+            raise UsageError(f"short write to {path}")
+    except OSError as exc:
+        raise UsageError(f"cannot append to {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
