@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Any
 
 import grpc
 import pytest
@@ -24,8 +25,8 @@ def key_for(emulator: Emulator, secret: str | None = None) -> ApiKey:
     )
 
 
-def faulty(**faults: object) -> Emulator:
-    return Emulator(rate_limit=0, faults=Faults(**faults))  # type: ignore[arg-type]
+def faulty(**faults: Any) -> Emulator:
+    return Emulator(rate_limit=0, faults=Faults(**faults))
 
 
 def test_minted_token_is_an_envelope_the_sdk_reads(emulator: Emulator) -> None:

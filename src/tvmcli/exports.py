@@ -36,8 +36,11 @@ def powershell_quote(value: str) -> str:
 def dotenv_quote(value: str) -> str:
     if _DOTENV_SAFE.fullmatch(value):
         return value
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    if "$" in value or "\n" in value:
+        # Readers differ: python-dotenv expands ${VAR} even inside quotes, others do not.
+        # Tokens are base64 and never get here; refuse rather than write something ambiguous.
+        raise ValueError("dotenv cannot hold '$' or a newline portably")
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def env_lines(form: str, variables: dict[str, str]) -> str:

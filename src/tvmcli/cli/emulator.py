@@ -134,7 +134,7 @@ def emulator(
     if not quiet:
         output.key_values([("Endpoint", server.endpoint), ("API key", api_key)])
     if print_env:
-        _close_stdout()
+        _detach_output(log_file)
     logging.getLogger("tvmcli.emulator").info(
         "listening on %s (rate limit %s/s); stop with Ctrl-C", server.endpoint, rate_limit or "no"
     )
@@ -157,12 +157,19 @@ def _configure_log(log_file: Path | None) -> None:
     logger.propagate = False
 
 
-def _close_stdout() -> None:
-    """Point fd 1 at /dev/null so `eval "$(momento-tvm emulator --print-env --quiet &)"` returns."""
+def _detach_output(log_file: Path | None) -> None:
+    """Once the env block is out, let go of the caller's pipes: stdout goes to /dev/null, and
+    with --log-file stderr goes there too. `eval "$(momento-tvm emulator --print-env --quiet &)"`
+    then returns, and CI runners do not wait on the emulator's open pipes."""
     sys.stdout.flush()
+    sys.stderr.flush()
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
+    if log_file is not None:
+        log = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.dup2(log, 2)
+        os.close(log)
 
 
 def _serve_until_signal(server: Emulator) -> None:

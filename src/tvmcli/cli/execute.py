@@ -34,8 +34,10 @@ class ExecCommand(TyperCommand):
             split = args.index("--")
             ctx.meta[_COMMAND] = args[split + 1 :]
             args = args[:split]
-        else:
-            ctx.meta[_COMMAND] = None
+        elif not {"-h", "--help"} & set(args):
+            ctx.fail(
+                "missing '--' before the command: momento-tvm exec PROFILE -- COMMAND [ARGS...]"
+            )
         result: list[str] = super().parse_args(ctx, args)
         return result
 
@@ -62,9 +64,7 @@ def exec_command(
     The token never appears on a command line. The exit status is COMMAND's (127 if it cannot
     be started), and signals go straight to it: momento-tvm replaces itself with COMMAND.
     """
-    command = ctx.meta.get(_COMMAND)
-    if command is None:
-        raise UsageError("missing '--' before the command: momento-tvm exec PROFILE -- COMMAND")
+    command = ctx.meta[_COMMAND]
     if not command:
         raise UsageError("no COMMAND after '--': momento-tvm exec PROFILE -- COMMAND [ARGS...]")
     common.check_env_var(env_var)
