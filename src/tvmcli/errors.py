@@ -59,6 +59,10 @@ class UnavailableError(TvmError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class MintTimeoutError(UnavailableError):
+    """No answer within the deadline (exit 5; the server says 504)."""
+
+
 class ExpiredError(TvmError):
     """A token is expired or has less life left than asked for (exit 6)."""
 

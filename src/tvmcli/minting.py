@@ -19,7 +19,7 @@ from momento_wire_types import token_pb2, token_pb2_grpc
 
 from tvmcli import __version__
 from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey
-from tvmcli.errors import AuthError, ConfigError, TvmError, UnavailableError
+from tvmcli.errors import AuthError, ConfigError, MintTimeoutError, TvmError, UnavailableError
 from tvmcli.scopes import build_permissions
 from tvmcli.statements import Statement
 from tvmcli.tokens import Kind, make_envelope, mask
@@ -73,13 +73,9 @@ class Minter:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._rng = rng
-        target = api_key.target
-        self._target = target
-        if target.secure:
-            self._channel = grpc.aio.secure_channel(target.address, grpc.ssl_channel_credentials())
-        else:
-            self._channel = grpc.aio.insecure_channel(target.address)
-        self._stub = token_pb2_grpc.TokenStub(self._channel)  # type: ignore[no-untyped-call]
+        self._target = api_key.target
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: token_pb2_grpc.TokenStub | None = None
         self._metadata = (
             ("authorization", api_key.secret),
             ("agent", f"momento-tvm:{__version__}"),
@@ -92,7 +88,22 @@ class Minter:
         await self.close()
 
     async def close(self) -> None:
-        await self._channel.close(grace=None)
+        if self._channel is not None:
+            await self._channel.close(grace=None)
+            self._channel = self._stub = None
+
+    def _connect(self) -> token_pb2_grpc.TokenStub:
+        """The channel opens on first use, inside the event loop that will use it (a server
+        builds its Minter before its loop runs)."""
+        if self._stub is None:
+            target = self._target
+            if target.secure:
+                credentials = grpc.ssl_channel_credentials()
+                self._channel = grpc.aio.secure_channel(target.address, credentials)
+            else:
+                self._channel = grpc.aio.insecure_channel(target.address)
+            self._stub = token_pb2_grpc.TokenStub(self._channel)  # type: ignore[no-untyped-call]
+        return self._stub
 
     async def mint(
         self, statements: Sequence[Statement], expires_in: int, token_id: str | None = None
@@ -115,7 +126,7 @@ class Minter:
             remaining = deadline - time.monotonic()
             try:
                 response: token_pb2._GenerateDisposableTokenResponse = (
-                    await self._stub.GenerateDisposableToken(
+                    await self._connect().GenerateDisposableToken(
                         request, timeout=max(remaining, 0.001), metadata=self._metadata
                     )
                 )
@@ -150,7 +161,7 @@ class Minter:
             return ConfigError(f"Momento rejected the request: {details or status}")
         tries = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
         if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-            return UnavailableError(
+            return MintTimeoutError(
                 f"no answer from {where} within {self.timeout:g}s ({tries}; last status {status})",
                 hint="Check the endpoint and network, or raise --timeout.",
             )

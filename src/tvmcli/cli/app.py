@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tvmcli import __version__
-from tvmcli.cli import cache, emulator, execute, inspect, mint, profiles
+from tvmcli.cli import cache, emulator, execute, hash_password, inspect, mint, profiles, serve
 from tvmcli.cli.common import DEBUG_ENV
 
 app = typer.Typer(
@@ -52,5 +52,7 @@ app.command("mint", epilog=mint.EPILOG)(mint.mint)
 app.command("exec", cls=execute.ExecCommand, epilog=execute.EPILOG)(execute.exec_command)
 app.command("inspect", epilog=inspect.EPILOG)(inspect.inspect)
 app.command("emulator", epilog=emulator.EPILOG)(emulator.emulator)
+app.command("serve", epilog=serve.EPILOG)(serve.serve)
+app.command("hash-password", epilog=hash_password.EPILOG)(hash_password.hash_password)
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(cache.app, name="cache")

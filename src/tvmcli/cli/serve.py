@@ -1,0 +1,82 @@
+"""`momento-tvm serve`: the token vending HTTP server (uvicorn running the ASGI app)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from tvmcli.cli import common, output
+
+EPILOG = """\
+\b
+Examples:
+  momento-tvm serve --config momento-tvm.toml
+  momento-tvm serve --port 8700
+  curl -H "Authorization: Bearer $(cat ~/.cache/momento-tvm/serve-bearer-token)" \\
+       "http://127.0.0.1:8700/token?profile=chat-reader"
+"""
+
+HostOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Address to bind. Default: [server] host, else 127.0.0.1.", show_default=False
+    ),
+]
+PortOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Port; 0 picks a free one. Default: [server] port, else 8700.",
+        min=0,
+        max=65535,
+        show_default=False,
+    ),
+]
+WorkersOption = Annotated[
+    int | None, typer.Option(help="Worker processes; only 1 for now.", min=1, show_default=False)
+]
+AllowOpenOption = Annotated[
+    bool, typer.Option("--allow-open", help='Allow auth = "open" on a non-loopback address.')
+]
+
+
+@common.handle_errors
+def serve(
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: WorkersOption = None,
+    allow_open: AllowOpenOption = False,
+    config: common.ConfigOption = None,
+    api_key_file: common.ApiKeyFileOption = None,
+    endpoint: common.EndpointOption = None,
+    momento_profile: common.MomentoProfileOption = None,
+) -> None:
+    """Serve scoped tokens over HTTP in the Token Vending Machine's JSON shape.
+
+    GET /token?profile=NAME answers {"authToken", "expiresAt", "endpoint", "profile",
+    "tokenId"}. Settings come from the [server] table of the profiles file; flags override.
+    """
+    from tvmcli.minting import Minter
+    from tvmcli.reuse import default_cache_dir
+    from tvmcli.server import create_app, startup
+
+    profile_set = common.load_profile_set(config)
+    settings = startup.settings_for(
+        profile_set, host=host, port=port, workers=workers, allow_open=allow_open
+    )
+    key = common.api_key(api_key_file, endpoint, momento_profile)
+    authenticator, token_file = startup.authenticator_for(
+        settings, os.environ, default_cache_dir(os.environ)
+    )
+    sock = startup.bind(settings.host, settings.port)
+    minter = Minter(key, timeout=settings.timeout)
+    app = create_app(settings, minter, profiles=profile_set, authenticator=authenticator)
+    output.data(startup.url(settings.host, sock.getsockname()[1]))
+    if token_file is not None:
+        output.info(f"Bearer token for this run: in {token_file} (mode 0600)")
+    output.info(
+        f"Serving {len(profile_set.profiles)} profile(s) from {profile_set.path}, auth "
+        f"{settings.auth!r}, minting at {key.endpoint}. Stop with Ctrl-C."
+    )
+    startup.run(app, sock, settings)

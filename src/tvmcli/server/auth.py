@@ -1,0 +1,181 @@
+"""Who is calling: open, bearer and basic authentication, and what each caller may use.
+
+An authenticator turns request headers into a Principal or raises Unauthorized. Secrets are
+compared in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tvmcli.errors import ConfigError
+from tvmcli.files import write_private
+from tvmcli.server.passwords import same_secret, verify_password
+from tvmcli.server.settings import Access, ServerSettings
+
+BEARER_TOKEN_FILE_NAME = "serve-bearer-token"  # noqa: S105 - a file name
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller. `identity` becomes the token id (None for shared secrets)."""
+
+    name: str
+    identity: str | None
+    groups: tuple[str, ...] = ()
+
+
+class Unauthorized(Exception):
+    def __init__(self, code: str, message: str, challenge: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.challenge = challenge
+
+
+class Authenticator:
+    scheme = "open"
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        raise NotImplementedError
+
+
+class OpenAuth(Authenticator):
+    def authenticate(self, authorization: str | None) -> Principal:
+        return Principal("anonymous", None)
+
+
+class BearerAuth(Authenticator):
+    scheme = "bearer"
+
+    def __init__(self, tokens: list[str]) -> None:
+        if not tokens:
+            raise ConfigError('auth = "bearer" has no tokens')
+        self._tokens = tokens
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        challenge = 'Bearer realm="momento-tvm"'
+        if not authorization:
+            raise Unauthorized(
+                "missing_credentials", "send Authorization: Bearer <token>", challenge
+            )
+        scheme, _, given = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise Unauthorized("bad_credentials", "expected a Bearer token", challenge)
+        # Compare against every token, so the time taken says nothing about which matched.
+        matched = False
+        for token in self._tokens:
+            matched |= same_secret(given.strip(), token)
+        if not matched:
+            raise Unauthorized("bad_credentials", "the bearer token is not valid", challenge)
+        return Principal("bearer", None)
+
+
+class BasicAuth(Authenticator):
+    scheme = "basic"
+    _CACHE_SECONDS = 60.0
+
+    def __init__(self, settings: ServerSettings, env: Mapping[str, str]) -> None:
+        self._users = settings.users
+        self._env_passwords: dict[str, str] = {}
+        for user in settings.users.values():
+            if user.password_env is not None:
+                value = env.get(user.password_env)
+                if not value:
+                    raise ConfigError(
+                        f"user {user.name!r}: environment variable {user.password_env} is not set"
+                    )
+                self._env_passwords[user.name] = value
+        # scrypt takes ~50 ms by design; remember recent successes (by digest, not password).
+        self._verified: OrderedDict[bytes, float] = OrderedDict()
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        challenge = 'Basic realm="momento-tvm", charset="UTF-8"'
+        if not authorization:
+            raise Unauthorized("missing_credentials", "send Authorization: Basic", challenge)
+        scheme, _, encoded = authorization.partition(" ")
+        try:
+            if scheme.lower() != "basic":
+                raise ValueError
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("bad_credentials", "expected Basic credentials", challenge) from None
+        name, sep, password = decoded.partition(":")
+        user = self._users.get(name)
+        if not sep or user is None or not self._check(name, password):
+            raise Unauthorized("bad_credentials", "wrong user name or password", challenge)
+        return Principal(name, name, user.groups)
+
+    def _check(self, name: str, password: str) -> bool:
+        digest = hashlib.sha256(f"{name}\0{password}".encode()).digest()
+        now = time.monotonic()
+        seen = self._verified.get(digest)
+        if seen is not None and now - seen < self._CACHE_SECONDS:
+            return True
+        user = self._users[name]
+        if user.password_env is not None:
+            ok = same_secret(password, self._env_passwords[name])
+        else:
+            ok = verify_password(password, user.password_hash or "")
+        if ok:
+            self._verified[digest] = now
+            while len(self._verified) > 1000:
+                self._verified.popitem(last=False)
+        return ok
+
+
+def bearer_tokens(settings: ServerSettings, env: Mapping[str, str]) -> list[str]:
+    tokens: list[str] = []
+    if settings.bearer_tokens_env:
+        value = env.get(settings.bearer_tokens_env)
+        if not value:
+            raise ConfigError(
+                f"[server.bearer] tokens_env: ${settings.bearer_tokens_env} is not set"
+            )
+        tokens += [t.strip() for t in value.split(",") if t.strip()]
+    if settings.bearer_tokens_file:
+        try:
+            text = settings.bearer_tokens_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"[server.bearer] tokens_file {settings.bearer_tokens_file}: {exc.strerror}"
+            ) from None
+        tokens += [t.strip() for t in text.splitlines() if t.strip() and not t.startswith("#")]
+    if any(len(t) < 16 for t in tokens):
+        raise ConfigError("[server.bearer]: every token must be at least 16 characters")
+    return tokens
+
+
+def generated_bearer_token(folder: Path) -> tuple[str, Path]:
+    """A fresh random token written to a 0600 file, for loopback servers with none configured."""
+    token = secrets.token_urlsafe(32)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / BEARER_TOKEN_FILE_NAME
+    write_private(path, token + "\n")
+    return token, path
+
+
+def access_for(principal: Principal, settings: ServerSettings) -> Access:
+    """Profiles this caller may use: its own list, joined with its groups' (None means all)."""
+    if settings.auth != "basic":
+        return settings.access
+    user = settings.users.get(principal.name)
+    grants = [settings.groups[g] for g in principal.groups if g in settings.groups]
+    if user is not None and user.access is not None:
+        grants.insert(0, user.access)
+    if not grants:
+        return Access((), None)
+    if any(g.profiles is None for g in grants):
+        profiles = None
+    else:
+        profiles = tuple(dict.fromkeys(p for g in grants for p in g.profiles or ()))
+    default = next((g.default for g in grants if g.default), None)
+    return Access(profiles, default)

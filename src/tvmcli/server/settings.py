@@ -1,0 +1,292 @@
+"""The [server] table of the profiles file -> validated, frozen ServerSettings.
+
+```toml
+[server]
+host = "127.0.0.1"
+port = 8700
+auth = "bearer"                       # open | bearer | basic
+cors_origins = ["http://localhost:5173"]
+profiles = ["chat-reader"]            # what open and bearer callers may use (default: all)
+default_profile = "chat-reader"
+
+[server.bearer]
+tokens_env = "TVM_BEARER_TOKENS"      # comma-separated; or tokens_file = "path" (one a line)
+
+[server.users.alice]
+password_hash = "scrypt$..."          # from `momento-tvm hash-password`; or password_env = "VAR"
+groups = ["writers"]
+
+[server.groups.writers]
+profiles = ["chat-reader", "chat-writer"]
+default_profile = "chat-writer"
+```
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tvmcli.credentials import is_loopback
+from tvmcli.durations import parse_duration
+from tvmcli.errors import ConfigError
+from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND
+
+AUTH_MODES = ("open", "bearer", "basic")
+DEFAULT_PORT = 8700
+
+_KEYS = {
+    "host",
+    "port",
+    "workers",
+    "auth",
+    "allow_open",
+    "cors_origins",
+    "profiles",
+    "default_profile",
+    "bearer",
+    "users",
+    "groups",
+    "reuse_share",
+    "min_ttl",
+    "mint_rate",
+    "mint_queue",
+    "client_rate",
+    "client_burst",
+    "max_body_bytes",
+    "max_header_bytes",
+    "timeout",
+}
+_BEARER_KEYS = {"tokens_env", "tokens_file"}
+_USER_KEYS = {"password_hash", "password_env", "groups", "profiles", "default_profile"}
+_GROUP_KEYS = {"profiles", "default_profile"}
+
+
+@dataclass(frozen=True)
+class Access:
+    """Profiles a caller may use (None: every profile) and the one used without ?profile=."""
+
+    profiles: tuple[str, ...] | None = None
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    password_hash: str | None = None
+    password_env: str | None = None
+    groups: tuple[str, ...] = ()
+    access: Access | None = None
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    auth: str = "bearer"
+    allow_open: bool = False
+    cors_origins: tuple[str, ...] = ()
+    access: Access = Access()
+    bearer_tokens_env: str | None = None
+    bearer_tokens_file: Path | None = None
+    users: Mapping[str, User] = field(default_factory=dict)
+    groups: Mapping[str, Access] = field(default_factory=dict)
+    reuse_share: float = 2 / 3
+    min_ttl: int = 60
+    mint_rate: float = float(ACCOUNT_MINTS_PER_SECOND)
+    mint_queue: float = 2.0
+    client_rate: float = 20.0
+    client_burst: int = 40
+    max_body_bytes: int = 1024
+    max_header_bytes: int = 8192
+    timeout: float = 10.0
+
+    @property
+    def on_loopback(self) -> bool:
+        return is_loopback(self.host)
+
+
+def parse_server_settings(
+    raw: Mapping[str, Any], path: Path, profile_names: list[str]
+) -> ServerSettings:
+    """Validate the [server] table; every problem is reported at once (exit 3)."""
+    problems: list[str] = []
+
+    def problem(where: str, message: str) -> None:
+        problems.append(f"{path}: [server]{where}: {message}")
+
+    def unknown(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                problem(where, f"unknown field {key!r}.{hint}")
+
+    def table(value: Any, where: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            problem(where, "must be a table")
+            return {}
+        return value
+
+    def typed(
+        table_: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str
+    ) -> Any:
+        value = table_.get(key)
+        if value is not None and (
+            not isinstance(value, kind) or isinstance(value, bool) != (kind is bool)
+        ):
+            problem(f"{where}.{key}", f"must be {_kind_name(kind)}")
+            return None
+        return value
+
+    def profile_list(table_: Mapping[str, Any], where: str) -> Access:
+        names = table_.get("profiles")
+        if names is not None and (
+            not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+        ):
+            problem(f"{where}.profiles", "must be a list of profile names")
+            names = None
+        for name in names or []:
+            if name not in profile_names:
+                close = difflib.get_close_matches(name, profile_names, n=1)
+                problem(
+                    f"{where}.profiles",
+                    f"no profile named {name!r}"
+                    + (f"; did you mean {close[0]!r}?" if close else ""),
+                )
+        default = typed(table_, "default_profile", str, where)
+        if default is not None and default not in (names if names is not None else profile_names):
+            problem(
+                f"{where}.default_profile", f"{default!r} is not among the profiles allowed here"
+            )
+        return Access(tuple(names) if names is not None else None, default)
+
+    raw = dict(raw)
+    unknown("", raw, _KEYS)
+    auth = typed(raw, "auth", str, "") or "bearer"
+    if auth not in AUTH_MODES:
+        problem(".auth", f"must be one of {', '.join(AUTH_MODES)}, not {auth!r}")
+    port = typed(raw, "port", int, "")
+    if port is not None and not 0 <= port <= 65535:
+        problem(".port", "must be 0 to 65535")
+    workers = typed(raw, "workers", int, "")
+    if workers is not None and workers < 1:
+        problem(".workers", "must be at least 1")
+    origins = raw.get("cors_origins", [])
+    if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+        problem(".cors_origins", 'must be a list of origins like "http://localhost:5173"')
+        origins = []
+    for origin in origins:
+        if origin != "*" and (
+            not origin.startswith(("http://", "https://")) or origin.endswith("/")
+        ):
+            problem(".cors_origins", f"{origin!r} is not an origin (scheme://host[:port], no path)")
+    bearer = table(raw.get("bearer"), ".bearer")
+    unknown(".bearer", bearer, _BEARER_KEYS)
+    tokens_file = typed(bearer, "tokens_file", str, ".bearer")
+    groups: dict[str, Access] = {}
+    for name, body in table(raw.get("groups"), ".groups").items():
+        body = table(body, f".groups.{name}")
+        unknown(f".groups.{name}", body, _GROUP_KEYS)
+        groups[name] = profile_list(body, f".groups.{name}")
+    users: dict[str, User] = {}
+    for name, body in table(raw.get("users"), ".users").items():
+        where = f".users.{name}"
+        body = table(body, where)
+        unknown(where, body, _USER_KEYS)
+        password_hash = typed(body, "password_hash", str, where)
+        password_env = typed(body, "password_env", str, where)
+        if (password_hash is None) == (password_env is None):
+            problem(
+                where,
+                "needs exactly one of password_hash (see `momento-tvm hash-password`) "
+                "or password_env",
+            )
+        if password_hash is not None and not password_hash.startswith("scrypt$"):
+            problem(f"{where}.password_hash", "is not a hash from `momento-tvm hash-password`")
+        member_of = body.get("groups", [])
+        if not isinstance(member_of, list) or not all(isinstance(g, str) for g in member_of):
+            problem(f"{where}.groups", "must be a list of group names")
+            member_of = []
+        for group in member_of:
+            if group not in groups:
+                problem(f"{where}.groups", f"no group named {group!r} in [server.groups]")
+        own = (
+            profile_list(body, where) if ("profiles" in body or "default_profile" in body) else None
+        )
+        users[name] = User(name, password_hash, password_env, tuple(member_of), own)
+    if auth == "basic" and not users:
+        problem(".users", 'auth = "basic" needs at least one [server.users.NAME]')
+
+    def seconds(key: str, default: float) -> float:
+        value = raw.get(key)
+        if value is None:
+            return default
+        try:
+            return float(parse_duration(value)) if isinstance(value, str) else float(value)
+        except (TypeError, ValueError):
+            problem(f".{key}", 'must be a duration such as "2s" or a number of seconds')
+            return default
+
+    def number(key: str, default: float, low: float, high: float) -> float:
+        value = raw.get(key, default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not low <= value <= high
+        ):
+            problem(f".{key}", f"must be a number from {low:g} to {high:g}")
+            return default
+        return float(value)
+
+    settings = ServerSettings(
+        host=typed(raw, "host", str, "") or "127.0.0.1",
+        port=port if port is not None else DEFAULT_PORT,
+        workers=workers or 1,
+        auth=auth,
+        allow_open=bool(typed(raw, "allow_open", bool, "")),
+        cors_origins=tuple(origins),
+        access=profile_list(raw, ""),
+        bearer_tokens_env=typed(bearer, "tokens_env", str, ".bearer"),
+        bearer_tokens_file=Path(tokens_file) if tokens_file else None,
+        users=users,
+        groups=groups,
+        reuse_share=number("reuse_share", 2 / 3, 0.01, 1.0),
+        min_ttl=int(seconds("min_ttl", 60)),
+        mint_rate=number("mint_rate", float(ACCOUNT_MINTS_PER_SECOND), 0.1, 1000),
+        mint_queue=seconds("mint_queue", 2.0),
+        client_rate=number("client_rate", 20.0, 0, 100000),
+        client_burst=int(number("client_burst", 40, 1, 100000)),
+        max_body_bytes=int(number("max_body_bytes", 1024, 0, 1 << 20)),
+        max_header_bytes=int(number("max_header_bytes", 8192, 1024, 1 << 20)),
+        timeout=seconds("timeout", 10.0),
+    )
+    if problems:
+        raise ConfigError(f"{path}: {len(problems)} problem(s) in [server]", problems=problems)
+    return settings
+
+
+def check_startup(settings: ServerSettings) -> None:
+    """Refusals that depend on where the server binds (exit 3)."""
+    if settings.auth == "open" and not settings.on_loopback and not settings.allow_open:
+        raise ConfigError(
+            f'auth = "open" on {settings.host} would hand tokens to anyone who can reach it',
+            hint='Bind 127.0.0.1, choose auth = "bearer" or "basic", or pass --allow-open.',
+        )
+    if "*" in settings.cors_origins and settings.auth != "open":
+        raise ConfigError(
+            'cors_origins = ["*"] is only allowed with auth = "open"',
+            hint='List the origins of your web app instead, e.g. "http://localhost:5173".',
+        )
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "a whole number", bool: "true or false", float: "a number"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
