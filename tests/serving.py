@@ -1,0 +1,103 @@
+"""Helpers for server tests: build the app from TOML, run it under uvicorn on a free port."""
+
+from __future__ import annotations
+
+import contextlib
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from tvmcli.credentials import ApiKey
+from tvmcli.emulator import Emulator
+from tvmcli.minting import Minter
+from tvmcli.profiles import parse_profiles
+from tvmcli.server import create_app, parse_server_settings
+from tvmcli.server.startup import authenticator_for, bind
+from tvmcli.tokens import Kind
+
+BEARER = "test-bearer-token-0123456789"
+
+PROFILES = """
+[profiles.chat-reader]
+description = "read the chat"
+expires_in = "1h"
+permissions = [{ role = "subscribe-only", cache = "chat", topic = "*" }]
+
+[profiles.chat-writer]
+expires_in = "1h"
+permissions = [{ role = "publish-subscribe", cache = "chat", topic = "*" }]
+
+[profiles.bot]
+token_id = "the-bot"
+permissions = [{ role = "publish-only", cache = "chat", topic = "announcements" }]
+
+[profiles.fresh]
+cache = false
+permissions = [{ role = "read-only", cache = "c" }]
+"""
+
+DEFAULT_SERVER = """
+[server]
+auth = "bearer"
+default_profile = "chat-reader"
+client_rate = 0
+[server.bearer]
+tokens_env = "TEST_BEARER"
+"""
+
+
+class Running:
+    def __init__(self, url: str, app: object, emulator: Emulator) -> None:
+        self.url = url
+        self.app = app
+        self.emulator = emulator
+
+    @property
+    def vendor(self):  # type: ignore[no-untyped-def]
+        return self.app.state.vendor  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def serve(
+    emulator: Emulator,
+    server_toml: str = DEFAULT_SERVER,
+    profiles_toml: str = PROFILES,
+    *,
+    env: dict[str, str] | None = None,
+    key: str | None = None,
+    endpoint: str | None = None,
+    timeout: float = 5.0,
+    state_dir: Path | None = None,
+) -> Iterator[Running]:
+    """The real app under uvicorn on 127.0.0.1:0, minting from `emulator` over gRPC."""
+    text = textwrap.dedent(profiles_toml) + "\n" + textwrap.dedent(server_toml)
+    profile_set = parse_profiles(text, Path("test.toml"))
+    settings = parse_server_settings(
+        profile_set.server, profile_set.path, list(profile_set.profiles)
+    )
+    environment = {"TEST_BEARER": BEARER, **(env or {})}
+    authenticator, _ = authenticator_for(settings, environment, state_dir or Path("state"))
+    api_key = ApiKey(
+        key or emulator.issue_api_key(), endpoint or emulator.endpoint, "test", Kind.V2_API_KEY
+    )
+    minter = Minter(api_key, timeout=timeout)
+    app = create_app(settings, minter, profiles=profile_set, authenticator=authenticator)
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started, "the server did not start"
+    try:
+        yield Running(f"http://127.0.0.1:{port}", app, emulator)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
