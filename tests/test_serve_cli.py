@@ -1,0 +1,233 @@
+"""`momento-tvm serve` and `hash-password` as a user runs them, and the [server] settings."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import Result
+
+from tests.serving import PROFILES
+from tvmcli.emulator import Emulator, Faults
+from tvmcli.errors import ConfigError
+from tvmcli.profiles import parse_profiles
+from tvmcli.server.passwords import verify_password
+from tvmcli.server.settings import check_startup, parse_server_settings
+
+Cli = Callable[..., Result]
+TVM = str(Path(sys.executable).parent / "momento-tvm")
+
+
+def settings_of(server_toml: str):  # type: ignore[no-untyped-def]
+    profile_set = parse_profiles(PROFILES + server_toml, Path("p.toml"))
+    return parse_server_settings(profile_set.server, profile_set.path, list(profile_set.profiles))
+
+
+def problems(server_toml: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        settings_of(server_toml)
+    return caught.value.problems
+
+
+def test_defaults_are_safe() -> None:
+    settings = settings_of("")
+    assert (settings.host, settings.port, settings.auth) == ("127.0.0.1", 8700, "bearer")
+    assert settings.cors_origins == ()
+    assert settings.mint_rate == 5
+
+
+def test_every_server_problem_is_reported() -> None:
+    found = problems(
+        """
+        [server]
+        auth = "kerberos"
+        port = 70000
+        cors_origin = ["x"]
+        cors_origins = ["localhost:5173", "http://ok.example/"]
+        profiles = ["chat-raeder"]
+        [server.users.u]
+        groups = ["ghosts"]
+        """.replace("        ", "")
+    )
+    text = "\n".join(found)
+    assert "auth: must be one of open, bearer, basic" in text
+    assert "port: must be 0 to 65535" in text
+    assert "unknown field 'cors_origin'. Did you mean 'cors_origins'?" in text
+    assert "'localhost:5173' is not an origin" in text
+    assert "'http://ok.example/' is not an origin" in text
+    assert "no profile named 'chat-raeder'; did you mean 'chat-reader'?" in text
+    assert "needs exactly one of password_hash" in text
+    assert "no group named 'ghosts'" in text
+
+
+def test_open_auth_off_loopback_is_refused_unless_allowed() -> None:
+    settings = settings_of('[server]\nauth = "open"\nhost = "0.0.0.0"\n')
+    with pytest.raises(ConfigError, match="would hand tokens to anyone"):
+        check_startup(settings)
+    check_startup(settings_of('[server]\nauth = "open"\nhost = "0.0.0.0"\nallow_open = true\n'))
+
+
+def test_star_cors_only_with_open_auth() -> None:
+    with pytest.raises(ConfigError, match="only allowed with auth"):
+        check_startup(settings_of('[server]\ncors_origins = ["*"]\n'))
+    check_startup(settings_of('[server]\nauth = "open"\ncors_origins = ["*"]\n'))
+
+
+def start(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [TVM, "serve", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    return process, url
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "momento-tvm.toml"
+    path.write_text(PROFILES + '\n[server]\ndefault_profile = "chat-reader"\n')
+    return path
+
+
+def test_serve_prints_its_url_writes_a_0600_bearer_file_and_stops_gracefully(
+    emulator_env: Emulator, config: Path, isolated_user_state: Path
+) -> None:
+    process, url = start(["-c", str(config), "--port", "0"], dict(os.environ))
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        assert url.endswith("/token")
+        token_file = isolated_user_state / ".cache" / "momento-tvm" / "serve-bearer-token"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        bearer = token_file.read_text().strip()
+        response = httpx.get(url, headers={"Authorization": f"Bearer {bearer}"}, timeout=10)
+        assert response.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        process.kill()
+    assert process.returncode == -signal.SIGTERM  # uvicorn re-raises the signal once shut down
+    assert "Application shutdown complete" in stderr
+    assert f"in {token_file}" in stderr
+    assert bearer not in stderr
+    assert response.json()["authToken"] not in stderr
+    assert "GET /token 200" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_sigterm_lets_a_request_in_flight_finish(config: Path) -> None:
+    with Emulator(rate_limit=0, faults=Faults(latency=1.0)) as slow:
+        env = {
+            **os.environ,
+            "MOMENTO_API_KEY": slow.issue_api_key(),
+            "MOMENTO_ENDPOINT": slow.endpoint,
+            "TVM_TOKENS": "a-bearer-token-for-tests",
+        }
+        config.write_text(config.read_text() + '[server.bearer]\ntokens_env = "TVM_TOKENS"\n')
+        process, url = start(["-c", str(config), "--port", "0"], env)
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(
+                    httpx.get,
+                    url,
+                    timeout=10,
+                    headers={"Authorization": "Bearer a-bearer-token-for-tests"},
+                )
+                time.sleep(0.4)  # the request is waiting on the slow mint
+                process.send_signal(signal.SIGTERM)
+                response = pending.result()
+            process.communicate(timeout=15)
+        finally:
+            process.kill()
+    assert response.status_code == 200
+    assert process.returncode == -signal.SIGTERM
+
+
+def test_serve_stops_on_ctrl_c(emulator_env: Emulator, config: Path) -> None:
+    process, _ = start(["-c", str(config), "--port", "0"], dict(os.environ))
+    try:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert "Traceback" not in stderr
+
+
+def test_serve_on_a_taken_port_exits_2(emulator_env: Emulator, config: Path) -> None:
+    process, url = start(["-c", str(config), "--port", "0"], dict(os.environ))
+    try:
+        port = url.rsplit(":", 1)[1].split("/")[0]
+        taken = subprocess.run(
+            [TVM, "serve", "-c", str(config), "--port", port],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        process.kill()
+        process.communicate()
+    assert taken.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in taken.stderr
+
+
+def test_serve_without_credentials_exits_3(cli: Cli, config: Path) -> None:
+    result = cli("serve", "-c", str(config))
+    assert result.exit_code == 3
+    assert "no Momento API key found" in result.stderr
+
+
+def test_serve_open_on_a_public_address_exits_3(
+    cli: Cli, emulator_env: Emulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "open.toml"
+    path.write_text(PROFILES + '\n[server]\nauth = "open"\n')
+    result = cli("serve", "-c", str(path), "--host", "0.0.0.0")
+    assert result.exit_code == 3
+    assert "--allow-open" in result.stderr
+
+
+def test_serve_bad_server_table_exits_3(cli: Cli, emulator_env: Emulator, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(PROFILES + '\n[server]\nauth = "basic"\n')
+    result = cli("serve", "-c", str(path))
+    assert result.exit_code == 3
+    assert "needs at least one [server.users.NAME]" in result.stderr
+
+
+def test_bearer_off_loopback_needs_configured_tokens(
+    cli: Cli, emulator_env: Emulator, config: Path
+) -> None:
+    result = cli("serve", "-c", str(config), "--host", "0.0.0.0", "--port", "0")
+    assert result.exit_code == 3
+    assert "needs [server.bearer] tokens_env or tokens_file" in result.stderr
+
+
+def test_hash_password_from_stdin(cli: Cli) -> None:
+    result = cli("hash-password", input="correct horse battery\n")
+    assert result.exit_code == 0
+    encoded = result.stdout.strip()
+    assert encoded.startswith("scrypt$16384$8$1$")
+    assert verify_password("correct horse battery", encoded)
+    assert not verify_password("correct horse batterY", encoded)
+    assert "correct horse" not in result.stdout + result.stderr
+
+
+def test_hash_password_refuses_short_passwords(cli: Cli) -> None:
+    result = cli("hash-password", input="short\n")
+    assert result.exit_code == 2
+
+
+def test_two_hashes_of_one_password_differ_by_salt(cli: Cli) -> None:
+    first = cli("hash-password", input="same-password\n").stdout
+    second = cli("hash-password", input="same-password\n").stdout
+    assert first != second
