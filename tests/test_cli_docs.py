@@ -7,22 +7,49 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import typer
+import typer.main
 from typer.testing import Result
 
 from tvmcli import __version__
+from tvmcli.cli.app import app
 
 Cli = Callable[..., Result]
 ROOT = Path(__file__).parent.parent
-COMMANDS = [
-    [],
-    ["mint"],
-    ["emulator"],
-    ["profiles"],
-    ["profiles", "list"],
-    ["profiles", "show"],
-    ["profiles", "validate"],
-    ["profiles", "path"],
-]
+
+
+def every_command() -> list[list[str]]:
+    """All commands and subcommands of the app, read from the app itself."""
+    found: list[list[str]] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        found.append(path)
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+COMMANDS = every_command()
+
+
+def test_the_command_list_is_complete() -> None:
+    names = {" ".join(c) for c in COMMANDS}
+    assert {
+        "mint",
+        "exec",
+        "inspect",
+        "serve",
+        "hash-password",
+        "emulator",
+        "cache clear",
+        "cache path",
+        "profiles list",
+        "profiles show",
+        "profiles validate",
+        "profiles path",
+    } <= names
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")

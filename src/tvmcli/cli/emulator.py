@@ -150,7 +150,9 @@ def _configure_log(log_file: Path | None) -> None:
             handler = logging.FileHandler(log_file, encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"--log-file {log_file}: {exc.strerror}") from None
-    handler.setFormatter(logging.Formatter("%(asctime)s emulator: %(message)s", "%H:%M:%S"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s.%(msecs)03d emulator: %(message)s", "%H:%M:%S")
+    )
     logger = logging.getLogger("tvmcli.emulator")
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)

@@ -1,0 +1,207 @@
+"""Load on `momento-tvm serve`: cached throughput, latency, errors, and Momento's mint limit.
+
+Starts the emulator (its 5-mints-per-second limit on) and `serve` as subprocesses, then drives
+`serve` from this process with a fixed number of keep-alive loopback connections for a fixed
+time. Prints requests per second, p50 and p99 latency, errors, mints issued and the most mints
+in any one-second window; then the throughput of cached /token as a ratio of a bare endpoint
+returning fixed JSON on the same stack (uvicorn + Starlette), interleaved in the same run.
+
+    .venv/bin/python benchmarks/serve_load.py [--duration 30] [--clients 64] [--ids 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import compileall
+import os
+import random
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tvmcli
+
+BIN = Path(sys.executable).parent
+BEARER = "benchmark-bearer-token-0123456789"
+
+CONFIG = """
+[profiles.chat-reader]
+expires_in = "1h"
+permissions = [{ role = "subscribe-only", cache = "chat", topic = "*" }]
+
+[server]
+auth = "bearer"
+default_profile = "chat-reader"
+client_rate = 0          # all load comes from one address; the per-client limit is not measured
+mint_queue = "15s"       # 64 clients waiting on 5 mints a second wait up to ~13 s when cold
+[server.bearer]
+tokens_env = "BENCH_BEARER"
+"""
+
+BARE_SERVER = """
+import socket, sys, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+BODY = {"authToken": "x" * 700, "expiresAt": 1800000000, "endpoint": "127.0.0.1:1",
+        "profile": "chat-reader", "tokenId": "id-1"}
+async def fixed(request):
+    return JSONResponse(BODY, headers={"Cache-Control": "no-store"})
+app = Starlette(routes=[Route("/token", fixed)])
+sock = socket.socket(); sock.bind(("127.0.0.1", 0)); sock.listen(2048)
+print(sock.getsockname()[1], flush=True)
+uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False)).run(sockets=[sock])
+"""
+
+
+@dataclass
+class Stats:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, share: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else 0.0
+
+
+async def drive(port: int, clients: int, seconds: float, ids: int, auth: bool) -> Stats:
+    """`clients` keep-alive connections, each sending GET /token?name=id-N back to back."""
+    stats = Stats()
+    deadline = time.monotonic() + seconds
+    header = f"Authorization: Bearer {BEARER}\r\n" if auth else ""
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.monotonic() < deadline:
+                path = f"/token?name=id-{random.randrange(ids)}"
+                started = time.perf_counter()
+                writer.write(
+                    f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{header}\r\n".encode()
+                )
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+                await reader.readexactly(length)
+                stats.latencies.append(time.perf_counter() - started)
+                stats.statuses[status] = stats.statuses.get(status, 0) + 1
+                if status != 200:
+                    stats.errors += 1
+        finally:
+            writer.close()
+
+    started = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
+def start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
+
+
+def max_mints_in_any_second(log: str) -> tuple[int, int]:
+    """(total mints, the most inside any window of one second) from the emulator's log."""
+    times = []
+    for line in log.splitlines():
+        match = re.match(r"(\d\d):(\d\d):(\d\d)\.(\d{3}) emulator: minted", line)
+        if match:
+            h, m, s, ms = (int(g) for g in match.groups())
+            times.append(h * 3600 + m * 60 + s + ms / 1000)
+    most = 0
+    for i, start_time in enumerate(times):
+        most = max(most, sum(1 for t in times[i:] if t - start_time < 1.0))
+    return len(times), most
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--ids", type=int, default=200)
+    parser.add_argument("--ratio-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    compileall.compile_dir(Path(tvmcli.__file__).parent, quiet=1)
+
+    with tempfile.TemporaryDirectory() as folder:
+        log = Path(folder) / "emulator.log"
+        config = Path(folder) / "bench.toml"
+        config.write_text(CONFIG)
+        env = {**os.environ, "BENCH_BEARER": BEARER, "HOME": folder}
+        emulator = subprocess.Popen(
+            [
+                str(BIN / "momento-tvm"),
+                "emulator",
+                "--print-env",
+                "--quiet",
+                "--log-file",
+                str(log),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert emulator.stdout is not None
+        for line in emulator.stdout:  # export lines, then the emulator closes its stdout
+            name, _, value = line.strip().removeprefix("export ").partition("=")
+            env[name] = shlex.split(value)[0]
+        serve, url = start(
+            [str(BIN / "momento-tvm"), "serve", "-c", str(config), "--port", "0"], env
+        )
+        bare, bare_port = start([sys.executable, "-c", BARE_SERVER], env)
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        try:
+            time.sleep(0.5)
+            load = asyncio.run(drive(port, args.clients, args.duration, args.ids, auth=True))
+            total_mints, most = max_mints_in_any_second(log.read_text())
+            # Cached throughput: 20 ids, each minted (and cached) during the load phase or now.
+            asyncio.run(drive(port, 1, 5.0, 20, auth=True))
+            ours_runs, bare_runs = [], []
+            for _ in range(2):  # interleaved: ours, bare, ours, bare
+                ours_runs.append(
+                    asyncio.run(drive(port, args.clients, args.ratio_seconds, 20, True)).rps
+                )
+                bare_runs.append(
+                    asyncio.run(
+                        drive(int(bare_port), args.clients, args.ratio_seconds, args.ids, False)
+                    ).rps
+                )
+        finally:
+            for process in (serve, bare):
+                process.terminate()
+                process.wait(10)
+            emulator.terminate()
+            emulator.wait(10)
+
+    print(f"load: {args.clients} clients, {args.ids} token ids, {load.seconds:.1f} s, cold cache")
+    print(
+        f"  ({args.ids} ids need {args.ids / 5:.0f} s of mints at 5/s: clients wait on the queue)"
+    )
+    p50, p99 = load.percentile(0.5), load.percentile(0.99)
+    print(f"  requests/s: {load.rps:.0f}   p50: {p50:.1f} ms   p99: {p99:.1f} ms")
+    print(f"  errors: {load.errors}   statuses: {load.statuses}")
+    print(f"  mints issued: {total_mints}   most mints in any 1 s window: {most} (limit 5)")
+    ours, bare_rps = statistics.mean(ours_runs), statistics.mean(bare_runs)
+    print(f"cached /token: {ours:.0f} req/s   bare fixed-JSON endpoint: {bare_rps:.0f} req/s")
+    print(f"ratio (cached /token / bare): {ours / bare_rps:.2f}  (target >= 0.7)")
+
+
+if __name__ == "__main__":
+    main()
