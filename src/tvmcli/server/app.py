@@ -28,6 +28,7 @@ from tvmcli import __version__
 from tvmcli.errors import AuthError, ConfigError, MintTimeoutError, UnavailableError
 from tvmcli.profiles import ProfileSet
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized, access_for
+from tvmcli.server.oidc import IdentityProviderUnavailable
 from tvmcli.server.settings import ServerSettings
 from tvmcli.server.vending import Minter, MintLimiter, Shed, TokenVendor
 from tvmcli.statements import MAX_TOKEN_ID_LENGTH
@@ -75,9 +76,16 @@ def create_app(
     )
     clients = ClientLimiter(settings.client_rate, settings.client_burst)
 
-    def principal_of(request: Request) -> Principal:
+    async def principal_of(request: Request) -> Principal:
         try:
-            return authenticator.authenticate(request.headers.get("authorization"))
+            return await authenticator.authenticate(request.headers.get("authorization"))
+        except IdentityProviderUnavailable:
+            raise ApiError(
+                503,
+                "identity_provider_unavailable",
+                "cannot fetch the sign-in keys; retry shortly",
+                {"Retry-After": "5"},
+            ) from None
         except Unauthorized as refusal:
             raise ApiError(
                 401, refusal.code, refusal.message, {"WWW-Authenticate": refusal.challenge}
@@ -85,10 +93,12 @@ def create_app(
 
     async def token(request: Request) -> Response:
         query = single_values(request)
-        principal = principal_of(request)
+        principal = await principal_of(request)
         request.state.principal = principal.name
         access = access_for(principal, settings)
         allowed = access.profiles if access.profiles is not None else tuple(profiles.profiles)
+        if not allowed:
+            raise ApiError(403, "no_profiles", "you may use no profile (no group grants one)")
         name = query.get("profile") or access.default or (allowed[0] if len(allowed) == 1 else None)
         if name is None:
             raise ApiError(
@@ -139,7 +149,7 @@ def create_app(
         )
 
     async def list_profiles(request: Request) -> Response:
-        access = access_for(principal_of(request), settings)
+        access = access_for(await principal_of(request), settings)
         allowed = access.profiles if access.profiles is not None else tuple(profiles.profiles)
         body = [
             {

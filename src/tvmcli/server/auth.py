@@ -6,6 +6,7 @@ compared in constant time and never logged.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -44,12 +45,12 @@ class Unauthorized(Exception):
 class Authenticator:
     scheme = "open"
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None) -> Principal:
         raise NotImplementedError
 
 
 class OpenAuth(Authenticator):
-    def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None) -> Principal:
         return Principal("anonymous", None)
 
 
@@ -61,7 +62,7 @@ class BearerAuth(Authenticator):
             raise ConfigError('auth = "bearer" has no tokens')
         self._tokens = tokens
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None) -> Principal:
         challenge = 'Bearer realm="momento-tvm"'
         if not authorization:
             raise Unauthorized(
@@ -97,7 +98,7 @@ class BasicAuth(Authenticator):
         # scrypt takes ~50 ms by design; remember recent successes (by digest, not password).
         self._verified: OrderedDict[bytes, float] = OrderedDict()
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None) -> Principal:
         challenge = 'Basic realm="momento-tvm", charset="UTF-8"'
         if not authorization:
             raise Unauthorized("missing_credentials", "send Authorization: Basic", challenge)
@@ -110,11 +111,11 @@ class BasicAuth(Authenticator):
             raise Unauthorized("bad_credentials", "expected Basic credentials", challenge) from None
         name, sep, password = decoded.partition(":")
         user = self._users.get(name)
-        if not sep or user is None or not self._check(name, password):
+        if not sep or user is None or not await self._check(name, password):
             raise Unauthorized("bad_credentials", "wrong user name or password", challenge)
         return Principal(name, name, user.groups)
 
-    def _check(self, name: str, password: str) -> bool:
+    async def _check(self, name: str, password: str) -> bool:
         digest = hashlib.sha256(f"{name}\0{password}".encode()).digest()
         now = time.monotonic()
         seen = self._verified.get(digest)
@@ -124,7 +125,8 @@ class BasicAuth(Authenticator):
         if user.password_env is not None:
             ok = same_secret(password, self._env_passwords[name])
         else:
-            ok = verify_password(password, user.password_hash or "")
+            # scrypt is slow by design: off the event loop
+            ok = await asyncio.to_thread(verify_password, password, user.password_hash or "")
         if ok:
             self._verified[digest] = now
             while len(self._verified) > 1000:
@@ -165,10 +167,10 @@ def generated_bearer_token(folder: Path) -> tuple[str, Path]:
 
 def access_for(principal: Principal, settings: ServerSettings) -> Access:
     """Profiles this caller may use: its own list, joined with its groups' (None means all)."""
-    if settings.auth != "basic":
+    if settings.auth not in ("basic", "jwt"):
         return settings.access
-    user = settings.users.get(principal.name)
     grants = [settings.groups[g] for g in principal.groups if g in settings.groups]
+    user = settings.users.get(principal.name) if settings.auth == "basic" else None
     if user is not None and user.access is not None:
         grants.insert(0, user.access)
     if not grants:

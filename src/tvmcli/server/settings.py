@@ -25,7 +25,7 @@ default_profile = "chat-writer"
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,20 @@ from tvmcli.durations import parse_duration
 from tvmcli.errors import ConfigError
 from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND
 
-AUTH_MODES = ("open", "bearer", "basic")
+AUTH_MODES = ("open", "bearer", "basic", "jwt")
+# Verified with public keys only: an HS* algorithm would let the public key act as a secret.
+JWT_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
 DEFAULT_PORT = 8700
 
 _KEYS = {
@@ -59,6 +72,17 @@ _KEYS = {
     "max_body_bytes",
     "max_header_bytes",
     "timeout",
+    "jwt",
+}
+_JWT_KEYS = {
+    "issuer",
+    "audience",
+    "jwks_url",
+    "jwks_file",
+    "algorithms",
+    "leeway",
+    "groups_claim",
+    "token_id_claim",
 }
 _BEARER_KEYS = {"tokens_env", "tokens_file"}
 _USER_KEYS = {"password_hash", "password_env", "groups", "profiles", "default_profile"}
@@ -83,6 +107,20 @@ class User:
 
 
 @dataclass(frozen=True)
+class JwtSettings:
+    """How to verify sign-in tokens from an OIDC provider (auth = "jwt")."""
+
+    issuer: str
+    audience: tuple[str, ...]
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    leeway: int = 60
+    groups_claim: str = "cognito:groups"
+    token_id_claim: str = "sub"  # noqa: S105 - a claim name
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -104,6 +142,7 @@ class ServerSettings:
     max_body_bytes: int = 1024
     max_header_bytes: int = 8192
     timeout: float = 10.0
+    jwt: JwtSettings | None = None
 
     @property
     def on_loopback(self) -> bool:
@@ -223,6 +262,9 @@ def parse_server_settings(
         users[name] = User(name, password_hash, password_env, tuple(member_of), own)
     if auth == "basic" and not users:
         problem(".users", 'auth = "basic" needs at least one [server.users.NAME]')
+    jwt = _jwt_settings(table(raw.get("jwt"), ".jwt"), problem, unknown) if auth == "jwt" else None
+    if auth != "jwt" and "jwt" in raw:
+        problem(".jwt", 'is only read with auth = "jwt"')
 
     def seconds(key: str, default: float) -> float:
         value = raw.get(key)
@@ -266,6 +308,7 @@ def parse_server_settings(
         max_body_bytes=int(number("max_body_bytes", 1024, 0, 1 << 20)),
         max_header_bytes=int(number("max_header_bytes", 8192, 1024, 1 << 20)),
         timeout=seconds("timeout", 10.0),
+        jwt=jwt,
     )
     if problems:
         raise ConfigError(f"{path}: {len(problems)} problem(s) in [server]", problems=problems)
@@ -290,3 +333,82 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     names = {str: "a string", int: "a whole number", bool: "true or false", float: "a number"}
     kinds = kind if isinstance(kind, tuple) else (kind,)
     return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _jwt_settings(
+    raw: dict[str, Any],
+    problem: Callable[[str, str], None],
+    unknown: Callable[[str, Mapping[str, Any], set[str]], None],
+) -> JwtSettings | None:
+    unknown(".jwt", raw, _JWT_KEYS)
+    ok = True
+
+    def text(key: str, required: bool = False) -> str | None:
+        nonlocal ok
+        value = raw.get(key)
+        if value is None:
+            if required:
+                problem(".jwt", f"needs {key!r}")
+                ok = False
+            return None
+        if not isinstance(value, str) or not value:
+            problem(f".jwt.{key}", "must be a non-empty string")
+            ok = False
+            return None
+        return value
+
+    issuer = text("issuer", required=True)
+    audience_raw = raw.get("audience")
+    audience: tuple[str, ...] = ()
+    if isinstance(audience_raw, str) and audience_raw:
+        audience = (audience_raw,)
+    elif (
+        isinstance(audience_raw, list)
+        and audience_raw
+        and all(isinstance(a, str) and a for a in audience_raw)
+    ):
+        audience = tuple(audience_raw)
+    else:
+        problem(".jwt.audience", "needs the client id or API identifier (a string or a list)")
+        ok = False
+    jwks_url, jwks_file = text("jwks_url"), text("jwks_file")
+    if (jwks_url is None) == (jwks_file is None):
+        problem(".jwt", "needs exactly one of jwks_url or jwks_file")
+        ok = False
+    if jwks_url is not None and not jwks_url.startswith(("https://", "http://")):
+        problem(".jwt.jwks_url", "must be an http(s) URL")
+        ok = False
+    algorithms = raw.get("algorithms", ["RS256", "ES256"])
+    if (
+        not isinstance(algorithms, list)
+        or not algorithms
+        or not all(isinstance(a, str) and a in JWT_ALGORITHMS for a in algorithms)
+    ):
+        problem(
+            ".jwt.algorithms",
+            "must list algorithms among " + ", ".join(JWT_ALGORITHMS) + " (never none, never HS*)",
+        )
+        ok = False
+    leeway = raw.get("leeway", 60)
+    if isinstance(leeway, str):
+        try:
+            leeway = parse_duration(leeway)
+        except ValueError:
+            leeway = -1
+    if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 600:
+        problem(".jwt.leeway", "must be 0 to 600 seconds")
+        ok = False
+    groups_claim = text("groups_claim") or "cognito:groups"
+    token_id_claim = text("token_id_claim") or "sub"
+    if not ok or issuer is None:
+        return None
+    return JwtSettings(
+        issuer=issuer,
+        audience=audience,
+        jwks_url=jwks_url,
+        jwks_file=Path(jwks_file) if jwks_file else None,
+        algorithms=tuple(algorithms),
+        leeway=int(leeway),
+        groups_claim=groups_claim,
+        token_id_claim=token_id_claim,
+    )

@@ -61,6 +61,11 @@ def authenticator_for(
         return OpenAuth(), None
     if settings.auth == "basic":
         return BasicAuth(settings, env), None
+    if settings.auth == "jwt":
+        from tvmcli.server.oidc import JwtAuth
+
+        assert settings.jwt is not None  # parse_server_settings refuses jwt without [server.jwt]
+        return JwtAuth(settings.jwt), None
     tokens = bearer_tokens(settings, env)
     if tokens:
         return BearerAuth(tokens), None
