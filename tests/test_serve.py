@@ -170,18 +170,10 @@ def test_basic_auth_tiers_like_the_seed_vending_machine(emulator: Emulator) -> N
             "profiles"
         ]
         assert [p["name"] for p in both] == ["chat-reader", "chat-writer"]
-        assert_error(
-            httpx.get(server.url + "/token", auth=("nobody", "nobody-password")),
-            400,
-            "profile_required",
-        )
-        assert_error(
-            httpx.get(
-                server.url + "/token?profile=chat-reader", auth=("nobody", "nobody-password")
-            ),
-            403,
-            "profile_not_allowed",
-        )
+        nobody = ("nobody", "nobody-password")  # in no group: no profile at all
+        assert_error(httpx.get(server.url + "/token", auth=nobody), 403, "no_profiles")
+        with_profile = httpx.get(server.url + "/token?profile=chat-reader", auth=nobody)
+        assert_error(with_profile, 403, "no_profiles")
         wrong = httpx.get(server.url + "/token", auth=("rita", "walt-password"))
         assert_error(wrong, 401, "bad_credentials")
         assert wrong.headers["www-authenticate"].startswith('Basic realm="momento-tvm"')
