@@ -16,6 +16,7 @@ from tvmcli.emulator import Emulator
 from tvmcli.minting import Minter
 from tvmcli.profiles import parse_profiles
 from tvmcli.server import create_app, parse_server_settings
+from tvmcli.server.auth import Authenticator
 from tvmcli.server.startup import authenticator_for, bind
 from tvmcli.tokens import Kind
 
@@ -72,6 +73,7 @@ def serve(
     endpoint: str | None = None,
     timeout: float = 5.0,
     state_dir: Path | None = None,
+    authenticator: Authenticator | None = None,
 ) -> Iterator[Running]:
     """The real app under uvicorn on 127.0.0.1:0, minting from `emulator` over gRPC."""
     text = textwrap.dedent(profiles_toml) + "\n" + textwrap.dedent(server_toml)
@@ -80,7 +82,8 @@ def serve(
         profile_set.server, profile_set.path, list(profile_set.profiles)
     )
     environment = {"TEST_BEARER": BEARER, **(env or {})}
-    authenticator, _ = authenticator_for(settings, environment, state_dir or Path("state"))
+    if authenticator is None:
+        authenticator, _ = authenticator_for(settings, environment, state_dir or Path("state"))
     api_key = ApiKey(
         key or emulator.issue_api_key(), endpoint or emulator.endpoint, "test", Kind.V2_API_KEY
     )

@@ -1,0 +1,406 @@
+"""auth = "jwt" against locally generated keys, a local JWKS server and provider-shaped tokens
+(Cognito, Auth0, Keycloak). No real identity provider is involved."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from tests.serving import PROFILES, serve
+from tvmcli.emulator import Emulator
+from tvmcli.profiles import parse_profiles
+from tvmcli.server.oidc import JwksCache, JwtAuth
+from tvmcli.server.settings import parse_server_settings
+
+COGNITO_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TESTPOOL"
+COGNITO_CLIENT = "3n4b5urk1ft4fl3mg5e62d9ado"
+AUTH0_ISSUER = "https://tenant.example.auth0.com/"
+AUTH0_API = "https://api.example.com"
+AUTH0_ROLES = "https://example.com/roles"
+KEYCLOAK_ISSUER = "http://127.0.0.1:8080/realms/demo"
+
+GROUPS = """
+[server.groups.readers]
+profiles = ["chat-reader"]
+default_profile = "chat-reader"
+[server.groups.writers]
+profiles = ["chat-reader", "chat-writer"]
+default_profile = "chat-writer"
+"""
+
+
+class Key:
+    def __init__(self, kind: str, kid: str) -> None:
+        self.kid = kid
+        if kind == "rsa":
+            self.private: Any = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self.alg = "RS256"
+            jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
+        else:
+            self.private = ec.generate_private_key(ec.SECP256R1())
+            self.alg = "ES256"
+            jwk = jwt.algorithms.ECAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
+        self.jwk = {**jwk, "kid": kid, "use": "sig", "alg": self.alg}
+
+    def sign(self, claims: dict[str, Any], **header: Any) -> str:
+        return jwt.encode(
+            claims, self.private, algorithm=self.alg, headers={"kid": self.kid, **header}
+        )
+
+    def public_pem(self) -> bytes:
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+
+class JwksServer:
+    """Serves {"keys": [...]} on loopback and counts fetches; `down` makes it answer 500."""
+
+    def __init__(self) -> None:
+        self.keys: list[dict[str, Any]] = []
+        self.fetches = 0
+        self.down = False
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.fetches += 1
+                if outer.down:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                body = json.dumps({"keys": outer.keys}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/.well-known/jwks.json"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> Key:
+    return Key("rsa", "rsa-1")
+
+
+@pytest.fixture(scope="module")
+def ec_key() -> Key:
+    return Key("ec", "ec-1")
+
+
+@pytest.fixture
+def jwks(rsa_key: Key, ec_key: Key) -> Iterator[JwksServer]:
+    server = JwksServer()
+    server.keys = [rsa_key.jwk, ec_key.jwk]
+    yield server
+    server.close()
+
+
+def jwt_server(issuer: str, audience: str | list[str], source: str, extra: str = "") -> str:
+    audience_toml = json.dumps(audience)
+    return (
+        f'[server]\nauth = "jwt"\nclient_rate = 0\n[server.jwt]\nissuer = "{issuer}"\n'
+        f"audience = {audience_toml}\n{source}\n{extra}\n{GROUPS}"
+    )
+
+
+def cognito(key: Key, groups: list[str], **override: Any) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": "4b5c1d2e-0000-4000-8000-00000000abcd",
+        "iss": COGNITO_ISSUER,
+        "aud": COGNITO_CLIENT,
+        "token_use": "id",
+        "cognito:username": "rita",
+        "cognito:groups": groups,
+        "email": "r@example.com",
+        "auth_time": now,
+        "iat": now,
+        "exp": now + 3600,
+        "jti": str(uuid.uuid4()),
+    }
+    claims.update(override)
+    return key.sign({k: v for k, v in claims.items() if v is not None})
+
+
+@contextlib.contextmanager
+def cognito_server(emulator: Emulator, jwks: JwksServer, **settings_extra: str) -> Iterator[str]:
+    extra = "\n".join(f"{k} = {v}" for k, v in settings_extra.items())
+    config = jwt_server(COGNITO_ISSUER, COGNITO_CLIENT, f'jwks_url = "{jwks.url}"', extra)
+    with serve(emulator, config) as server:
+        yield server.url
+
+
+def token_with(url: str, sign_in: str, **params: str) -> httpx.Response:
+    return httpx.get(
+        url + "/token", params=params, headers={"Authorization": f"Bearer {sign_in}"}, timeout=10
+    )
+
+
+def assert_refused(response: httpx.Response, code: str) -> None:
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == code
+    assert response.headers["www-authenticate"].startswith('Bearer realm="momento-tvm"')
+
+
+def test_cognito_groups_pick_the_tier_and_the_subject_is_the_token_id(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key
+) -> None:
+    with cognito_server(emulator, jwks) as url:
+        reader = token_with(url, cognito(rsa_key, ["readers"])).json()
+        writer = token_with(url, cognito(rsa_key, ["writers"], sub="walt-sub")).json()
+        denied = token_with(url, cognito(rsa_key, ["readers"]), profile="chat-writer")
+        nobody = token_with(url, cognito(rsa_key, []))
+        spoof = token_with(url, cognito(rsa_key, ["readers"]), name="someone-else")
+    assert (reader["profile"], reader["tokenId"]) == (
+        "chat-reader",
+        "4b5c1d2e-0000-4000-8000-00000000abcd",
+    )
+    assert (writer["profile"], writer["tokenId"]) == ("chat-writer", "walt-sub")
+    assert denied.status_code == 403
+    assert (nobody.status_code, nobody.json()["error"]["code"]) == (403, "no_profiles")
+    assert spoof.status_code == 403
+
+
+def test_a_user_in_several_groups_may_use_the_union(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key
+) -> None:
+    with cognito_server(emulator, jwks) as url:
+        listed = httpx.get(
+            url + "/profiles",
+            headers={"Authorization": f"Bearer {cognito(rsa_key, ['readers', 'writers'])}"},
+        )
+    assert [p["name"] for p in listed.json()["profiles"]] == ["chat-reader", "chat-writer"]
+
+
+def test_auth0_access_token_with_a_namespaced_roles_claim(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key
+) -> None:
+    now = int(time.time())
+    claims = {
+        "iss": AUTH0_ISSUER,
+        "sub": "auth0|64f0c0ffee",
+        "aud": [AUTH0_API, AUTH0_ISSUER + "userinfo"],
+        "iat": now,
+        "exp": now + 600,
+        "azp": "spa-client",
+        "scope": "openid profile",
+        AUTH0_ROLES: ["writers"],
+    }
+    config = jwt_server(
+        AUTH0_ISSUER, AUTH0_API, f'jwks_url = "{jwks.url}"', f'groups_claim = "{AUTH0_ROLES}"'
+    )
+    with serve(emulator, config) as server:
+        body = token_with(server.url, rsa_key.sign(claims)).json()
+    assert (body["profile"], body["tokenId"]) == ("chat-writer", "auth0|64f0c0ffee")
+
+
+def test_keycloak_realm_roles_by_dotted_path_with_es256_from_a_jwks_file(
+    emulator: Emulator, jwks: JwksServer, ec_key: Key, tmp_path: Path
+) -> None:
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps({"keys": [ec_key.jwk]}))
+    now = int(time.time())
+    claims = {
+        "iss": KEYCLOAK_ISSUER,
+        "sub": "f:0c0ffee:kc-user",
+        "aud": "account",
+        "iat": now,
+        "exp": now + 300,
+        "typ": "Bearer",
+        "preferred_username": "kate",
+        "realm_access": {"roles": ["offline_access", "readers"]},
+    }
+    config = jwt_server(
+        KEYCLOAK_ISSUER,
+        ["account", "tvm"],
+        f'jwks_file = "{jwks_file}"',
+        'groups_claim = "realm_access.roles"\ntoken_id_claim = "preferred_username"',
+    )
+    with serve(emulator, config) as server:
+        body = token_with(server.url, ec_key.sign(claims)).json()
+    assert (body["profile"], body["tokenId"]) == ("chat-reader", "kate")
+    assert jwks.fetches == 0
+
+
+@pytest.mark.parametrize(
+    ("override", "code"),
+    [
+        ({"iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_OTHER"}, "wrong_issuer"),
+        ({"aud": "another-client"}, "wrong_audience"),
+        ({"exp": int(time.time()) - 120}, "token_expired"),
+        ({"nbf": int(time.time()) + 300}, "token_not_yet_valid"),
+        ({"iat": int(time.time()) + 300}, "token_not_yet_valid"),
+        ({"exp": None}, "invalid_token"),
+    ],
+    ids=[
+        "wrong issuer",
+        "wrong audience",
+        "expired",
+        "not yet valid",
+        "issued in the future",
+        "no exp",
+    ],
+)
+def test_bad_claims_are_401_with_a_reason_code(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key, override: dict[str, Any], code: str
+) -> None:
+    with cognito_server(emulator, jwks) as url:
+        response = token_with(url, cognito(rsa_key, ["readers"], **override))
+    assert_refused(response, code)
+    assert emulator.service.stats()["calls"] == 0
+
+
+def test_leeway_accepts_a_token_just_expired(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key
+) -> None:
+    with cognito_server(emulator, jwks) as url:
+        assert (
+            token_with(url, cognito(rsa_key, ["readers"], exp=int(time.time()) - 30)).status_code
+            == 200
+        )
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_alg_none_is_refused(emulator: Emulator, jwks: JwksServer, rsa_key: Key) -> None:
+    payload = json.loads(
+        base64.urlsafe_b64decode(cognito(rsa_key, ["writers"]).split(".")[1] + "==")
+    )
+    header = b64(json.dumps({"alg": "none", "kid": "rsa-1"}).encode())
+    unsigned = f"{header}.{b64(json.dumps(payload).encode())}."
+    with cognito_server(emulator, jwks) as url:
+        assert_refused(token_with(url, unsigned), "invalid_token")
+
+
+def test_hs256_signed_with_the_public_key_as_secret_is_refused(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key
+) -> None:
+    header = b64(json.dumps({"alg": "HS256", "kid": "rsa-1", "typ": "JWT"}).encode())
+    payload_part = cognito(rsa_key, ["writers"]).split(".")[1]
+    signing_input = f"{header}.{payload_part}".encode()
+    for secret in (rsa_key.public_pem(), json.dumps(rsa_key.jwk).encode()):
+        signature = b64(hmac.new(secret, signing_input, hashlib.sha256).digest())
+        forged = f"{header}.{payload_part}.{signature}"
+        with cognito_server(emulator, jwks, **{"algorithms": '["RS256", "ES256"]'}) as url:
+            assert_refused(token_with(url, forged), "invalid_token")
+
+
+def test_a_tampered_payload_is_refused(emulator: Emulator, jwks: JwksServer, rsa_key: Key) -> None:
+    header, _, signature = cognito(rsa_key, ["readers"]).split(".")
+    now = int(time.time())
+    forged_claims = {
+        "sub": "x",
+        "iss": COGNITO_ISSUER,
+        "aud": COGNITO_CLIENT,
+        "iat": now,
+        "exp": now + 3600,
+        "cognito:groups": ["writers"],
+    }
+    forged = f"{header}.{b64(json.dumps(forged_claims).encode())}.{signature}"
+    with cognito_server(emulator, jwks) as url:
+        assert_refused(token_with(url, forged), "invalid_token")
+
+
+def test_unknown_kid_refetches_at_most_once_a_minute_and_rotation_works(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key
+) -> None:
+    now = [1000.0]
+    text = jwt_server(COGNITO_ISSUER, COGNITO_CLIENT, f'jwks_url = "{jwks.url}"')
+    profile_set = parse_profiles(PROFILES + text, Path("t.toml"))
+    settings = parse_server_settings(
+        profile_set.server, profile_set.path, list(profile_set.profiles)
+    )
+    assert settings.jwt is not None
+    auth = JwtAuth(settings.jwt, JwksCache(settings.jwt, clock=lambda: now[0]))
+    rotated = Key("rsa", "rsa-2")
+    with serve(emulator, text, authenticator=auth) as server:
+        assert token_with(server.url, cognito(rsa_key, ["readers"])).status_code == 200
+        assert jwks.fetches == 1
+        jwks.keys = [*jwks.keys, rotated.jwk]  # the provider publishes a new key
+        now[0] += 10
+        assert_refused(token_with(server.url, cognito(rotated, ["readers"])), "invalid_token")
+        assert_refused(token_with(server.url, cognito(rotated, ["readers"])), "invalid_token")
+        assert jwks.fetches == 1  # not again within the minute
+        now[0] += 60
+        assert token_with(server.url, cognito(rotated, ["readers"])).status_code == 200
+        assert jwks.fetches == 2
+        assert token_with(server.url, cognito(rsa_key, ["readers"])).status_code == 200
+        assert jwks.fetches == 2
+
+
+def test_a_jwks_server_that_is_down_is_a_clear_503(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key
+) -> None:
+    jwks.down = True
+    with cognito_server(emulator, jwks) as url:
+        response = token_with(url, cognito(rsa_key, ["readers"]))
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "identity_provider_unavailable"
+        assert response.headers["retry-after"] == "5"
+        assert httpx.get(url + "/healthz").status_code == 200  # the server itself is fine
+
+
+def test_a_missing_authorization_header_is_401(emulator: Emulator, jwks: JwksServer) -> None:
+    with cognito_server(emulator, jwks) as url:
+        response = httpx.get(url + "/token")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "missing_credentials"
+
+
+@pytest.mark.parametrize(
+    ("jwt_table", "message"),
+    [
+        ('issuer = "x"\naudience = "a"', "needs exactly one of jwks_url or jwks_file"),
+        ('issuer = "x"\naudience = "a"\njwks_url = "file:///etc/passwd"', "must be an http(s) URL"),
+        (
+            'issuer = "x"\naudience = "a"\njwks_file = "j"\nalgorithms = ["HS256"]',
+            "never none, never HS*",
+        ),
+        (
+            'issuer = "x"\naudience = "a"\njwks_file = "j"\nalgorithms = ["none"]',
+            "never none, never HS*",
+        ),
+        ('audience = "a"\njwks_file = "j"', "needs 'issuer'"),
+        ('issuer = "x"\njwks_file = "j"', "needs the client id"),
+    ],
+)
+def test_jwt_settings_are_checked(jwt_table: str, message: str) -> None:
+    from tvmcli.errors import ConfigError
+
+    text = (
+        '[profiles.p]\npermissions = [{ role = "read-only", cache = "c" }]\n'
+        f'[server]\nauth = "jwt"\n[server.jwt]\n{jwt_table}\n'
+    )
+    profile_set = parse_profiles(text, Path("t.toml"))
+    with pytest.raises(ConfigError) as caught:
+        parse_server_settings(profile_set.server, profile_set.path, list(profile_set.profiles))
+    assert any(message in p for p in caught.value.problems)
