@@ -370,3 +370,34 @@ def test_access_log_has_no_secrets(emulator: Emulator, caplog: pytest.LogCapture
     assert BEARER not in caplog.text
     assert "wrong-secret-value-123" not in caplog.text
     assert token not in caplog.text
+
+
+@pytest.mark.parametrize(("rate", "most"), [(5.0, 5), (2.5, 2), (1.0, 1), (0.5, 1)])
+def test_the_mint_limiter_never_allows_more_than_the_rate_in_any_second(
+    rate: float, most: int
+) -> None:
+    """Driven by a fake clock: grants are recorded and every one-second window is counted."""
+    from tvmcli.server.vending import MintLimiter, Shed
+
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limiter = MintLimiter(rate, queue=30.0, clock=lambda: now[0], sleep=sleep)
+    grants: list[float] = []
+
+    async def run() -> None:
+        for _ in range(40):
+            try:
+                await limiter.acquire()
+            except Shed:
+                break
+            grants.append(now[0])
+            now[0] += 0.01
+
+    asyncio.run(run())
+    assert len(grants) >= 10
+    for i, start in enumerate(grants):
+        assert sum(1 for t in grants[i:] if t - start < 1.0) <= most
+    assert max(sum(1 for t in grants[i:] if t - s < 1.0) for i, s in enumerate(grants)) == most

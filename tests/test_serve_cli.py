@@ -231,3 +231,31 @@ def test_two_hashes_of_one_password_differ_by_salt(cli: Cli) -> None:
     first = cli("hash-password", input="same-password\n").stdout
     second = cli("hash-password", input="same-password\n").stdout
     assert first != second
+
+
+def test_workers_share_the_socket_and_stop_together(emulator_env: Emulator, config: Path) -> None:
+    process, url = start(["-c", str(config), "--port", "0", "--workers", "2"], dict(os.environ))
+    try:
+        token_file = Path(os.environ["HOME"]) / ".cache" / "momento-tvm" / "serve-bearer-token"
+        headers = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        deadline = time.monotonic() + 20
+        while True:  # the workers import and start after the parent prints the URL
+            try:
+                statuses = [
+                    httpx.get(
+                        url, params={"name": f"u{i}"}, headers=headers, timeout=10
+                    ).status_code
+                    for i in range(6)
+                ]
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert statuses == [200] * 6
+    assert stderr.count("Terminated child process") == 2
+    assert "GET /token?name=u0 200" in stderr  # the workers log too
+    assert headers["Authorization"].split()[1] not in stderr

@@ -34,7 +34,12 @@ PortOption = Annotated[
     ),
 ]
 WorkersOption = Annotated[
-    int | None, typer.Option(help="Worker processes; only 1 for now.", min=1, show_default=False)
+    int | None,
+    typer.Option(
+        help="Worker processes (default 1). Each gets 1/N of the mint rate and its own cache.",
+        min=1,
+        show_default=False,
+    ),
 ]
 AllowOpenOption = Annotated[
     bool, typer.Option("--allow-open", help='Allow auth = "open" on a non-loopback address.')
@@ -70,13 +75,22 @@ def serve(
         settings, os.environ, default_cache_dir(os.environ)
     )
     sock = startup.bind(settings.host, settings.port)
-    minter = Minter(key, timeout=settings.timeout)
-    app = create_app(settings, minter, profiles=profile_set, authenticator=authenticator)
     output.data(startup.url(settings.host, sock.getsockname()[1]))
     if token_file is not None:
         output.info(f"Bearer token for this run: in {token_file} (mode 0600)")
     output.info(
         f"Serving {len(profile_set.profiles)} profile(s) from {profile_set.path}, auth "
-        f"{settings.auth!r}, minting at {key.endpoint}. Stop with Ctrl-C."
+        f"{settings.auth!r}, minting at {key.endpoint}"
+        + (f", {settings.workers} workers" if settings.workers > 1 else "")
+        + ". Stop with Ctrl-C."
     )
+    if settings.workers > 1:
+        from tvmcli.server.worker import WORKER_ENV, worker_spec
+
+        generated = token_file.read_text().strip() if token_file is not None else None
+        os.environ[WORKER_ENV] = worker_spec(profile_set.path, settings, key, generated)
+        startup.run_workers(sock, settings)
+        return
+    minter = Minter(key, timeout=settings.timeout)
+    app = create_app(settings, minter, profiles=profile_set, authenticator=authenticator)
     startup.run(app, sock, settings)

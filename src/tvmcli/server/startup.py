@@ -45,11 +45,6 @@ def settings_for(
         allow_open=allow_open or settings.allow_open,
     )
     check_startup(settings)
-    if settings.workers > 1:
-        raise UsageError(
-            "more than one worker is not supported yet: each would keep its own token cache "
-            "and mint budget. One worker serves thousands of cached requests a second."
-        )
     return settings
 
 
@@ -100,13 +95,7 @@ def run(app: ASGIApp, sock: socket.socket, settings: ServerSettings) -> None:
     """uvicorn on the bound socket until SIGINT or SIGTERM (it finishes requests in flight)."""
     import uvicorn
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
-    for name in ("tvmcli", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+    configure_logging()
     config = uvicorn.Config(
         app,
         log_config=None,
@@ -116,3 +105,33 @@ def run(app: ASGIApp, sock: socket.socket, settings: ServerSettings) -> None:
         timeout_graceful_shutdown=5,
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def run_workers(sock: socket.socket, settings: ServerSettings) -> None:
+    """uvicorn's process supervisor: `settings.workers` processes on the one socket, each
+    building its app from tvmcli.server.worker (the parent has put the spec in the env)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    configure_logging()
+    config = uvicorn.Config(
+        "tvmcli.server.worker:app_from_environment",
+        factory=True,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        h11_max_incomplete_event_size=settings.max_header_bytes * 2,
+        timeout_graceful_shutdown=5,
+    )
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    for name in ("tvmcli", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False

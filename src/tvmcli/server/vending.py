@@ -50,8 +50,10 @@ class MintLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
+        # At most `rate` in ANY second: whole mints per window of at least one second. A rate
+        # of 2.5 allows 2 a second (never 3 in some second); 0.5 allows 1 every 2 seconds.
         self.per_window = max(1, math.floor(rate))
-        self.window = (self.per_window / rate) + WINDOW_SLACK
+        self.window = max(1.0, self.per_window / rate) + WINDOW_SLACK
         self.queue = queue
         self._clock = clock
         self._sleep = sleep
@@ -65,7 +67,9 @@ class MintLimiter:
         async with self._lock:  # FIFO: asyncio.Lock wakes waiters in order
             while True:
                 now = self._clock()
-                while self._starts and now - self._starts[0] >= self.window:
+                # (a nanosecond of tolerance: after sleeping exactly `wait`, rounding must not
+                # leave a window that never quite ends)
+                while self._starts and now - self._starts[0] >= self.window - 1e-9:
                     self._starts.popleft()
                 if len(self._starts) < self.per_window:
                     self._starts.append(now)
