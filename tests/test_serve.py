@@ -401,3 +401,15 @@ def test_the_mint_limiter_never_allows_more_than_the_rate_in_any_second(
     for i, start in enumerate(grants):
         assert sum(1 for t in grants[i:] if t - start < 1.0) <= most
     assert max(sum(1 for t in grants[i:] if t - s < 1.0) for i, s in enumerate(grants)) == most
+
+
+def test_the_access_log_cannot_be_given_forged_lines(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tvmcli.server.access")
+    with serve(emulator) as server:
+        httpx.get(server.url + "/token%0Afake-line?name=a%0Db", headers=AUTH)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "tvmcli.server.access"]
+    assert "\n" not in line
+    assert "\r" not in line
+    assert "/token\\nfake-line?name=a\\rb" in line

@@ -166,7 +166,7 @@ class TokenService(token_pb2_grpc.TokenServicer):
             )
         log.info(
             "minted token_id=%s statements=%d valid_for=%ds",
-            request.token_id or "-",
+            "".join(c if c.isprintable() else "?" for c in request.token_id) or "-",
             len(request.permissions.explicit.permissions),
             request.expires.valid_for_seconds,
         )

@@ -369,19 +369,24 @@ class Guard:
         from urllib.parse import parse_qsl
 
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
-        shown = "&".join(f"{k}={v}" for k, v in query if k in _LOGGED_QUERY)
+        shown = "&".join(f"{k}={printable(v)}" for k, v in query if k in _LOGGED_QUERY)
         state = scope.get("state", {})
         client = (scope.get("client") or ("-", 0))[0]
         access_log.info(
             "%s %s %s%s %d %.1fms principal=%s",
             client,
             scope["method"],
-            scope["path"],
+            printable(scope["path"]),
             f"?{shown}" if shown else "",
             status,
             (time.perf_counter() - started) * 1000,
             state.get("principal", "-"),
         )
+
+
+def printable(text: str) -> str:
+    """Control characters escaped, so a request cannot forge lines in the log."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:200]
 
 
 def openapi_document() -> dict[str, Any]:
