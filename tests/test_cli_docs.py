@@ -76,3 +76,26 @@ def test_readme_names_the_two_setup_commands() -> None:
 
 def test_changelog_has_an_entry_for_this_version() -> None:
     assert re.search(rf"^## {re.escape(__version__)}\b", (ROOT / "CHANGELOG.md").read_text(), re.M)
+
+
+def test_the_readme_demo_command_mints_a_token() -> None:
+    import json
+    import subprocess
+
+    from tvmcli.tokens import Kind, parse_credential
+
+    result = subprocess.run(
+        [str(ROOT / "scripts/demo")], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    fields = dict(line.split(None, 1) for line in result.stdout.splitlines() if line)
+    assert fields["Profile"] == "chat-reader"
+    assert parse_credential(fields["Token"]).kind is Kind.DISPOSABLE_TOKEN
+    other = subprocess.run(
+        [str(ROOT / "scripts/demo"), "chat-writer", "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert json.loads(other.stdout)["tokenId"] == "ci-bot"
