@@ -259,3 +259,17 @@ def test_workers_share_the_socket_and_stop_together(emulator_env: Emulator, conf
     assert stderr.count("Terminated child process") == 2
     assert "GET /token?name=u0 200" in stderr  # the workers log too
     assert headers["Authorization"].split()[1] not in stderr
+
+
+def test_the_listening_socket_says_it_is_tcp() -> None:
+    """asyncio switches Nagle off (TCP_NODELAY) only on sockets whose proto is IPPROTO_TCP; with
+    proto 0 every response waited ~40 ms for a delayed ACK (found by benchmarks/serve_load.py)."""
+    import socket
+
+    from tvmcli.server.startup import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
