@@ -120,3 +120,45 @@ def test_a_directory_as_config_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "is a directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_mint_on_a_terminal_shows_a_spinner_and_a_summary() -> None:
+    """A real pseudo-terminal: the spinner goes to stderr, the summary to stdout."""
+    import pty
+
+    from tvmcli.emulator import Faults
+
+    with Emulator(rate_limit=0, faults=Faults(latency=1.0)) as slow:
+        env = {
+            **os.environ,
+            "MOMENTO_API_KEY": slow.issue_api_key(),
+            "MOMENTO_ENDPOINT": slow.endpoint,
+            "TERM": "xterm",
+            "COLUMNS": "200",
+        }
+        env.pop("NO_COLOR", None)
+        primary, secondary = pty.openpty()
+        process = subprocess.Popen(
+            [str(BIN / "momento-tvm"), "mint", "chat-reader", "-c", str(EXAMPLE)],
+            stdin=subprocess.DEVNULL,
+            stdout=secondary,
+            stderr=secondary,
+            env=env,
+        )
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the terminal closed: the process is gone
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        process.wait(timeout=30)
+        os.close(primary)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert process.returncode == 0
+    assert "Minting chat-reader at" in screen  # the spinner's text
+    assert "Profile" in screen
+    assert "Expires" in screen
