@@ -37,7 +37,6 @@ from tvmcli.tokens import iso_utc
 
 access_log = logging.getLogger("tvmcli.server.access")
 TOKEN_PATHS = ("/token", "/", "/api/momento/token")
-_LOGGED_QUERY = ("profile", "name")
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 ANSWERED_RECENTLY = 300.0
 
@@ -112,6 +111,7 @@ def create_app(
         request.state.profile = name
         profile = profiles.profiles[name]
         token_id = choose_token_id(profile.token_id, principal.identity, query.get("name"))
+        request.state.token_id = token_id
         try:
             minted = await vendor.token(profile, profile.expires_in, token_id)
         except Shed as shed:
@@ -378,21 +378,18 @@ class Guard:
         return host.lower() in allowed
 
     def _log(self, scope: Scope, status: int, started: float) -> None:
+        """One line: client, method, path, status, time, and who got which profile and token
+        id (set by the handler), never a credential."""
         if not access_log.isEnabledFor(logging.INFO):
             return
-        shown = ""
-        raw_query = scope.get("query_string", b"")
-        if raw_query:
-            from urllib.parse import parse_qsl
-
-            query = parse_qsl(raw_query.decode("latin-1"))
-            shown = "&".join(f"{k}={printable(v)}" for k, v in query if k in _LOGGED_QUERY)
+        state = scope.get("state", {})
         client = (scope.get("client") or ("-", 0))[0]
-        principal = scope.get("state", {}).get("principal", "-")
         elapsed = (time.perf_counter() - started) * 1000
         self.access.add(
-            f"{client} {scope['method']} {printable(scope['path'])}{'?' + shown if shown else ''} "
-            f"{status} {elapsed:.1f}ms principal={principal}"
+            f"{client} {scope['method']} {printable(scope['path'])} {status} {elapsed:.1f}ms "
+            f"principal={printable(state.get('principal') or '-')} "
+            f"profile={state.get('profile') or '-'} "
+            f"token_id={printable(state.get('token_id') or '-')}"
         )
 
 
