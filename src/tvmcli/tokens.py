@@ -82,10 +82,6 @@ class Credential:
             f"secret={mask(self.secret)!r})"
         )
 
-    @property
-    def is_api_key(self) -> bool:
-        return self.kind in (Kind.V2_API_KEY, Kind.LEGACY_API_KEY, Kind.ENVELOPE)
-
 
 def make_envelope(endpoint: str, api_key: str) -> str:
     """The form users hand around and `CredentialProvider.from_disposable_token` reads."""

@@ -15,7 +15,7 @@ from tvmcli.errors import ConfigError, TvmError
 
 TYPE_CHECKING = False  # typing stays unloaded at run time: `inspect` must start fast
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
     from typing import Any
 
     from rich.console import Console
@@ -113,7 +113,3 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[str]], title: str | No
     data("\t".join(columns))
     for row in rows:
         data("\t".join(row))
-
-
-def mapping_rows(mapping: Mapping[str, str]) -> list[tuple[str, str]]:
-    return list(mapping.items())

@@ -35,7 +35,6 @@ class JwksCache:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
-        self.fetches = 0
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
         if kid in self._keys:
@@ -50,7 +49,6 @@ class JwksCache:
 
     async def _refresh(self) -> None:
         self._fetched_at = self._clock()
-        self.fetches += 1
         try:
             document = await asyncio.to_thread(self._load)
             keys = {}

@@ -59,7 +59,6 @@ class MintLimiter:
         self._sleep = sleep
         self._starts: collections.deque[float] = collections.deque()
         self._lock = asyncio.Lock()
-        self.granted = 0
         self.shed = 0
 
     async def acquire(self) -> None:
@@ -73,7 +72,6 @@ class MintLimiter:
                     self._starts.popleft()
                 if len(self._starts) < self.per_window:
                     self._starts.append(now)
-                    self.granted += 1
                     return
                 wait = self._starts[0] + self.window - now
                 if now + wait - arrived > self.queue:
