@@ -9,15 +9,11 @@ that machine noise hits both alike. Prints both medians and the ratio (target: 1
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import tvmcli
+from benchkit import compile_package, interleaved_medians
 from tvmcli.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,26 +39,12 @@ print(response.auth_token)
 """
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0 or not result.stdout.strip():
-        sys.exit(
-            f"benchmark command failed ({result.returncode}): {' '.join(command[:3])}\n"
-            + result.stderr
-        )
-    return elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
     args = parser.parse_args()
 
-    # An installed package ships bytecode; an editable checkout under PYTHONDONTWRITEBYTECODE
-    # would recompile every module on every run and measure the compiler instead.
-    compileall.compile_dir(Path(tvmcli.__file__).parent, quiet=1)
+    compile_package()
     with Emulator(rate_limit=0) as emulator:
         env = {
             **os.environ,
@@ -79,13 +61,8 @@ def main() -> None:
             "raw",
         ]
         sdk_cmd = [sys.executable, "-c", SDK_SCRIPT]
-        timed(ours_cmd, env), timed(sdk_cmd, env)  # warm the page cache for both
-        ours, sdk = [], []
-        for _ in range(args.runs):
-            ours.append(timed(ours_cmd, env))
-            sdk.append(timed(sdk_cmd, env))
+        ours_median, sdk_median = interleaved_medians(ours_cmd, sdk_cmd, args.runs, env)
 
-    ours_median, sdk_median = statistics.median(ours), statistics.median(sdk)
     print(f"runs: {args.runs} each, interleaved")
     print(f"momento-tvm mint median: {ours_median * 1000:.0f} ms")
     print(f"SDK script median:       {sdk_median * 1000:.0f} ms")

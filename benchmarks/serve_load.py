@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import compileall
 import os
 import random
 import re
@@ -27,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tvmcli
+from benchkit import compile_package
 
 BIN = Path(sys.executable).parent
 BEARER = "benchmark-bearer-token-0123456789"
@@ -151,7 +150,7 @@ def main() -> None:
     parser.add_argument("--ids", type=int, default=200)
     parser.add_argument("--ratio-seconds", type=float, default=5.0)
     args = parser.parse_args()
-    compileall.compile_dir(Path(tvmcli.__file__).parent, quiet=1)
+    compile_package()
 
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "emulator.log"

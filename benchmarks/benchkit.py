@@ -1,0 +1,42 @@
+"""What the benchmarks share: bytecode first, timed subprocesses, interleaved medians."""
+
+from __future__ import annotations
+
+import compileall
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import tvmcli
+
+
+def compile_package() -> None:
+    """An installed package ships bytecode; an editable checkout under PYTHONDONTWRITEBYTECODE
+    would recompile every module on every run and measure the compiler instead."""
+    compileall.compile_dir(Path(tvmcli.__file__).parent, quiet=1)
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(
+        command, env=env or dict(os.environ), capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0 or not result.stdout.strip():
+        sys.exit(f"benchmark command failed ({result.returncode}): {command[:3]}\n{result.stderr}")
+    return elapsed
+
+
+def interleaved_medians(
+    ours: list[str], theirs: list[str], runs: int, env: dict[str, str] | None = None
+) -> tuple[float, float]:
+    """Median wall time of each command, run alternately so machine noise hits both alike."""
+    timed(ours, env), timed(theirs, env)  # warm the page cache for both
+    ours_times, their_times = [], []
+    for _ in range(runs):
+        ours_times.append(timed(ours, env))
+        their_times.append(timed(theirs, env))
+    return statistics.median(ours_times), statistics.median(their_times)
