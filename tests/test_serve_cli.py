@@ -273,3 +273,17 @@ def test_the_listening_socket_says_it_is_tcp() -> None:
         assert sock.proto == socket.IPPROTO_TCP
     finally:
         sock.close()
+
+
+def test_the_example_files_server_table_is_valid() -> None:
+    from tvmcli.profiles import load_profiles
+
+    example = load_profiles(Path(__file__).parent.parent / "profiles.example.toml")
+    settings = parse_server_settings(example.server, example.path, list(example.profiles))
+    check_startup(settings)
+    assert (settings.auth, settings.port, settings.access.default) == (
+        "bearer",
+        8700,
+        "chat-reader",
+    )
+    assert set(settings.groups) == {"readers", "writers"}
