@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tvmcli.errors import ConfigError, UsageError
+from tvmcli.paths import user_dir
 from tvmcli.tokens import Credential, CredentialFormatError, Kind, mask, parse_credential
 
 API_KEY_ENV = "MOMENTO_API_KEY"
@@ -143,10 +144,7 @@ def _finish(text: str, source: str, endpoint_override: str | None) -> ApiKey:
 
 
 def momento_cli_credentials_path(env: Mapping[str, str]) -> Path:
-    base = env.get(MOMENTO_CONFIG_DIR_ENV) or str(
-        Path(env.get("HOME", "~")).expanduser() / ".momento"
-    )
-    return Path(base) / "credentials"
+    return user_dir(env, MOMENTO_CONFIG_DIR_ENV, ".momento") / "credentials"
 
 
 def _from_momento_cli(

@@ -73,7 +73,7 @@ def github_file_block(variables: dict[str, str], delimiter: str | None = None) -
     blocks = []
     for name, value in variables.items():
         marker = delimiter or f"ghadelimiter_{secrets.token_hex(16)}"
-        if marker in value or "\n" + marker in value:
+        if marker in value:
             raise ValueError("the delimiter occurs in the value")
         blocks.append(f"{name}<<{marker}\n{value}\n{marker}\n")
     return "".join(blocks)

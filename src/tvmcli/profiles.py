@@ -16,6 +16,7 @@ from typing import Any
 
 from tvmcli.durations import format_duration, parse_duration
 from tvmcli.errors import ConfigError
+from tvmcli.paths import user_dir
 from tvmcli.statements import (
     ALL,
     MAX_LIFETIME_SECONDS,
@@ -97,8 +98,7 @@ def _suggest(word: str, choices: list[str]) -> str | None:
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
-    return Path(base) / "momento-tvm" / "profiles.toml"
+    return user_dir(env, "XDG_CONFIG_HOME", ".config") / "momento-tvm" / "profiles.toml"
 
 
 def find_config(explicit: Path | None, env: Mapping[str, str], cwd: Path) -> Path:

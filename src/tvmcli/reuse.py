@@ -21,6 +21,7 @@ from tvmcli.credentials import ApiKey
 from tvmcli.errors import UsageError
 from tvmcli.files import write_private
 from tvmcli.minting import MintedToken
+from tvmcli.paths import user_dir
 from tvmcli.statements import Statement
 from tvmcli.tokens import CredentialFormatError, parse_credential
 
@@ -29,8 +30,7 @@ DEFAULT_MIN_TTL = 5 * 60
 
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".cache")
-    return Path(base) / "momento-tvm"
+    return user_dir(env, "XDG_CACHE_HOME", ".cache") / "momento-tvm"
 
 
 def cache_key(

@@ -14,7 +14,14 @@ import time
 from tvmcli.cli import output
 from tvmcli.durations import format_duration, format_relative
 from tvmcli.errors import ExpiredError, TvmError, UsageError
-from tvmcli.tokens import MAX_INPUT_BYTES, Description, Status, describe, parse_credential
+from tvmcli.tokens import (
+    MAX_INPUT_BYTES,
+    Description,
+    Status,
+    describe,
+    iso_utc,
+    parse_credential,
+)
 
 TYPE_CHECKING = False  # no typing or dataclasses at run time, see the module docstring
 if TYPE_CHECKING:
@@ -108,8 +115,6 @@ def check(description: Description, min_ttl: int, require_expiry: bool) -> None:
 
 
 def _when(epoch: int | None, now: float) -> str:
-    from tvmcli.tokens import iso_utc
-
     if epoch is None:
         return "-"
     return f"{iso_utc(epoch)} ({format_relative(epoch - now)})"

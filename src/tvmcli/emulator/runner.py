@@ -86,9 +86,6 @@ class Emulator:
     def stop(self, grace: float | None = 1.0) -> None:
         self._server.stop(grace).wait()
 
-    def wait(self) -> None:
-        self._server.wait_for_termination()
-
     def issue_api_key(self, *, expires_in: int | None = None, can_mint: bool = True) -> str:
         return self.service.issue_api_key(expires_in=expires_in, can_mint=can_mint)
 

@@ -43,8 +43,6 @@ class Unauthorized(Exception):
 
 
 class Authenticator:
-    scheme = "open"
-
     async def authenticate(self, authorization: str | None) -> Principal:
         raise NotImplementedError
 
@@ -55,8 +53,6 @@ class OpenAuth(Authenticator):
 
 
 class BearerAuth(Authenticator):
-    scheme = "bearer"
-
     def __init__(self, tokens: list[str]) -> None:
         if not tokens:
             raise ConfigError('auth = "bearer" has no tokens')
@@ -81,7 +77,6 @@ class BearerAuth(Authenticator):
 
 
 class BasicAuth(Authenticator):
-    scheme = "basic"
     _CACHE_SECONDS = 60.0
 
     def __init__(self, settings: ServerSettings, env: Mapping[str, str]) -> None:

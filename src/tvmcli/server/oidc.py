@@ -98,7 +98,6 @@ def claim_at(claims: dict[str, Any], path: str) -> Any:
 
 
 class JwtAuth(Authenticator):
-    scheme = "bearer"
     _CHALLENGE = 'Bearer realm="momento-tvm"'
 
     def __init__(self, settings: JwtSettings, jwks: JwksCache | None = None) -> None:

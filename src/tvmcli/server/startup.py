@@ -9,6 +9,7 @@ import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from starlette.types import ASGIApp
 
@@ -93,38 +94,39 @@ def url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/token"
 
 
-def run(app: ASGIApp, sock: socket.socket, settings: ServerSettings) -> None:
-    """uvicorn on the bound socket until SIGINT or SIGTERM (it finishes requests in flight)."""
+def _uvicorn_config(app: ASGIApp | str, settings: ServerSettings, **extra: object) -> Any:
     import uvicorn
 
-    configure_logging()
-    config = uvicorn.Config(
+    return uvicorn.Config(
         app,
         log_config=None,
         access_log=False,  # ours leaves secrets out; uvicorn's would log every query string
         server_header=False,
         h11_max_incomplete_event_size=settings.max_header_bytes * 2,
         timeout_graceful_shutdown=5,
+        **extra,  # type: ignore[arg-type]
     )
-    uvicorn.Server(config).run(sockets=[sock])
+
+
+def run(app: ASGIApp, sock: socket.socket, settings: ServerSettings) -> None:
+    """uvicorn on the bound socket until SIGINT or SIGTERM (it finishes requests in flight)."""
+    import uvicorn
+
+    configure_logging()
+    uvicorn.Server(_uvicorn_config(app, settings)).run(sockets=[sock])
 
 
 def run_workers(sock: socket.socket, settings: ServerSettings) -> None:
     """uvicorn's process supervisor: `settings.workers` processes on the one socket, each
     building its app from tvmcli.server.worker (the parent has put the spec in the env)."""
-    import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     configure_logging()
-    config = uvicorn.Config(
+    config = _uvicorn_config(
         "tvmcli.server.worker:app_from_environment",
+        settings,
         factory=True,
         workers=settings.workers,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        h11_max_incomplete_event_size=settings.max_header_bytes * 2,
-        timeout_graceful_shutdown=5,
     )
     Multiprocess(config, sockets=[sock]).run()
 
