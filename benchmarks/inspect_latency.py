@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 from benchkit import compile_package, interleaved_medians
+from tvmcli.credential_format import Kind
 from tvmcli.credentials import ApiKey
 from tvmcli.emulator import Emulator
 from tvmcli.minting import mint_once
 from tvmcli.profiles import load_profiles
-from tvmcli.tokens import Kind
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

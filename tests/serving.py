@@ -11,14 +11,14 @@ from pathlib import Path
 
 import uvicorn
 
+from tvmcli.credential_format import Kind
 from tvmcli.credentials import ApiKey
 from tvmcli.emulator import Emulator
 from tvmcli.minting import Minter
 from tvmcli.profiles import parse_profiles
 from tvmcli.server import create_app, parse_server_settings
 from tvmcli.server.auth import Authenticator
-from tvmcli.server.startup import authenticator_for, bind
-from tvmcli.tokens import Kind
+from tvmcli.server.running import authenticator_for, bind
 
 BEARER = "test-bearer-token-0123456789"
 

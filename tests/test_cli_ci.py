@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from tests.test_exports import parse_github_file
+from tests.test_token_env import parse_github_file
+from tvmcli.credential_format import Kind, parse_credential
 from tvmcli.emulator import Emulator
-from tvmcli.tokens import Kind, parse_credential
 
 Cli = Callable[..., Result]
 BIN = Path(sys.executable).parent

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
+from tvmcli.credential_format import Kind, parse_credential
 from tvmcli.emulator import Emulator
-from tvmcli.tokens import Kind, parse_credential
 
 Cli = Callable[..., Result]
 

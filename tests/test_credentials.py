@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tvmcli import jwtcodec
+from tvmcli.credential_format import Kind, make_envelope
 from tvmcli.credentials import Target, resolve_api_key, target_for
 from tvmcli.errors import ConfigError, UsageError
-from tvmcli.tokens import Kind, make_envelope
 
 V2 = jwtcodec.sign_hs256({"t": "g", "sub": "me"}, b"s" * 32)
 INNER = jwtcodec.sign_hs256({"sub": "me"}, b"s" * 32)

@@ -15,10 +15,10 @@ from momento_wire_types import permissionmessages_pb2 as pb
 from momento_wire_types import token_pb2, token_pb2_grpc
 
 from tvmcli import jwtcodec
+from tvmcli.credential_format import make_envelope
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.emulator.runner import load_or_create_secret
 from tvmcli.errors import ConfigError, UsageError
-from tvmcli.tokens import make_envelope
 
 PT = pb.PermissionsType
 Request = token_pb2._GenerateDisposableTokenRequest

@@ -13,11 +13,11 @@ import pytest
 from typer.testing import Result
 
 from tvmcli import jwtcodec
+from tvmcli.credential_format import Kind, make_envelope
 from tvmcli.credentials import ApiKey
 from tvmcli.emulator import Emulator
 from tvmcli.minting import mint_once
 from tvmcli.profiles import load_profiles
-from tvmcli.tokens import Kind, make_envelope
 
 Cli = Callable[..., Result]
 EXAMPLE = Path(__file__).parent.parent / "profiles.example.toml"

@@ -9,12 +9,12 @@ from typing import Any
 import grpc
 import pytest
 
+from tvmcli.credential_format import Kind, parse_credential
 from tvmcli.credentials import ApiKey
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.errors import AuthError, ConfigError, ExitCode, TvmError, UnavailableError
 from tvmcli.minting import MintedToken, Minter, RetryPolicy, mint_once
 from tvmcli.statements import Role, Statement
-from tvmcli.tokens import Kind, parse_credential
 
 READ = (Statement(Role.READ_ONLY, "c"),)
 

@@ -26,7 +26,7 @@ from tests.serving import PROFILES, serve
 from tvmcli.emulator import Emulator
 from tvmcli.profiles import parse_profiles
 from tvmcli.server.oidc import JwksCache, JwtAuth
-from tvmcli.server.settings import parse_server_settings
+from tvmcli.settings import parse_server_settings
 
 COGNITO_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TESTPOOL"
 COGNITO_CLIENT = "3n4b5urk1ft4fl3mg5e62d9ado"

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from tests.test_exports import parse_github_file
-from tvmcli.tokens import Kind, parse_credential
+from tests.test_token_env import parse_github_file
+from tvmcli.credential_format import Kind, parse_credential
 
 ROOT = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from momento_wire_types import permissionmessages_pb2 as pb
 
+from tvmcli.credential_format import Kind
 from tvmcli.credentials import ApiKey
 from tvmcli.emulator import Emulator
 from tvmcli.minting import Minter
 from tvmcli.profiles import parse_profiles
-from tvmcli.tokens import Kind
 
 PT = pb.PermissionsType
 ALL = PT.All()

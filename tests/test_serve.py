@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from tests.serving import BEARER, DEFAULT_SERVER, serve
+from tvmcli.credential_format import Kind, parse_credential
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.server.passwords import hash_password
-from tvmcli.tokens import Kind, parse_credential
 
 AUTH = {"Authorization": f"Bearer {BEARER}"}
 
@@ -380,7 +380,7 @@ def test_the_mint_limiter_never_allows_more_than_the_rate_in_any_second(
     rate: float, most: int
 ) -> None:
     """Driven by a fake clock: grants are recorded and every one-second window is counted."""
-    from tvmcli.server.vending import MintLimiter, Shed
+    from tvmcli.vending import MintLimiter, Shed
 
     now = [0.0]
 

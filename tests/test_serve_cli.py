@@ -21,7 +21,7 @@ from tvmcli.emulator import Emulator, Faults
 from tvmcli.errors import ConfigError
 from tvmcli.profiles import parse_profiles
 from tvmcli.server.passwords import verify_password
-from tvmcli.server.settings import check_startup, parse_server_settings
+from tvmcli.settings import check_startup, parse_server_settings
 
 Cli = Callable[..., Result]
 TVM = str(Path(sys.executable).parent / "momento-tvm")
@@ -266,7 +266,7 @@ def test_the_listening_socket_says_it_is_tcp() -> None:
     proto 0 every response waited ~40 ms for a delayed ACK (found by benchmarks/serve_load.py)."""
     import socket
 
-    from tvmcli.server.startup import bind
+    from tvmcli.server.running import bind
 
     sock = bind("127.0.0.1", 0)
     try:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tvmcli import __version__
+from tvmcli.credential_format import Kind, parse_credential
 from tvmcli.emulator import Emulator
-from tvmcli.tokens import Kind, parse_credential
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).parent.parent

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from tvmcli.credential_format import Credential, CredentialFormatError, Kind, mask, parse_credential
 from tvmcli.errors import ConfigError, UsageError
 from tvmcli.paths import user_dir
-from tvmcli.tokens import Credential, CredentialFormatError, Kind, mask, parse_credential
 
 API_KEY_ENV = "MOMENTO_API_KEY"
 LEGACY_API_KEY_ENV = "MOMENTO_AUTH_TOKEN"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+)([dhms])")
@@ -46,3 +47,12 @@ def format_relative(seconds_from_now: float) -> str:
     units = re.findall(r"\d+[dhms]", text)
     text = "".join(units[:2]) if units else "0s"
     return f"in {text}" if seconds_from_now >= 0 else f"{text} ago"
+
+
+def iso_utc(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    except (OverflowError, OSError, ValueError):
+        return None

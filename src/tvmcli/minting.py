@@ -18,11 +18,11 @@ import grpc.aio
 from momento_wire_types import token_pb2, token_pb2_grpc
 
 from tvmcli import __version__
+from tvmcli.credential_format import Kind, make_envelope, mask
 from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey
 from tvmcli.errors import AuthError, ConfigError, MintTimeoutError, TvmError, UnavailableError
 from tvmcli.scopes import build_permissions
 from tvmcli.statements import Statement
-from tvmcli.tokens import Kind, make_envelope, mask
 
 RETRYABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.RESOURCE_EXHAUSTED}

@@ -17,13 +17,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from tvmcli.credential_format import CredentialFormatError, parse_credential
 from tvmcli.credentials import ApiKey
 from tvmcli.errors import UsageError
-from tvmcli.files import write_private
 from tvmcli.minting import MintedToken
 from tvmcli.paths import user_dir
+from tvmcli.private_files import write_private
 from tvmcli.statements import Statement
-from tvmcli.tokens import CredentialFormatError, parse_credential
 
 FORMAT_VERSION = 1
 DEFAULT_MIN_TTL = 5 * 60

@@ -12,7 +12,7 @@ import sys
 def main() -> None:
     if sys.argv[1:2] == ["inspect"]:
         # Scripts call `inspect --check` often; skip Typer when the arguments are plain ones.
-        from tvmcli.cli.inspecting import fast_main
+        from tvmcli.cli.inspect_report import fast_main
 
         code = fast_main(sys.argv[2:])
         if code is not None:

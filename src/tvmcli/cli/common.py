@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, NamedTuple, ParamSpec, TypeVar
 
 import typer
 
-from tvmcli import exports
+from tvmcli import token_env
 from tvmcli.cli import output
 from tvmcli.credentials import ApiKey, resolve_api_key
 from tvmcli.durations import format_relative, parse_duration
@@ -201,7 +201,7 @@ def token_request(
 
 def check_env_var(name: str) -> None:
     try:
-        exports.check_variable_name(name)
+        token_env.check_variable_name(name)
     except ValueError as exc:
         raise UsageError(f"--env-var: {exc}") from None
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tvmcli.cli import common, inspecting
+from tvmcli.cli import common, inspect_report
 
 EPILOG = """\
 \b
@@ -60,7 +60,7 @@ def inspect(
 
     Works offline: it decodes, it does not verify signatures or ask Momento.
     """
-    options = inspecting.InspectOptions(
+    options = inspect_report.InspectOptions(
         token=token,
         env=env,
         output=output_format,
@@ -69,6 +69,6 @@ def inspect(
         min_ttl=common.duration_option(min_ttl, "--min-ttl") or 0,
         require_expiry=require_expiry,
     )
-    inspecting.run(
+    inspect_report.run(
         options, stdin=sys.stdin.buffer, stdin_is_terminal=sys.stdin.isatty(), environ=os.environ
     )

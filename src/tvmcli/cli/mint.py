@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tvmcli import exports
+from tvmcli import token_env
 from tvmcli.cli import common, output
 from tvmcli.credentials import DEFAULT_TIMEOUT
-from tvmcli.durations import format_relative
+from tvmcli.durations import format_relative, iso_utc
 from tvmcli.errors import UsageError
-from tvmcli.files import append_once, write_private
-from tvmcli.tokens import iso_utc
+from tvmcli.private_files import append_once, write_private
 
 if TYPE_CHECKING:
     from tvmcli.minting import MintedToken
@@ -62,7 +61,7 @@ def token_json(token: MintedToken, profile: str) -> dict[str, object]:
 
 
 def token_variables(token: MintedToken, env_var: str) -> dict[str, str]:
-    return {env_var: token.token, exports.EXPIRES_AT_VAR: str(token.expires_at)}
+    return {env_var: token.token, token_env.EXPIRES_AT_VAR: str(token.expires_at)}
 
 
 @common.handle_errors
@@ -80,7 +79,7 @@ def mint(
             show_default=False,
         ),
     ] = None,
-    env_var: common.EnvVarOption = exports.DEFAULT_TOKEN_VAR,
+    env_var: common.EnvVarOption = token_env.DEFAULT_TOKEN_VAR,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -112,8 +111,8 @@ def mint(
     key = common.api_key(api_key_file, endpoint, momento_profile)
     token = common.obtain_token(key, request, timeout=timeout, reuse=reuse, min_ttl=min_ttl)
     if github_file is not None:
-        output.data(exports.github_mask(token.token))
-        append_once(github_file, exports.github_file_block(token_variables(token, env_var)))
+        output.data(token_env.github_mask(token.token))
+        append_once(github_file, token_env.github_file_block(token_variables(token, env_var)))
         return
     fmt = output_format or (OutputFormat.text if output.stdout_is_terminal() else OutputFormat.raw)
     if out is not None:
@@ -161,6 +160,6 @@ def plain(token: MintedToken, profile: str, fmt: OutputFormat, env_var: str) -> 
     if fmt is OutputFormat.json:
         return json.dumps(token_json(token, profile), indent=2) + "\n"
     if fmt in SHELL_FORMS:
-        return exports.env_lines(fmt.value, token_variables(token, env_var))
+        return token_env.env_lines(fmt.value, token_variables(token, env_var))
     width = max(len(label) for label, _ in summary(token, profile))
     return "".join(f"{label.ljust(width)}  {value}\n" for label, value in summary(token, profile))

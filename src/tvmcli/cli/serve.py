@@ -64,18 +64,18 @@ def serve(
     """
     from tvmcli.minting import Minter
     from tvmcli.reuse import default_cache_dir
-    from tvmcli.server import create_app, startup
+    from tvmcli.server import create_app, running
 
     profile_set = common.load_profile_set(config)
-    settings = startup.settings_for(
+    settings = running.settings_for(
         profile_set, host=host, port=port, workers=workers, allow_open=allow_open
     )
     key = common.api_key(api_key_file, endpoint, momento_profile)
-    authenticator, token_file = startup.authenticator_for(
+    authenticator, token_file = running.authenticator_for(
         settings, os.environ, default_cache_dir(os.environ)
     )
-    sock = startup.bind(settings.host, settings.port)
-    output.data(startup.url(settings.host, sock.getsockname()[1]))
+    sock = running.bind(settings.host, settings.port)
+    output.data(running.url(settings.host, sock.getsockname()[1]))
     if token_file is not None:
         output.info(f"Bearer token for this run: in {token_file} (mode 0600)")
     output.info(
@@ -89,8 +89,8 @@ def serve(
 
         generated = token_file.read_text().strip() if token_file is not None else None
         os.environ[WORKER_ENV] = worker_spec(profile_set.path, settings, key, generated)
-        startup.run_workers(sock, settings)
+        running.run_workers(sock, settings)
         return
     minter = Minter(key, timeout=settings.timeout)
     app = create_app(settings, minter, profiles=profile_set, authenticator=authenticator)
-    startup.run(app, sock, settings)
+    running.run(app, sock, settings)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tvmcli.errors import ConfigError
-from tvmcli.files import write_private
+from tvmcli.private_files import write_private
 from tvmcli.server.passwords import same_secret, verify_password
-from tvmcli.server.settings import Access, ServerSettings
+from tvmcli.settings import Access, ServerSettings
 
 BEARER_TOKEN_FILE_NAME = "serve-bearer-token"  # noqa: S105 - a file name
 

@@ -17,7 +17,7 @@ from typing import Any
 import jwt
 
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized
-from tvmcli.server.settings import JwtSettings
+from tvmcli.settings import JwtSettings
 
 REFETCH_INTERVAL = 60.0
 FETCH_TIMEOUT = 5.0

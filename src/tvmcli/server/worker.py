@@ -15,13 +15,13 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
+from tvmcli.credential_format import Kind
 from tvmcli.credentials import ApiKey
 from tvmcli.profiles import load_profiles
 from tvmcli.server.app import create_app
 from tvmcli.server.auth import Authenticator, BearerAuth, bearer_tokens
-from tvmcli.server.settings import ServerSettings
-from tvmcli.server.startup import authenticator_for, configure_logging, settings_for
-from tvmcli.tokens import Kind
+from tvmcli.server.running import authenticator_for, configure_logging, settings_for
+from tvmcli.settings import ServerSettings
 
 WORKER_ENV = "MOMENTO_TVM_WORKER"
 

@@ -23,7 +23,7 @@ from tvmcli.server.auth import (
     bearer_tokens,
     generated_bearer_token,
 )
-from tvmcli.server.settings import ServerSettings, check_startup, parse_server_settings
+from tvmcli.settings import ServerSettings, check_startup, parse_server_settings
 
 
 def settings_for(

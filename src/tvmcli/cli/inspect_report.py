@@ -12,16 +12,10 @@ import json
 import time
 
 from tvmcli.cli import output
-from tvmcli.durations import format_duration, format_relative
+from tvmcli.credential_format import MAX_INPUT_BYTES, parse_credential
+from tvmcli.durations import format_duration, format_relative, iso_utc
 from tvmcli.errors import ExpiredError, TvmError, UsageError
-from tvmcli.tokens import (
-    MAX_INPUT_BYTES,
-    Description,
-    Status,
-    describe,
-    iso_utc,
-    parse_credential,
-)
+from tvmcli.inspection import Description, Status, describe
 
 TYPE_CHECKING = False  # no typing or dataclasses at run time, see the module docstring
 if TYPE_CHECKING:
