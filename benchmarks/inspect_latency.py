@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 from benchkit import compile_package, interleaved_medians
+from tvmcli.config import load_config
 from tvmcli.credential_format import Kind
 from tvmcli.credentials import ApiKey
 from tvmcli.emulator import Emulator
 from tvmcli.minting import mint_once
-from tvmcli.profiles import load_profiles
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -35,10 +35,10 @@ def main() -> None:
     args = parser.parse_args()
 
     compile_package()
-    profile = load_profiles(ROOT / "profiles.example.toml").get("chat-writer")
+    profile = load_config(ROOT / "profiles.example.toml").profile("chat-writer")
     with Emulator(rate_limit=0) as emulator:
         key = ApiKey(emulator.issue_api_key(), emulator.endpoint, "benchmark", Kind.V2_API_KEY)
-        token = mint_once(key, profile.statements, profile.expires_in, profile.token_id).token
+        token = mint_once(key, profile.statements, profile.expires_in, profile.token_id).auth_token
 
     ours_cmd = [str(BIN / "momento-tvm"), "inspect", token]
     bare_cmd = [sys.executable, "-c", BARE_DECODER, token]

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import uvicorn
 
+from tvmcli.config import parse_config
 from tvmcli.credential_format import Kind
 from tvmcli.credentials import ApiKey
 from tvmcli.emulator import Emulator
 from tvmcli.minting import Minter
-from tvmcli.profiles import parse_profiles
-from tvmcli.server import create_app, parse_server_settings
+from tvmcli.server import build_app
 from tvmcli.server.auth import Authenticator
-from tvmcli.server.running import authenticator_for, bind
+from tvmcli.server.running import bind, generated_bearer_token
 
 BEARER = "test-bearer-token-0123456789"
 
@@ -77,18 +77,19 @@ def serve(
 ) -> Iterator[Running]:
     """The real app under uvicorn on 127.0.0.1:0, minting from `emulator` over gRPC."""
     text = textwrap.dedent(profiles_toml) + "\n" + textwrap.dedent(server_toml)
-    profile_set = parse_profiles(text, Path("test.toml"))
-    settings = parse_server_settings(
-        profile_set.server, profile_set.path, list(profile_set.profiles)
-    )
+    config = parse_config(text, Path("test.toml"))
     environment = {"TEST_BEARER": BEARER, **(env or {})}
-    if authenticator is None:
-        authenticator, _ = authenticator_for(settings, environment, state_dir or Path("state"))
+    generated = generated_bearer_token(config.server, environment, state_dir or Path("state"))
     api_key = ApiKey(
         key or emulator.issue_api_key(), endpoint or emulator.endpoint, "test", Kind.V2_API_KEY
     )
-    minter = Minter(api_key, timeout=timeout)
-    app = create_app(settings, minter, profiles=profile_set, authenticator=authenticator)
+    app = build_app(
+        config,
+        env=environment,
+        bearer_token=generated[0] if generated is not None else None,
+        authenticator=authenticator,
+        minter=Minter(api_key, timeout=timeout),
+    )
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))

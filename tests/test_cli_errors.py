@@ -6,7 +6,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tvmcli.cli.common import DEBUG_ENV, handle_errors
+from tvmcli.cli.common import handle_errors
+from tvmcli.envvars import DEBUG as DEBUG_ENV
 from tvmcli.errors import (
     AuthError,
     ConfigError,

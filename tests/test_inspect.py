@@ -13,11 +13,11 @@ import pytest
 from typer.testing import Result
 
 from tvmcli import jwtcodec
+from tvmcli.config import load_config
 from tvmcli.credential_format import Kind, make_envelope
 from tvmcli.credentials import ApiKey
 from tvmcli.emulator import Emulator
 from tvmcli.minting import mint_once
-from tvmcli.profiles import load_profiles
 
 Cli = Callable[..., Result]
 EXAMPLE = Path(__file__).parent.parent / "profiles.example.toml"
@@ -25,9 +25,11 @@ SECRET = b"k" * 32
 
 
 def minted(emulator: Emulator, profile: str = "chat-writer", lifetime: int | None = None) -> str:
-    chosen = load_profiles(EXAMPLE).get(profile)
+    chosen = load_config(EXAMPLE).profile(profile)
     key = ApiKey(emulator.issue_api_key(), emulator.endpoint, "test", Kind.V2_API_KEY)
-    return mint_once(key, chosen.statements, lifetime or chosen.expires_in, chosen.token_id).token
+    return mint_once(
+        key, chosen.statements, lifetime or chosen.expires_in, chosen.token_id
+    ).auth_token
 
 
 def jwt(claims: dict[str, object]) -> str:

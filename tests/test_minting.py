@@ -13,8 +13,10 @@ from tvmcli.credential_format import Kind, parse_credential
 from tvmcli.credentials import ApiKey
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.errors import AuthError, ConfigError, ExitCode, TvmError, UnavailableError
-from tvmcli.minting import MintedToken, Minter, RetryPolicy, mint_once
-from tvmcli.statements import Role, Statement
+from tvmcli.minting import Minter, RetryPolicy, mint_once
+from tvmcli.roles import Role
+from tvmcli.statements import Statement
+from tvmcli.tokens import Token
 
 READ = (Statement(Role.READ_ONLY, "c"),)
 
@@ -33,9 +35,9 @@ def test_minted_token_is_an_envelope_the_sdk_reads(emulator: Emulator) -> None:
     from momento import CredentialProvider
 
     token = mint_once(key_for(emulator), READ, 120, "job-7")
-    provider = CredentialProvider.from_disposable_token(token.token)
+    provider = CredentialProvider.from_disposable_token(token.auth_token)
     assert provider.token_endpoint == f"token.{emulator.endpoint}"
-    decoded = parse_credential(token.token)
+    decoded = parse_credential(token.auth_token)
     assert decoded.kind is Kind.DISPOSABLE_TOKEN
     assert decoded.endpoint == emulator.endpoint
     assert decoded.claims["id"] == "job-7"
@@ -45,8 +47,8 @@ def test_minted_token_is_an_envelope_the_sdk_reads(emulator: Emulator) -> None:
 
 def test_repr_of_a_minted_token_masks_it(emulator: Emulator) -> None:
     token = mint_once(key_for(emulator), READ, 60)
-    assert token.token not in repr(token)
-    assert repr(token).startswith("MintedToken(endpoint=")
+    assert token.auth_token not in repr(token)
+    assert repr(token).startswith("Token(profile=None, endpoint=")
 
 
 @pytest.mark.parametrize("status", ["UNAVAILABLE", "INTERNAL", "RESOURCE_EXHAUSTED"])
@@ -112,7 +114,7 @@ def test_unknown_key_is_an_auth_error_naming_the_source_not_the_key(emulator: Em
 
 def test_minting_with_a_disposable_token_explains_why_it_is_refused(emulator: Emulator) -> None:
     token = mint_once(key_for(emulator), READ, 60)
-    decoded = parse_credential(token.token)
+    decoded = parse_credential(token.auth_token)
     as_key = ApiKey(decoded.secret, emulator.endpoint, "file t", decoded.kind)
     with pytest.raises(AuthError) as caught:
         mint_once(as_key, READ, 60)
@@ -128,12 +130,12 @@ def test_service_side_validation_errors_are_config_errors(emulator: Emulator) ->
 
 
 def test_minter_reuses_its_channel_for_many_mints(emulator: Emulator) -> None:
-    async def run() -> list[MintedToken]:
+    async def run() -> list[Token]:
         async with Minter(key_for(emulator)) as minter:
             return await asyncio.gather(*(minter.mint(READ, 60, f"id-{i}") for i in range(10)))
 
     tokens = asyncio.run(run())
-    assert len({t.token for t in tokens}) == 10
+    assert len({t.auth_token for t in tokens}) == 10
     assert emulator.service.stats()["mints"] == 10
 
 

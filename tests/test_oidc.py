@@ -23,10 +23,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.serving import PROFILES, serve
+from tvmcli.config import parse_config
 from tvmcli.emulator import Emulator
-from tvmcli.profiles import parse_profiles
 from tvmcli.server.oidc import JwksCache, JwtAuth
-from tvmcli.settings import parse_server_settings
 
 COGNITO_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TESTPOOL"
 COGNITO_CLIENT = "3n4b5urk1ft4fl3mg5e62d9ado"
@@ -335,10 +334,7 @@ def test_unknown_kid_refetches_at_most_once_a_minute_and_rotation_works(
 ) -> None:
     now = [1000.0]
     text = jwt_server(COGNITO_ISSUER, COGNITO_CLIENT, f'jwks_url = "{jwks.url}"')
-    profile_set = parse_profiles(PROFILES + text, Path("t.toml"))
-    settings = parse_server_settings(
-        profile_set.server, profile_set.path, list(profile_set.profiles)
-    )
+    settings = parse_config(PROFILES + text, Path("t.toml")).server
     assert settings.jwt is not None
     auth = JwtAuth(settings.jwt, JwksCache(settings.jwt, clock=lambda: now[0]))
     rotated = Key("rsa", "rsa-2")
@@ -400,7 +396,6 @@ def test_jwt_settings_are_checked(jwt_table: str, message: str) -> None:
         '[profiles.p]\npermissions = [{ role = "read-only", cache = "c" }]\n'
         f'[server]\nauth = "jwt"\n[server.jwt]\n{jwt_table}\n'
     )
-    profile_set = parse_profiles(text, Path("t.toml"))
     with pytest.raises(ConfigError) as caught:
-        parse_server_settings(profile_set.server, profile_set.path, list(profile_set.profiles))
+        parse_config(text, Path("t.toml"))
     assert any(message in p for p in caught.value.problems)

@@ -5,16 +5,17 @@ from pathlib import Path
 
 import pytest
 
+from tvmcli.config import find_config, load_config, parse_config
 from tvmcli.errors import ConfigError
-from tvmcli.profiles import find_config, load_profiles, parse_profiles
-from tvmcli.statements import Role, Statement
+from tvmcli.roles import Role
+from tvmcli.statements import Statement
 
 HERE = Path("profiles.toml")
 
 
 def problems_of(text: str) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        parse_profiles(text, HERE)
+        parse_config(text, HERE)
     return caught.value.problems or [caught.value.message]
 
 
@@ -24,7 +25,7 @@ def one_profile(statements: str, extra: str = "") -> str:
 
 def test_example_file_loads_and_every_profile_validates() -> None:
     example = Path(__file__).parent.parent / "profiles.example.toml"
-    profiles = load_profiles(example).profiles
+    profiles = load_config(example).profiles
     assert set(profiles) == {
         "chat-reader",
         "chat-writer",
@@ -54,7 +55,7 @@ def test_example_file_loads_and_every_profile_validates() -> None:
     ],
 )
 def test_cache_role_spellings_of_both_sdks_are_accepted(spelling: str, role: Role) -> None:
-    profile = parse_profiles(one_profile(f'{{ role = "{spelling}", cache = "c" }}'), HERE)
+    profile = parse_config(one_profile(f'{{ role = "{spelling}", cache = "c" }}'), HERE)
     assert profile.profiles["p"].statements == (Statement(role, "c"),)
 
 
@@ -68,12 +69,12 @@ def test_cache_role_spellings_of_both_sdks_are_accepted(spelling: str, role: Rol
 )
 def test_topic_role_spellings_of_both_sdks_are_accepted(spelling: str, role: Role) -> None:
     text = one_profile(f'{{ role = "{spelling}", cache = "c", topic = "t" }}')
-    assert parse_profiles(text, HERE).profiles["p"].statements == (Statement(role, "c", topic="t"),)
+    assert parse_config(text, HERE).profiles["p"].statements == (Statement(role, "c", topic="t"),)
 
 
 def test_malformed_toml_reports_line_and_column() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_profiles("[profiles.p]\nexpires_in = = 3\n", HERE)
+        parse_config("[profiles.p]\nexpires_in = = 3\n", HERE)
     assert "profiles.toml: not valid TOML" in caught.value.message
     assert "line 2" in caught.value.message
     assert "column" in caught.value.message
@@ -163,7 +164,7 @@ def test_missing_role_and_cache_are_both_reported() -> None:
 def test_lifetime_must_be_one_second_to_25_hours(value: str, ok: bool) -> None:
     text = one_profile('{ role = "read-only", cache = "c" }', extra=f"expires_in = {value}")
     if ok:
-        assert parse_profiles(text, HERE).profiles["p"]
+        assert parse_config(text, HERE).profiles["p"]
     else:
         [problem] = problems_of(text)
         assert "profile 'p'.expires_in" in problem
@@ -178,7 +179,7 @@ def test_more_than_20_statements_are_refused() -> None:
 
 def test_twenty_statements_are_fine() -> None:
     statements = ",\n".join(f'{{ role = "read-only", cache = "c{i}" }}' for i in range(20))
-    assert len(parse_profiles(one_profile(statements), HERE).profiles["p"].statements) == 20
+    assert len(parse_config(one_profile(statements), HERE).profiles["p"].statements) == 20
 
 
 def test_duplicate_statements_are_refused_naming_both() -> None:
@@ -215,14 +216,14 @@ def test_every_problem_in_the_file_is_reported_at_once() -> None:
         + '[profiles.q]\nexpires_in = "99h"\npermissions = [{ role = "nope", cache = "c" }]\n'
     )
     with pytest.raises(ConfigError) as caught:
-        parse_profiles(text, HERE)
+        parse_config(text, HERE)
     assert caught.value.message == "profiles.toml: 3 problems in the profiles file"
     assert len(caught.value.problems) == 3
 
 
 def test_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no profiles file at") as caught:
-        load_profiles(tmp_path / "absent.toml")
+        load_config(tmp_path / "absent.toml")
     assert caught.value.hint is not None
     assert "profiles.example.toml" in caught.value.hint
 
@@ -234,7 +235,7 @@ def test_unknown_profile_name_suggests_the_nearest(write_profiles: Callable[[str
         )
     )
     with pytest.raises(ConfigError, match="no profile named 'chat-raeder'") as caught:
-        load_profiles(path).get("chat-raeder")
+        load_config(path).profile("chat-raeder")
     assert caught.value.hint == "Did you mean 'chat-reader'?"
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from momento_wire_types import permissionmessages_pb2 as pb
 
+from tvmcli.config import parse_config
 from tvmcli.credential_format import Kind
 from tvmcli.credentials import ApiKey
 from tvmcli.emulator import Emulator
 from tvmcli.minting import Minter
-from tvmcli.profiles import parse_profiles
 
 PT = pb.PermissionsType
 ALL = PT.All()
@@ -236,7 +236,7 @@ CASES: list[tuple[str, str, list[PT]]] = [
 def test_token_service_receives_exactly_the_profile(
     emulator: Emulator, api_key: str, statements: str, expected: list[PT]
 ) -> None:
-    profile = parse_profiles(
+    profile = parse_config(
         f"[profiles.p]\npermissions = [\n{statements}\n]\n", Path("p.toml")
     ).profiles["p"]
     key = ApiKey(api_key, emulator.endpoint, "test", Kind.V2_API_KEY)

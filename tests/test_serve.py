@@ -380,7 +380,8 @@ def test_the_mint_limiter_never_allows_more_than_the_rate_in_any_second(
     rate: float, most: int
 ) -> None:
     """Driven by a fake clock: grants are recorded and every one-second window is counted."""
-    from tvmcli.vending import MintLimiter, Shed
+    from tvmcli.errors import MintLimitError
+    from tvmcli.vending import MintLimiter
 
     now = [0.0]
 
@@ -394,7 +395,7 @@ def test_the_mint_limiter_never_allows_more_than_the_rate_in_any_second(
         for _ in range(40):
             try:
                 await limiter.acquire()
-            except Shed:
+            except MintLimitError:
                 break
             grants.append(now[0])
             now[0] += 0.01

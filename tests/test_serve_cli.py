@@ -17,19 +17,18 @@ import pytest
 from typer.testing import Result
 
 from tests.serving import PROFILES
+from tvmcli.config import load_config, parse_config
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.errors import ConfigError
-from tvmcli.profiles import parse_profiles
 from tvmcli.server.passwords import verify_password
-from tvmcli.settings import check_startup, parse_server_settings
+from tvmcli.settings import check_startup
 
 Cli = Callable[..., Result]
 TVM = str(Path(sys.executable).parent / "momento-tvm")
 
 
 def settings_of(server_toml: str):  # type: ignore[no-untyped-def]
-    profile_set = parse_profiles(PROFILES + server_toml, Path("p.toml"))
-    return parse_server_settings(profile_set.server, profile_set.path, list(profile_set.profiles))
+    return parse_config(PROFILES + server_toml, Path("p.toml")).server
 
 
 def problems(server_toml: str) -> list[str]:
@@ -276,10 +275,7 @@ def test_the_listening_socket_says_it_is_tcp() -> None:
 
 
 def test_the_example_files_server_table_is_valid() -> None:
-    from tvmcli.profiles import load_profiles
-
-    example = load_profiles(Path(__file__).parent.parent / "profiles.example.toml")
-    settings = parse_server_settings(example.server, example.path, list(example.profiles))
+    settings = load_config(Path(__file__).parent.parent / "profiles.example.toml").server
     check_startup(settings)
     assert (settings.auth, settings.port, settings.access.default) == (
         "bearer",

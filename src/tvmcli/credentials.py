@@ -8,20 +8,17 @@ key on the command line lands in shell history and `ps`.
 from __future__ import annotations
 
 import configparser
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from tvmcli import envvars
 from tvmcli.credential_format import Credential, CredentialFormatError, Kind, mask, parse_credential
 from tvmcli.errors import ConfigError, UsageError
+from tvmcli.netaddr import is_loopback, split_host_port
 from tvmcli.paths import user_dir
 
-API_KEY_ENV = "MOMENTO_API_KEY"
-LEGACY_API_KEY_ENV = "MOMENTO_AUTH_TOKEN"
-ENDPOINT_ENV = "MOMENTO_ENDPOINT"
-MOMENTO_CONFIG_DIR_ENV = "MOMENTO_CONFIG_DIR"
 DEFAULT_MOMENTO_PROFILE = "default"
 DEFAULT_TIMEOUT = 10.0  # seconds for one mint, retries included
 
@@ -55,26 +52,6 @@ class ApiKey:
         return target_for(self.endpoint)
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def split_host_port(endpoint: str) -> tuple[str, int | None]:
-    if endpoint.startswith("["):
-        host, _, rest = endpoint[1:].partition("]")
-        port = rest.removeprefix(":")
-        return host, int(port) if port.isdigit() else None
-    host, sep, port = endpoint.rpartition(":")
-    if sep and port.isdigit() and ":" not in host:
-        return host, int(port)
-    return endpoint, None
-
-
 def target_for(endpoint: str) -> Target:
     """host:port is dialled as written (plaintext only to loopback); a bare Momento endpoint
     means TLS to token.<endpoint>:443, like the SDK."""
@@ -99,17 +76,18 @@ def resolve_api_key(
     if api_key_file is not None:
         source = "standard input" if api_key_file == "-" else f"file {api_key_file}"
         text = _read_key_file(api_key_file, stdin)
-        return _finish(text, source, endpoint or env.get(ENDPOINT_ENV) or None)
-    for name in (API_KEY_ENV, LEGACY_API_KEY_ENV):
+        return _finish(text, source, endpoint or env.get(envvars.ENDPOINT) or None)
+    for name in envvars.KEY_VARIABLES:
         if env.get(name, "").strip():
-            return _finish(env[name], f"${name}", endpoint or env.get(ENDPOINT_ENV) or None)
+            return _finish(env[name], f"${name}", endpoint or env.get(envvars.ENDPOINT) or None)
     from_cli = _from_momento_cli(env, momento_profile, endpoint)
     if from_cli is not None:
         return from_cli
     raise ConfigError(
         "no Momento API key found",
         hint=(
-            f"Set ${API_KEY_ENV} (and ${ENDPOINT_ENV} for v2 keys), pass --api-key-file FILE, "
+            f"Set ${envvars.API_KEY} (and ${envvars.ENDPOINT} for v2 keys), "
+            "pass --api-key-file FILE, "
             'or try it offline: eval "$(momento-tvm emulator --print-env --quiet &)".'
         ),
     )
@@ -137,14 +115,14 @@ def _finish(text: str, source: str, endpoint_override: str | None) -> ApiKey:
     if not endpoint:
         raise ConfigError(
             f"the key from {source} is a {credential.kind.label} and needs an endpoint",
-            hint=f"Set ${ENDPOINT_ENV} or pass --endpoint "
+            hint=f"Set ${envvars.ENDPOINT} or pass --endpoint "
             "(e.g. cell-us-east-1-1.prod.a.momentohq.com).",
         )
     return ApiKey(credential.secret, endpoint.strip(), source, credential.kind)
 
 
 def momento_cli_credentials_path(env: Mapping[str, str]) -> Path:
-    return user_dir(env, MOMENTO_CONFIG_DIR_ENV, ".momento") / "credentials"
+    return user_dir(env, envvars.MOMENTO_CONFIG_DIR, ".momento") / "credentials"
 
 
 def _from_momento_cli(
@@ -173,8 +151,28 @@ def _from_momento_cli(
     section = parser[name]
     source = f"Momento CLI profile [{name}] in {path}"
     if section.get("api_key_v2"):
-        endpoint = endpoint_override or env.get(ENDPOINT_ENV) or section.get("endpoint")
+        endpoint = endpoint_override or env.get(envvars.ENDPOINT) or section.get("endpoint")
         return _finish(section["api_key_v2"], source, endpoint)
     if section.get("token"):
-        return _finish(section["token"], source, endpoint_override or env.get(ENDPOINT_ENV))
+        return _finish(section["token"], source, endpoint_override or env.get(envvars.ENDPOINT))
     raise ConfigError(f"{source} has neither 'api_key_v2' nor 'token'")
+
+
+def key_from(
+    api_key: str | ApiKey | None,
+    endpoint: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ApiKey:
+    """The library's rule: an ApiKey as given; a key string (with `endpoint`, else the one
+    inside it, else $MOMENTO_ENDPOINT); or, with None, the CLI's sources in its order."""
+    import os
+    import sys
+
+    environment = os.environ if env is None else env
+    if isinstance(api_key, ApiKey):
+        return api_key
+    if api_key is not None:
+        return _finish(
+            api_key, "the api_key argument", endpoint or environment.get(envvars.ENDPOINT)
+        )
+    return resolve_api_key(env=environment, stdin=sys.stdin, endpoint=endpoint)

@@ -1,4 +1,6 @@
-"""The one error hierarchy. Each error carries the exit code the CLI documents.
+"""The one error hierarchy. Every error the library raises is a `TvmError` and carries the exit
+code the CLI documents (`exit_code`) and the status an HTTP face answers with (`http_status`,
+`code`, and `public_message`: what a remote caller may be told).
 
 Messages never contain a key or token: they name where a secret came from, never what it is.
 """
@@ -22,6 +24,9 @@ class TvmError(Exception):
     """Base of every error the tool reports to the user without a traceback."""
 
     exit_code = ExitCode.INTERNAL
+    http_status = 500
+    code = "internal"
+    public_message = "internal error"
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -33,12 +38,20 @@ class UsageError(TvmError):
     """Bad arguments or unreadable input (exit 2)."""
 
     exit_code = ExitCode.USAGE
+    http_status = 400
+    code = "bad_request"
+    public_message = "the request is not valid"
 
 
 class ConfigError(TvmError):
-    """Invalid configuration or profile (exit 3). `problems` lists every error found."""
+    """Invalid configuration or profile (exit 3). `problems` lists every error found.
+
+    Over HTTP this is the server's own fault (500); a request Momento refuses as invalid is
+    `MomentoRejectedError` (502)."""
 
     exit_code = ExitCode.CONFIG
+    code = "configuration"
+    public_message = "the server's configuration is not valid"
 
     def __init__(
         self, message: str, *, problems: list[str] | None = None, hint: str | None = None
@@ -47,23 +60,65 @@ class ConfigError(TvmError):
         self.problems = problems or []
 
 
+class UnknownProfileError(ConfigError):
+    """No profile of that name (exit 3, HTTP 404)."""
+
+    http_status = 404
+    code = "unknown_profile"
+    public_message = "no such profile"
+
+
+class MomentoRejectedError(ConfigError):
+    """Momento refused the request as invalid (INVALID_ARGUMENT): a profile it will not grant."""
+
+    http_status = 502
+    code = "momento_rejected_request"
+    public_message = "Momento rejected the profile"
+
+
 class AuthError(TvmError):
-    """Momento refused the key: unauthenticated or not permitted (exit 4)."""
+    """Momento refused the key: unauthenticated or not permitted (exit 4, HTTP 502: the
+    server's key, not the caller, was refused)."""
 
     exit_code = ExitCode.AUTH
+    http_status = 502
+    code = "momento_refused_key"
+    public_message = "Momento refused this server's key"
 
 
 class UnavailableError(TvmError):
-    """Momento unreachable, throttled or timed out after retries (exit 5)."""
+    """Momento unreachable, throttled or timed out after retries (exit 5, HTTP 503)."""
 
     exit_code = ExitCode.UNAVAILABLE
+    http_status = 503
+    code = "momento_unavailable"
+    public_message = "Momento is unavailable or throttling"
+    retry_after: float = 1.0
 
 
 class MintTimeoutError(UnavailableError):
-    """No answer within the deadline (exit 5; the server says 504)."""
+    """No answer within the deadline (exit 5, HTTP 504)."""
+
+    http_status = 504
+    code = "momento_timeout"
+    public_message = "Momento did not answer in time"
+
+
+class MintLimitError(UnavailableError):
+    """The account's mint budget is spent for now (exit 5, HTTP 503 with Retry-After)."""
+
+    code = "mint_limit"
+    public_message = "too many new tokens at once; retry shortly"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"mint limit reached; retry after {retry_after:.1f}s")
+        self.retry_after = retry_after
 
 
 class ExpiredError(TvmError):
     """A token is expired or has less life left than asked for (exit 6)."""
 
     exit_code = ExitCode.EXPIRED
+    http_status = 401
+    code = "expired"
+    public_message = "the token has expired"

@@ -11,22 +11,14 @@ import enum
 
 from tvmcli.credential_format import Credential, Kind, clean_input, mask
 from tvmcli.durations import iso_utc
+from tvmcli.netaddr import split_host_port
+from tvmcli.roles import ROLE_BY_WIRE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 _KNOWN_CLAIMS = ("exp", "iat", "sub", "jti", "id", "p", "t", "c", "cp")
-
-_ROLE_NAMES = {
-    "CacheReadWrite": "read-write",
-    "CacheReadOnly": "read-only",
-    "CacheWriteOnly": "write-only",
-    "TopicReadWrite": "publish-subscribe",
-    "TopicReadOnly": "subscribe-only",
-    "TopicWriteOnly": "publish-only",
-    "FunctionInvoke": "invoke",
-}
 
 
 class Status(str, enum.Enum):
@@ -110,8 +102,7 @@ def derived_endpoints(endpoint: str, claims: dict[str, Any]) -> dict[str, str]:
     """The cache, control and token endpoints a client would use, as the SDKs derive them."""
     if isinstance(claims.get("c"), str) and isinstance(claims.get("cp"), str):
         return {"cache": claims["c"], "control": claims["cp"], "token": f"token.{endpoint}"}
-    host, _, port = endpoint.rpartition(":")
-    if host and port.isdigit():  # host:port, e.g. a local emulator: one address for everything
+    if split_host_port(endpoint)[1] is not None:  # host:port, e.g. a local emulator
         return {"cache": endpoint, "control": endpoint, "token": endpoint}
     return {name: f"{name}.{endpoint}" for name in ("cache", "control", "token")}
 
@@ -209,7 +200,7 @@ def _permission_row(item: Any) -> dict[str, str] | None:
     }.get(kind)
     if resource is None or not isinstance(body, dict):
         return None
-    role = _ROLE_NAMES.get(str(body.get("role")))
+    role = ROLE_BY_WIRE.get(str(body.get("role")))
     if role is None:
         return None
     selector = body.get("cache_selector")
@@ -222,7 +213,7 @@ def _permission_row(item: Any) -> dict[str, str] | None:
     scope = _scope(resource, body)
     if scope is None:
         return None
-    return {"resource": resource, "role": role, "cache": cache, "scope": scope}
+    return {"resource": resource, "role": role.label, "cache": cache, "scope": scope}
 
 
 def _scope(resource: str, body: dict[str, Any]) -> str | None:

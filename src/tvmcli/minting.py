@@ -10,7 +10,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
@@ -20,9 +20,17 @@ from momento_wire_types import token_pb2, token_pb2_grpc
 from tvmcli import __version__
 from tvmcli.credential_format import Kind, make_envelope, mask
 from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey
-from tvmcli.errors import AuthError, ConfigError, MintTimeoutError, TvmError, UnavailableError
+from tvmcli.errors import (
+    AuthError,
+    MintTimeoutError,
+    MomentoRejectedError,
+    TvmError,
+    UnavailableError,
+)
 from tvmcli.scopes import build_permissions
 from tvmcli.statements import Statement
+from tvmcli.syncrun import run_sync
+from tvmcli.tokens import Token
 
 RETRYABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.RESOURCE_EXHAUSTED}
@@ -38,22 +46,6 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
         return rng() * min(self.cap, self.base * 2.0**attempt)
-
-
-@dataclass(frozen=True)
-class MintedToken:
-    """A freshly minted token. `token` is the envelope users hand around; its repr is masked."""
-
-    token: str = field(repr=False)
-    endpoint: str
-    expires_at: int
-    token_id: str | None
-
-    def __repr__(self) -> str:
-        return (
-            f"MintedToken(endpoint={self.endpoint!r}, expires_at={self.expires_at}, "
-            f"token_id={self.token_id!r}, token={mask(self.token)!r})"
-        )
 
 
 class Minter:
@@ -106,8 +98,13 @@ class Minter:
         return self._stub
 
     async def mint(
-        self, statements: Sequence[Statement], expires_in: int, token_id: str | None = None
-    ) -> MintedToken:
+        self,
+        statements: Sequence[Statement],
+        expires_in: int,
+        token_id: str | None = None,
+        *,
+        profile: str | None = None,
+    ) -> Token:
         request = token_pb2._GenerateDisposableTokenRequest(
             expires=token_pb2._GenerateDisposableTokenRequest.Expires(valid_for_seconds=expires_in),
             auth_token=self.api_key.secret,
@@ -115,7 +112,7 @@ class Minter:
             token_id=token_id or "",
         )
         response = await self._call_with_retries(request)
-        return self._minted(response, token_id)
+        return replace(self._minted(response, token_id), profile=profile)
 
     async def _call_with_retries(
         self, request: token_pb2._GenerateDisposableTokenRequest
@@ -158,7 +155,7 @@ class Minter:
                 hint = "That is a disposable token; tokens cannot mint tokens. Use an API key."
             return AuthError(f"Momento refused to mint with {key}: {details or status}", hint=hint)
         if code is grpc.StatusCode.INVALID_ARGUMENT:
-            return ConfigError(f"Momento rejected the request: {details or status}")
+            return MomentoRejectedError(f"Momento rejected the request: {details or status}")
         tries = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
         if code is grpc.StatusCode.DEADLINE_EXCEEDED:
             return MintTimeoutError(
@@ -177,15 +174,15 @@ class Minter:
 
     def _minted(
         self, response: token_pb2._GenerateDisposableTokenResponse, token_id: str | None
-    ) -> MintedToken:
+    ) -> Token:
         if not response.api_key or not response.valid_until:
             raise TvmError(
                 f"{self._target.endpoint} answered without a token or expiry; "
                 "is it a Momento token service?"
             )
         endpoint = response.endpoint or self.api_key.endpoint
-        return MintedToken(
-            token=make_envelope(endpoint, response.api_key),
+        return Token(
+            auth_token=make_envelope(endpoint, response.api_key),
             endpoint=endpoint,
             expires_at=int(response.valid_until),
             token_id=token_id,
@@ -206,11 +203,12 @@ def mint_once(
     token_id: str | None = None,
     *,
     timeout: float = DEFAULT_TIMEOUT,
-) -> MintedToken:
-    """One mint from synchronous code (the CLI)."""
+    profile: str | None = None,
+) -> Token:
+    """One mint from synchronous code, with or without an event loop in this thread."""
 
-    async def run() -> MintedToken:
+    async def run() -> Token:
         async with Minter(api_key, timeout=timeout) as minter:
-            return await minter.mint(statements, expires_in, token_id)
+            return await minter.mint(statements, expires_in, token_id, profile=profile)
 
-    return asyncio.run(run())
+    return run_sync(run)

@@ -8,35 +8,22 @@ from __future__ import annotations
 
 import difflib
 import re
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tvmcli.durations import format_duration, parse_duration
-from tvmcli.errors import ConfigError
-from tvmcli.paths import user_dir
+from tvmcli.roles import ROLE_ALIASES, Resource, Role, roles_for
 from tvmcli.statements import (
     ALL,
     MAX_LIFETIME_SECONDS,
     MAX_STATEMENTS,
     MAX_TOKEN_ID_LENGTH,
     MIN_LIFETIME_SECONDS,
-    ROLE_ALIASES,
-    Resource,
-    Role,
     Statement,
-    roles_for,
 )
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
-CONFIG_ENV = "MOMENTO_TVM_CONFIG"
-LOCAL_CONFIG_NAME = "momento-tvm.toml"
 DEFAULT_EXPIRES_IN = 15 * 60
 
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -70,86 +57,25 @@ class Profile:
     cache: bool = True
 
 
-@dataclass(frozen=True)
-class ProfileSet:
-    path: Path
-    profiles: Mapping[str, Profile]
-    server: Mapping[str, Any] = field(default_factory=dict)
-
-    def get(self, name: str) -> Profile:
-        try:
-            return self.profiles[name]
-        except KeyError:
-            raise ConfigError(
-                f"{self.path}: no profile named {name!r}",
-                hint=_suggest(name, list(self.profiles)) or _listing(self.profiles),
-            ) from None
+def read_profiles(data: Mapping[str, Any], problems: Problems) -> dict[str, Profile]:
+    """The valid profiles of a parsed TOML document; every problem goes to `problems`."""
+    return _Reader(problems).read(dict(data))
 
 
-def _listing(names: Mapping[str, Profile]) -> str:
+def listing(names: Mapping[str, Profile]) -> str:
     if not names:
         return "The file defines no profiles."
     return "Profiles in this file: " + ", ".join(sorted(names))
 
 
-def _suggest(word: str, choices: list[str]) -> str | None:
+def suggest(word: str, choices: list[str]) -> str | None:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"Did you mean {close[0]!r}?" if close else None
 
 
-def default_config_path(env: Mapping[str, str]) -> Path:
-    return user_dir(env, "XDG_CONFIG_HOME", ".config") / "momento-tvm" / "profiles.toml"
+class Problems:
+    """Every problem found in one file, each prefixed with the file's path."""
 
-
-def find_config(explicit: Path | None, env: Mapping[str, str], cwd: Path) -> Path:
-    """--config, else $MOMENTO_TVM_CONFIG, else ./momento-tvm.toml, else the XDG location."""
-    if explicit is not None:
-        return explicit
-    if env.get(CONFIG_ENV):
-        return Path(env[CONFIG_ENV])
-    local = cwd / LOCAL_CONFIG_NAME
-    if local.exists():
-        return local
-    return default_config_path(env)
-
-
-def load_profiles(path: Path) -> ProfileSet:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"no profiles file at {path}",
-            hint="Pass --config FILE, set MOMENTO_TVM_CONFIG, or start from profiles.example.toml.",
-        ) from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path} is a directory, not a profiles file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    return parse_profiles(text, path)
-
-
-def parse_profiles(text: str, path: Path) -> ProfileSet:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    problems = _Problems(path)
-    profiles = _Reader(problems).read(data)
-    if problems:
-        count = len(problems.items)
-        raise ConfigError(
-            f"{path}: {count} problem{'s' if count > 1 else ''} in the profiles file",
-            problems=problems.items,
-        )
-    server = data.get("server", {})
-    return ProfileSet(
-        path=path, profiles=profiles, server=server if isinstance(server, dict) else {}
-    )
-
-
-class _Problems:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.items: list[str] = []
@@ -163,7 +89,7 @@ class _Problems:
     def unknown_keys(self, where: str, table: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
         for key in table:
             if key not in allowed:
-                hint = _suggest(key, list(allowed))
+                hint = suggest(key, list(allowed))
                 self.add(
                     where,
                     f"unknown field {key!r}. "
@@ -174,7 +100,7 @@ class _Problems:
 
 
 class _Reader:
-    def __init__(self, problems: _Problems) -> None:
+    def __init__(self, problems: Problems) -> None:
         self.problems = problems
 
     def read(self, data: dict[str, Any]) -> dict[str, Profile]:
@@ -331,7 +257,7 @@ class _Reader:
             return None
         role = ROLE_ALIASES.get(raw.strip().lower())
         if role is None:
-            hint = _suggest(raw, list(ROLE_ALIASES))
+            hint = suggest(raw, list(ROLE_ALIASES))
             self.problems.add(
                 f"{at}.role",
                 f"unknown role {raw!r}. "

@@ -20,10 +20,10 @@ from pathlib import Path
 from tvmcli.credential_format import CredentialFormatError, parse_credential
 from tvmcli.credentials import ApiKey
 from tvmcli.errors import UsageError
-from tvmcli.minting import MintedToken
 from tvmcli.paths import user_dir
 from tvmcli.private_files import write_private
 from tvmcli.statements import Statement
+from tvmcli.tokens import Token
 
 FORMAT_VERSION = 1
 DEFAULT_MIN_TTL = 5 * 60
@@ -63,7 +63,7 @@ class TokenCache:
         if stat.S_IMODE(info.st_mode) != 0o700:
             os.chmod(self.folder, 0o700)
 
-    def get(self, key: str, endpoint: str, min_ttl: int) -> MintedToken | None:
+    def get(self, key: str, endpoint: str, min_ttl: int) -> Token | None:
         """The cached token if it is trustworthy and has at least `min_ttl` seconds left."""
         path = self.folder / f"{key}.json"
         try:
@@ -78,8 +78,8 @@ class TokenCache:
             return None
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-            token = MintedToken(
-                token=str(record["token"]),
+            token = Token(
+                auth_token=str(record["token"]),
                 endpoint=str(record["endpoint"]),
                 expires_at=int(record["expiresAt"]),
                 token_id=record["tokenId"] if isinstance(record["tokenId"], str) else None,
@@ -88,7 +88,7 @@ class TokenCache:
                 return None
             if record["forEndpoint"] != endpoint:
                 return None
-            decoded = parse_credential(token.token)
+            decoded = parse_credential(token.auth_token)
         except (OSError, ValueError, KeyError, TypeError, CredentialFormatError):
             return None
         if decoded.endpoint != token.endpoint:
@@ -97,13 +97,13 @@ class TokenCache:
             return None
         return token
 
-    def put(self, key: str, endpoint: str, token: MintedToken) -> None:
+    def put(self, key: str, endpoint: str, token: Token) -> None:
         self._prepare()
         record = {
             "version": FORMAT_VERSION,
             "key": key,
             "forEndpoint": endpoint,
-            "token": token.token,
+            "token": token.auth_token,
             "endpoint": token.endpoint,
             "expiresAt": token.expires_at,
             "tokenId": token.token_id,
@@ -130,8 +130,8 @@ def obtain(
     key: str,
     endpoint: str,
     min_ttl: int,
-    mint: Callable[[], MintedToken],
-) -> tuple[MintedToken, bool]:
+    mint: Callable[[], Token],
+) -> tuple[Token, bool]:
     """A cached token with `min_ttl` left, else a fresh one from `mint` (then cached).
     Returns (token, reused)."""
     if cache is not None:

@@ -10,21 +10,10 @@ from collections.abc import Iterable
 
 from momento_wire_types import permissionmessages_pb2 as pb
 
-from tvmcli.statements import ALL, Resource, Role, Statement
+from tvmcli.roles import Resource
+from tvmcli.statements import ALL, Statement
 
 _PT = pb.PermissionsType
-
-_CACHE_ROLES = {
-    Role.READ_WRITE: pb.CacheReadWrite,
-    Role.READ_ONLY: pb.CacheReadOnly,
-    Role.WRITE_ONLY: pb.CacheWriteOnly,
-}
-_TOPIC_ROLES = {
-    Role.PUBLISH_SUBSCRIBE: pb.TopicReadWrite,
-    Role.SUBSCRIBE_ONLY: pb.TopicReadOnly,
-    Role.PUBLISH_ONLY: pb.TopicWriteOnly,
-}
-_FUNCTION_ROLES = {Role.INVOKE: pb.FunctionInvoke}
 
 
 def build_permissions(statements: Iterable[Statement]) -> pb.Permissions:
@@ -36,7 +25,7 @@ def build_permissions(statements: Iterable[Statement]) -> pb.Permissions:
 
 def _permission(statement: Statement) -> pb.PermissionsType:
     if statement.resource is Resource.CACHE:
-        cache = _PT.CachePermissions(role=_CACHE_ROLES[statement.role])
+        cache = _PT.CachePermissions(role=statement.role.wire)
         _select_cache(cache, statement.cache)
         if statement.key is not None:
             cache.item_selector.key = statement.key.encode("utf-8")
@@ -46,7 +35,7 @@ def _permission(statement: Statement) -> pb.PermissionsType:
             cache.all_items.SetInParent()
         return _PT(cache_permissions=cache)
     if statement.resource is Resource.TOPIC:
-        topic = _PT.TopicPermissions(role=_TOPIC_ROLES[statement.role])
+        topic = _PT.TopicPermissions(role=statement.role.wire)
         _select_cache(topic, statement.cache)
         if statement.topic == ALL:
             topic.all_topics.SetInParent()
@@ -56,7 +45,7 @@ def _permission(statement: Statement) -> pb.PermissionsType:
             assert statement.topic_prefix is not None
             topic.topic_selector.topic_name_prefix = statement.topic_prefix
         return _PT(topic_permissions=topic)
-    function = _PT.FunctionPermissions(role=_FUNCTION_ROLES[statement.role])
+    function = _PT.FunctionPermissions(role=statement.role.wire)
     _select_cache(function, statement.cache)
     if statement.function == ALL:
         function.all_functions.SetInParent()

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tvmcli.credentials import is_loopback
+from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.durations import parse_duration
 from tvmcli.errors import ConfigError
+from tvmcli.netaddr import is_loopback
 from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND
 
 AUTH_MODES = ("open", "bearer", "basic", "jwt")
@@ -141,12 +142,16 @@ class ServerSettings:
     client_burst: int = 40
     max_body_bytes: int = 1024
     max_header_bytes: int = 8192
-    timeout: float = 10.0
+    timeout: float = DEFAULT_TIMEOUT
     jwt: JwtSettings | None = None
 
     @property
     def on_loopback(self) -> bool:
         return is_loopback(self.host)
+
+
+_DEFAULTS = ServerSettings()  # the one place defaults are written: the dataclasses above
+_JWT_DEFAULTS = JwtSettings(issuer="", audience=())
 
 
 def parse_server_settings(
@@ -208,7 +213,7 @@ def parse_server_settings(
 
     raw = dict(raw)
     unknown("", raw, _KEYS)
-    auth = typed(raw, "auth", str, "") or "bearer"
+    auth = typed(raw, "auth", str, "") or _DEFAULTS.auth
     if auth not in AUTH_MODES:
         problem(".auth", f"must be one of {', '.join(AUTH_MODES)}, not {auth!r}")
     port = typed(raw, "port", int, "")
@@ -266,7 +271,8 @@ def parse_server_settings(
     if auth != "jwt" and "jwt" in raw:
         problem(".jwt", 'is only read with auth = "jwt"')
 
-    def seconds(key: str, default: float) -> float:
+    def seconds(key: str) -> float:
+        default = float(getattr(_DEFAULTS, key))
         value = raw.get(key)
         if value is None:
             return default
@@ -276,7 +282,8 @@ def parse_server_settings(
             problem(f".{key}", 'must be a duration such as "2s" or a number of seconds')
             return default
 
-    def number(key: str, default: float, low: float, high: float) -> float:
+    def number(key: str, low: float, high: float) -> float:
+        default = float(getattr(_DEFAULTS, key))
         value = raw.get(key, default)
         if (
             isinstance(value, bool)
@@ -288,9 +295,9 @@ def parse_server_settings(
         return float(value)
 
     settings = ServerSettings(
-        host=typed(raw, "host", str, "") or "127.0.0.1",
-        port=port if port is not None else DEFAULT_PORT,
-        workers=workers or 1,
+        host=typed(raw, "host", str, "") or _DEFAULTS.host,
+        port=port if port is not None else _DEFAULTS.port,
+        workers=workers or _DEFAULTS.workers,
         auth=auth,
         allow_open=bool(typed(raw, "allow_open", bool, "")),
         cors_origins=tuple(origins),
@@ -299,15 +306,15 @@ def parse_server_settings(
         bearer_tokens_file=Path(tokens_file) if tokens_file else None,
         users=users,
         groups=groups,
-        reuse_share=number("reuse_share", 2 / 3, 0.01, 1.0),
-        min_ttl=int(seconds("min_ttl", 60)),
-        mint_rate=number("mint_rate", float(ACCOUNT_MINTS_PER_SECOND), 0.1, 1000),
-        mint_queue=seconds("mint_queue", 2.0),
-        client_rate=number("client_rate", 20.0, 0, 100000),
-        client_burst=int(number("client_burst", 40, 1, 100000)),
-        max_body_bytes=int(number("max_body_bytes", 1024, 0, 1 << 20)),
-        max_header_bytes=int(number("max_header_bytes", 8192, 1024, 1 << 20)),
-        timeout=seconds("timeout", 10.0),
+        reuse_share=number("reuse_share", 0.01, 1.0),
+        min_ttl=int(seconds("min_ttl")),
+        mint_rate=number("mint_rate", 0.1, 1000),
+        mint_queue=seconds("mint_queue"),
+        client_rate=number("client_rate", 0, 100000),
+        client_burst=int(number("client_burst", 1, 100000)),
+        max_body_bytes=int(number("max_body_bytes", 0, 1 << 20)),
+        max_header_bytes=int(number("max_header_bytes", 1024, 1 << 20)),
+        timeout=seconds("timeout"),
         jwt=jwt,
     )
     if problems:
@@ -378,7 +385,7 @@ def _jwt_settings(
     if jwks_url is not None and not jwks_url.startswith(("https://", "http://")):
         problem(".jwt.jwks_url", "must be an http(s) URL")
         ok = False
-    algorithms = raw.get("algorithms", ["RS256", "ES256"])
+    algorithms = raw.get("algorithms", list(_JWT_DEFAULTS.algorithms))
     if (
         not isinstance(algorithms, list)
         or not algorithms
@@ -389,7 +396,7 @@ def _jwt_settings(
             "must list algorithms among " + ", ".join(JWT_ALGORITHMS) + " (never none, never HS*)",
         )
         ok = False
-    leeway = raw.get("leeway", 60)
+    leeway = raw.get("leeway", _JWT_DEFAULTS.leeway)
     if isinstance(leeway, str):
         try:
             leeway = parse_duration(leeway)
@@ -398,8 +405,8 @@ def _jwt_settings(
     if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 600:
         problem(".jwt.leeway", "must be 0 to 600 seconds")
         ok = False
-    groups_claim = text("groups_claim") or "cognito:groups"
-    token_id_claim = text("token_id_claim") or "sub"
+    groups_claim = text("groups_claim") or _JWT_DEFAULTS.groups_claim
+    token_id_claim = text("token_id_claim") or _JWT_DEFAULTS.token_id_claim
     if not ok or issuer is None:
         return None
     return JwtSettings(

@@ -6,8 +6,9 @@ functions. Pure data, stdlib only.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
+
+from tvmcli.roles import Resource, Role
 
 ALL = "*"
 MAX_STATEMENTS = 20
@@ -15,61 +16,6 @@ MAX_TOKEN_ID_LENGTH = 64
 MIN_LIFETIME_SECONDS = 1
 MAX_LIFETIME_SECONDS = 25 * 3600
 ACCOUNT_MINTS_PER_SECOND = 5  # a hard limit per Momento account
-
-
-class Resource(str, enum.Enum):
-    CACHE = "cache"
-    TOPIC = "topic"
-    FUNCTION = "function"
-
-
-class Role(str, enum.Enum):
-    READ_WRITE = "read-write"
-    READ_ONLY = "read-only"
-    WRITE_ONLY = "write-only"
-    PUBLISH_SUBSCRIBE = "publish-subscribe"
-    SUBSCRIBE_ONLY = "subscribe-only"
-    PUBLISH_ONLY = "publish-only"
-    INVOKE = "invoke"
-
-    @property
-    def resource(self) -> Resource:
-        return _ROLE_RESOURCE[self]
-
-
-_ROLE_RESOURCE = {
-    Role.READ_WRITE: Resource.CACHE,
-    Role.READ_ONLY: Resource.CACHE,
-    Role.WRITE_ONLY: Resource.CACHE,
-    Role.PUBLISH_SUBSCRIBE: Resource.TOPIC,
-    Role.SUBSCRIBE_ONLY: Resource.TOPIC,
-    Role.PUBLISH_ONLY: Resource.TOPIC,
-    Role.INVOKE: Resource.FUNCTION,
-}
-
-# Every spelling people bring: ours, the JS SDK and docs', the Python SDK's.
-ROLE_ALIASES: dict[str, Role] = {
-    **{role.value: role for role in Role},
-    "readwrite": Role.READ_WRITE,
-    "readonly": Role.READ_ONLY,
-    "writeonly": Role.WRITE_ONLY,
-    "publishsubscribe": Role.PUBLISH_SUBSCRIBE,
-    "subscribeonly": Role.SUBSCRIBE_ONLY,
-    "publishonly": Role.PUBLISH_ONLY,
-    "functioninvoke": Role.INVOKE,
-    "function-invoke": Role.INVOKE,
-    "read_write": Role.READ_WRITE,
-    "read_only": Role.READ_ONLY,
-    "write_only": Role.WRITE_ONLY,
-    "publish_subscribe": Role.PUBLISH_SUBSCRIBE,
-    "subscribe_only": Role.SUBSCRIBE_ONLY,
-    "publish_only": Role.PUBLISH_ONLY,
-    "function_invoke": Role.INVOKE,
-}
-
-
-def roles_for(resource: Resource) -> list[str]:
-    return [role.value for role in Role if role.resource is resource]
 
 
 @dataclass(frozen=True)

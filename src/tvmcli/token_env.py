@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 import secrets
 
-EXPIRES_AT_VAR = "MOMENTO_TOKEN_EXPIRES_AT"
-DEFAULT_TOKEN_VAR = "MOMENTO_API_KEY"  # noqa: S105 - a variable name
+from tvmcli import envvars
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOTENV_SAFE = re.compile(r"[A-Za-z0-9+/=._:@-]*")
 # PowerShell treats the typographic single quotes as quotes too; each must be doubled.
@@ -79,16 +79,13 @@ def github_file_block(variables: dict[str, str], delimiter: str | None = None) -
     return "".join(blocks)
 
 
-ADMIN_KEY_VARS = ("MOMENTO_API_KEY", "MOMENTO_AUTH_TOKEN")
-
-
 def child_environment(
     base: dict[str, str], token: str, expires_at: int, env_var: str
 ) -> dict[str, str]:
     """The environment for `exec`'s command: the token in `env_var`, its expiry beside it, and
     the minting key removed, so the command holds only the scoped token."""
     check_variable_name(env_var)
-    env = {k: v for k, v in base.items() if k not in ADMIN_KEY_VARS}
+    env = {k: v for k, v in base.items() if k not in envvars.KEY_VARIABLES}
     env[env_var] = token
-    env[EXPIRES_AT_VAR] = str(expires_at)
+    env[envvars.TOKEN_EXPIRES_AT] = str(expires_at)
     return env

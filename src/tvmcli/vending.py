@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import math
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from tvmcli.minting import MintedToken
-from tvmcli.profiles import Profile
+from tvmcli.errors import MintLimitError, UsageError
+from tvmcli.profiles import Profile, check_token_id
 from tvmcli.statements import Statement
+from tvmcli.tokens import Token
+
+if TYPE_CHECKING:
+    from tvmcli.config import Config
+    from tvmcli.credentials import ApiKey
 
 WINDOW_SLACK = 0.05
 MAX_CACHED = 10_000
@@ -28,16 +35,13 @@ MAX_CACHED = 10_000
 
 class Minter(Protocol):
     async def mint(
-        self, statements: Sequence[Statement], expires_in: int, token_id: str | None = None
-    ) -> MintedToken: ...
-
-
-class Shed(Exception):
-    """The account's mint budget is spent for now; try again after `retry_after` seconds."""
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"mint limit reached; retry after {retry_after:.1f}s")
-        self.retry_after = retry_after
+        self,
+        statements: Sequence[Statement],
+        expires_in: int,
+        token_id: str | None = None,
+        *,
+        profile: str | None = None,
+    ) -> Token: ...
 
 
 class MintLimiter:
@@ -76,17 +80,20 @@ class MintLimiter:
                 wait = self._starts[0] + self.window - now
                 if now + wait - arrived > self.queue:
                     self.shed += 1
-                    raise Shed(retry_after=max(wait, 0.1))
+                    raise MintLimitError(retry_after=max(wait, 0.1))
                 await self._sleep(wait)
 
 
 @dataclass
 class _Entry:
-    token: MintedToken
+    token: Token
     minted_at: float
 
 
 class TokenVendor:
+    """The async core: reuse, single flight and the limiter, on one event loop. The server
+    uses it directly; `Vendor` wraps it for any thread or loop."""
+
     def __init__(
         self,
         minter: Minter,
@@ -104,7 +111,7 @@ class TokenVendor:
         self._cache: collections.OrderedDict[tuple[str, str | None], _Entry] = (
             collections.OrderedDict()
         )
-        self._inflight: dict[tuple[str, str | None], asyncio.Future[MintedToken]] = {}
+        self._inflight: dict[tuple[str, str | None], asyncio.Future[Token]] = {}
         self.mints = 0
         self.hits = 0
         self.last_answer_at: float | None = None
@@ -119,7 +126,7 @@ class TokenVendor:
             and entry.token.expires_at - now >= self.min_ttl
         )
 
-    async def token(self, profile: Profile, expires_in: int, token_id: str | None) -> MintedToken:
+    async def token(self, profile: Profile, expires_in: int, token_id: str | None) -> Token:
         if not profile.cache:
             return (await self._mint(profile, expires_in, token_id)).token
         key = (profile.name, token_id)
@@ -132,7 +139,7 @@ class TokenVendor:
         if pending is not None:
             self.hits += 1
             return await asyncio.shield(pending)
-        future: asyncio.Future[MintedToken] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Token] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             entry = await self._mint(profile, expires_in, token_id)
@@ -151,7 +158,9 @@ class TokenVendor:
         await self.limiter.acquire()
         minted_at = self._clock()  # the token's life starts by our clock, for reuse_share
         try:
-            token = await self.minter.mint(profile.statements, expires_in, token_id)
+            token = await self.minter.mint(
+                profile.statements, expires_in, token_id, profile=profile.name
+            )
         except Exception as exc:
             self.last_error_at, self.last_error = self._clock(), type(exc).__name__
             raise
@@ -164,3 +173,138 @@ class TokenVendor:
         self._cache.move_to_end(key)
         while len(self._cache) > MAX_CACHED:
             self._cache.popitem(last=False)
+
+
+def choose_token_id(fixed: str | None, asked: str | None) -> str | None:
+    """A profile's own token id wins over one asked for; either is checked against Momento's
+    rules (UsageError)."""
+    chosen = fixed if fixed is not None else asked
+    if chosen is not None:
+        try:
+            check_token_id(chosen)
+        except ValueError as exc:
+            raise UsageError(f"token id {exc}") from None
+    return chosen
+
+
+class Vendor:
+    """The server's token cache, single flight and account-wide mint limiter, as a library.
+
+    `vendor.token(...)` is synchronous and thread-safe (Flask, Django, any threaded WSGI
+    server); `await vendor.token_async(...)` serves asyncio apps (FastAPI, Starlette). Both
+    share one cache and one limiter, which run on a private event loop in a daemon thread, so
+    neither blocks nor depends on the caller's loop. Close it (or use `with`) to release the
+    gRPC channel.
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        api_key: str | ApiKey | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        from tvmcli.config import load_config
+        from tvmcli.credentials import key_from
+
+        self.config = config if config is not None else load_config()
+        self._api_key = key_from(api_key, endpoint)  # resolved now: errors surface here
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._core: TokenVendor | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Vendor(config={str(self.config.path)!r}, api_key={self._api_key!r})"
+
+    # -- getting tokens ---------------------------------------------------------------------
+
+    def token(self, profile: str | None = None, token_id: str | None = None) -> Token:
+        """A token for `profile` (default: the `[server]` default profile, or the only one),
+        reused while fresh. Raises TvmError subclasses (MintLimitError when the account's
+        budget is spent: HTTP 503, retry after `retry_after` seconds)."""
+        return self._submit(profile, token_id).result()
+
+    async def token_async(self, profile: str | None = None, token_id: str | None = None) -> Token:
+        """`token()` for asyncio code: awaits without blocking the caller's loop."""
+        return await asyncio.wrap_future(self._submit(profile, token_id))
+
+    def _submit(
+        self, profile_name: str | None, token_id: str | None
+    ) -> concurrent.futures.Future[Token]:
+        profile = self._profile(profile_name)
+        chosen = choose_token_id(profile.token_id, token_id)
+        loop, core = self._running()
+        return asyncio.run_coroutine_threadsafe(
+            core.token(profile, profile.expires_in, chosen), loop
+        )
+
+    def _profile(self, name: str | None) -> Profile:
+        if name is not None:
+            return self.config.profile(name)
+        default = self.config.server.access.default
+        if default is not None:
+            return self.config.profile(default)
+        if len(self.config.profiles) == 1:
+            return next(iter(self.config.profiles.values()))
+        raise UsageError("no profile given and no default_profile in [server]")
+
+    # -- the private loop ---------------------------------------------------------------------
+
+    def _running(self) -> tuple[asyncio.AbstractEventLoop, TokenVendor]:
+        with self._lock:
+            if self._closed:
+                raise UsageError("this Vendor is closed")
+            if self._loop is None:
+                self._loop, self._core = self._start()
+            assert self._core is not None
+            return self._loop, self._core
+
+    def _start(self) -> tuple[asyncio.AbstractEventLoop, TokenVendor]:
+        from tvmcli.minting import Minter as GrpcMinter
+
+        settings = self.config.server
+        loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=loop.run_forever, name="tvmcli-vendor", daemon=True)
+        self._thread.start()
+
+        async def build() -> TokenVendor:  # built inside the loop that will use it
+            return TokenVendor(
+                GrpcMinter(self._api_key, timeout=settings.timeout),
+                MintLimiter(settings.mint_rate, settings.mint_queue),
+                reuse_share=settings.reuse_share,
+                min_ttl=settings.min_ttl,
+            )
+
+        return loop, asyncio.run_coroutine_threadsafe(build(), loop).result()
+
+    def close(self) -> None:
+        """Close the gRPC channel and stop the private loop. Idempotent."""
+        with self._lock:
+            self._closed = True
+            loop, core, thread = self._loop, self._core, self._thread
+            self._loop = self._core = self._thread = None
+        if loop is None or core is None or thread is None:
+            return
+        close = getattr(core.minter, "close", None)
+        if close is not None:
+            asyncio.run_coroutine_threadsafe(close(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Vendor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Vendor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

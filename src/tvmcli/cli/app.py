@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
-from tvmcli import __version__
+from tvmcli import __version__, envvars
 from tvmcli.cli import cache, emulator, execute, hash_password, inspect, mint, profiles, serve
-from tvmcli.cli.common import DEBUG_ENV
 
 app = typer.Typer(
     name="momento-tvm",
@@ -45,7 +44,7 @@ def main_options(
     ] = False,
 ) -> None:
     if debug:
-        os.environ[DEBUG_ENV] = "1"
+        os.environ[envvars.DEBUG] = "1"
 
 
 app.command("mint", epilog=mint.EPILOG)(mint.mint)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -12,27 +13,20 @@ from typing import TYPE_CHECKING, Annotated, NamedTuple, ParamSpec, TypeVar
 
 import typer
 
-from tvmcli import token_env
+from tvmcli import envvars, token_env
 from tvmcli.cli import output
+from tvmcli.config import Config, load_config
 from tvmcli.credentials import ApiKey, resolve_api_key
 from tvmcli.durations import format_relative, parse_duration
 from tvmcli.errors import ExitCode, TvmError, UsageError
-from tvmcli.profiles import (
-    Profile,
-    ProfileSet,
-    check_lifetime,
-    check_token_id,
-    find_config,
-    load_profiles,
-)
+from tvmcli.profiles import Profile, check_lifetime, check_token_id
 
 if TYPE_CHECKING:
-    from tvmcli.minting import MintedToken
+    from tvmcli.tokens import Token
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DEBUG_ENV = "MOMENTO_TVM_DEBUG"
 
 ConfigOption = Annotated[
     Path | None,
@@ -148,11 +142,12 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def debugging() -> bool:
-    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    return os.environ.get(envvars.DEBUG, "") not in ("", "0")
 
 
-def load_profile_set(config: Path | None) -> ProfileSet:
-    return load_profiles(find_config(config, os.environ, Path.cwd()))
+def load(config: Path | None) -> Config:
+    """The configuration: --config, else where `load_config` looks."""
+    return load_config(config)
 
 
 def api_key(api_key_file: str | None, endpoint: str | None, momento_profile: str | None) -> ApiKey:
@@ -184,7 +179,7 @@ def token_request(
     config: Path | None, profile: str, expires_in: str | None, token_id: str | None
 ) -> TokenRequest:
     """The profile with --expires-in and --token-id applied and checked."""
-    chosen = load_profile_set(config).get(profile)
+    chosen = load(config).profile(profile)
     lifetime = duration_option(expires_in, "--expires-in") or chosen.expires_in
     try:
         check_lifetime(lifetime)
@@ -208,7 +203,7 @@ def check_env_var(name: str) -> None:
 
 def obtain_token(
     key: ApiKey, request: TokenRequest, *, timeout: float, reuse: bool, min_ttl: str | None
-) -> MintedToken:
+) -> Token:
     """Mint, or with --reuse take a cached token that still has --min-ttl left."""
     from tvmcli import reuse as reusing  # grpc loads only once there is something to send
     from tvmcli.minting import mint_once
@@ -218,7 +213,7 @@ def obtain_token(
     least = duration_option(min_ttl, "--min-ttl")
     profile = request.profile
 
-    def mint() -> MintedToken:
+    def mint() -> Token:
         with output.spinner(f"Minting {profile.name} at {key.endpoint}"):
             return mint_once(
                 key, profile.statements, request.expires_in, request.token_id, timeout=timeout
@@ -234,4 +229,4 @@ def obtain_token(
     if reused:
         left = format_relative(token.expires_at - time.time())
         output.info(f"Reusing the {profile.name} token minted earlier (expires {left})")
-    return token
+    return dataclasses.replace(token, profile=profile.name)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tvmcli import envvars
 from tvmcli.cli import common, output
 from tvmcli.errors import UsageError
 from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND
@@ -36,9 +37,9 @@ def env_block(api_key: str, endpoint: str, pid: int) -> str:
     return "\n".join(
         f"export {name}={shlex.quote(value)}"
         for name, value in (
-            ("MOMENTO_API_KEY", api_key),
-            ("MOMENTO_ENDPOINT", endpoint),
-            ("MOMENTO_TVM_EMULATOR_PID", str(pid)),
+            (envvars.API_KEY, api_key),
+            (envvars.ENDPOINT, endpoint),
+            (envvars.EMULATOR_PID, str(pid)),
         )
     )
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from tvmcli import token_env
+from tvmcli import envvars, token_env
 from tvmcli.cli import common, output
 from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.errors import TvmError, UsageError
@@ -48,7 +48,7 @@ def exec_command(
     profile: Annotated[str, typer.Argument(help="Profile name from the profiles file.")],
     expires_in: common.ExpiresInOption = None,
     token_id: common.TokenIdOption = None,
-    env_var: common.EnvVarOption = token_env.DEFAULT_TOKEN_VAR,
+    env_var: common.EnvVarOption = envvars.DEFAULT_TOKEN_VARIABLE,
     reuse: common.ReuseOption = False,
     min_ttl: common.MinTtlOption = None,
     config: common.ConfigOption = None,
@@ -71,7 +71,7 @@ def exec_command(
     request = common.token_request(config, profile, expires_in, token_id)
     key = common.api_key(api_key_file, endpoint, momento_profile)
     token = common.obtain_token(key, request, timeout=timeout, reuse=reuse, min_ttl=min_ttl)
-    env = token_env.child_environment(dict(os.environ), token.token, token.expires_at, env_var)
+    env = token_env.child_environment(dict(os.environ), token.auth_token, token.expires_at, env_var)
     sys.stdout.flush()
     sys.stderr.flush()
     try:

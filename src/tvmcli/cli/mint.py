@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tvmcli import token_env
+from tvmcli import envvars, token_env
 from tvmcli.cli import common, output
 from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.durations import format_relative, iso_utc
@@ -19,7 +19,7 @@ from tvmcli.errors import UsageError
 from tvmcli.private_files import append_once, write_private
 
 if TYPE_CHECKING:
-    from tvmcli.minting import MintedToken
+    from tvmcli.tokens import Token
 
 EPILOG = """\
 \b
@@ -48,20 +48,13 @@ class OutputFormat(str, enum.Enum):
 SHELL_FORMS = (OutputFormat.env, OutputFormat.fish, OutputFormat.powershell, OutputFormat.dotenv)
 
 
-def token_json(token: MintedToken, profile: str) -> dict[str, object]:
-    """The Token Vending Machine's {authToken, expiresAt} plus what scripts want to know."""
-    return {
-        "authToken": token.token,
-        "endpoint": token.endpoint,
-        "expiresAt": token.expires_at,
-        "expiresAtIso": iso_utc(token.expires_at),
-        "profile": profile,
-        "tokenId": token.token_id,
-    }
+def token_json(token: Token) -> dict[str, object]:
+    """The Token Vending Machine's JSON (as `serve` answers) plus the expiry in ISO 8601."""
+    return {**token.to_tvm_json(), "expiresAtIso": iso_utc(token.expires_at)}
 
 
-def token_variables(token: MintedToken, env_var: str) -> dict[str, str]:
-    return {env_var: token.token, token_env.EXPIRES_AT_VAR: str(token.expires_at)}
+def token_variables(token: Token, env_var: str) -> dict[str, str]:
+    return {env_var: token.auth_token, envvars.TOKEN_EXPIRES_AT: str(token.expires_at)}
 
 
 @common.handle_errors
@@ -79,7 +72,7 @@ def mint(
             show_default=False,
         ),
     ] = None,
-    env_var: common.EnvVarOption = token_env.DEFAULT_TOKEN_VAR,
+    env_var: common.EnvVarOption = envvars.DEFAULT_TOKEN_VARIABLE,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -111,7 +104,7 @@ def mint(
     key = common.api_key(api_key_file, endpoint, momento_profile)
     token = common.obtain_token(key, request, timeout=timeout, reuse=reuse, min_ttl=min_ttl)
     if github_file is not None:
-        output.data(token_env.github_mask(token.token))
+        output.data(token_env.github_mask(token.auth_token))
         append_once(github_file, token_env.github_file_block(token_variables(token, env_var)))
         return
     fmt = output_format or (OutputFormat.text if output.stdout_is_terminal() else OutputFormat.raw)
@@ -142,23 +135,23 @@ def _github_target(fmt: OutputFormat | None, github_env: bool, out: Path | None)
     return Path(value)
 
 
-def summary(token: MintedToken, profile: str) -> list[tuple[str, str]]:
+def summary(token: Token, profile: str) -> list[tuple[str, str]]:
     left = token.expires_at - time.time()
     return [
         ("Profile", profile),
         ("Endpoint", token.endpoint),
         ("Expires", f"{iso_utc(token.expires_at)} ({format_relative(left)})"),
         ("Token id", token.token_id or "-"),
-        ("Token", token.token),
+        ("Token", token.auth_token),
     ]
 
 
-def plain(token: MintedToken, profile: str, fmt: OutputFormat, env_var: str) -> str:
+def plain(token: Token, profile: str, fmt: OutputFormat, env_var: str) -> str:
     """The token in one form, as plain text ending in a newline."""
     if fmt is OutputFormat.raw:
-        return token.token + "\n"
+        return token.auth_token + "\n"
     if fmt is OutputFormat.json:
-        return json.dumps(token_json(token, profile), indent=2) + "\n"
+        return json.dumps(token_json(token), indent=2) + "\n"
     if fmt in SHELL_FORMS:
         return token_env.env_lines(fmt.value, token_variables(token, env_var))
     width = max(len(label) for label, _ in summary(token, profile))

@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 
 from tvmcli.cli import common, output
+from tvmcli.config import find_config
 from tvmcli.durations import format_duration
-from tvmcli.profiles import Profile, find_config
+from tvmcli.profiles import Profile
 
 app = typer.Typer(
     help="Inspect the profiles file: what each profile grants and for how long.",
@@ -46,7 +47,7 @@ def profile_json(profile: Profile) -> dict[str, object]:
 @common.handle_errors
 def list_profiles(config: common.ConfigOption = None, fmt: FormatOption = Format.text) -> None:
     """List the profiles: name, lifetime, number of statements, description."""
-    profiles = common.load_profile_set(config).profiles
+    profiles = common.load(config).profiles
     if fmt is Format.json:
         output.json_data([profile_json(p) for p in profiles.values()])
         return
@@ -71,7 +72,7 @@ def show(
     fmt: FormatOption = Format.text,
 ) -> None:
     """Show the statements a profile grants, as they will be sent to Momento."""
-    profile = common.load_profile_set(config).get(name)
+    profile = common.load(config).profile(name)
     if fmt is Format.json:
         output.json_data(profile_json(profile))
         return
@@ -94,10 +95,10 @@ def show(
 )
 @common.handle_errors
 def validate(config: common.ConfigOption = None) -> None:
-    """Check the whole profiles file and report every problem at once (exit 3 if any)."""
-    profile_set = common.load_profile_set(config)
-    count = len(profile_set.profiles)
-    output.info(f"{profile_set.path}: {count} profile{'s' if count != 1 else ''}, all valid")
+    """Check the whole file, profiles and [server], and report every problem at once (exit 3)."""
+    loaded = common.load(config)
+    count = len(loaded.profiles)
+    output.info(f"{loaded.path}: {count} profile{'s' if count != 1 else ''}, all valid")
 
 
 @app.command("path", epilog='\b\nExample:\n  $EDITOR "$(momento-tvm profiles path)"')

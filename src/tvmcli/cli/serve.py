@@ -52,7 +52,7 @@ def serve(
     port: PortOption = None,
     workers: WorkersOption = None,
     allow_open: AllowOpenOption = False,
-    config: common.ConfigOption = None,
+    config_path: common.ConfigOption = None,
     api_key_file: common.ApiKeyFileOption = None,
     endpoint: common.EndpointOption = None,
     momento_profile: common.MomentoProfileOption = None,
@@ -62,35 +62,32 @@ def serve(
     GET /token?profile=NAME answers {"authToken", "expiresAt", "endpoint", "profile",
     "tokenId"}. Settings come from the [server] table of the profiles file; flags override.
     """
-    from tvmcli.minting import Minter
     from tvmcli.reuse import default_cache_dir
-    from tvmcli.server import create_app, running
+    from tvmcli.server import running
 
-    profile_set = common.load_profile_set(config)
-    settings = running.settings_for(
-        profile_set, host=host, port=port, workers=workers, allow_open=allow_open
+    config = running.serve_config(
+        common.load(config_path), host=host, port=port, workers=workers, allow_open=allow_open
     )
+    settings = config.server
     key = common.api_key(api_key_file, endpoint, momento_profile)
-    authenticator, token_file = running.authenticator_for(
-        settings, os.environ, default_cache_dir(os.environ)
-    )
+    generated = running.generated_bearer_token(settings, os.environ, default_cache_dir(os.environ))
+    bearer_token = generated[0] if generated is not None else None
+    from tvmcli.server.app import build_app
+
+    # Built before binding, so a bad value fails with no socket open. With --workers, each
+    # worker builds its own from the same config; this one only proves that it can.
+    app = build_app(config, api_key=key, bearer_token=bearer_token)
     sock = running.bind(settings.host, settings.port)
     output.data(running.url(settings.host, sock.getsockname()[1]))
-    if token_file is not None:
-        output.info(f"Bearer token for this run: in {token_file} (mode 0600)")
+    if generated is not None:
+        output.info(f"Bearer token for this run: in {generated[1]} (mode 0600)")
     output.info(
-        f"Serving {len(profile_set.profiles)} profile(s) from {profile_set.path}, auth "
+        f"Serving {len(config.profiles)} profile(s) from {config.path}, auth "
         f"{settings.auth!r}, minting at {key.endpoint}"
         + (f", {settings.workers} workers" if settings.workers > 1 else "")
         + ". Stop with Ctrl-C."
     )
     if settings.workers > 1:
-        from tvmcli.server.worker import WORKER_ENV, worker_spec
-
-        generated = token_file.read_text().strip() if token_file is not None else None
-        os.environ[WORKER_ENV] = worker_spec(profile_set.path, settings, key, generated)
-        running.run_workers(sock, settings)
-        return
-    minter = Minter(key, timeout=settings.timeout)
-    app = create_app(settings, minter, profiles=profile_set, authenticator=authenticator)
-    running.run(app, sock, settings)
+        running.run_workers(sock, config, key, bearer_token)
+    else:
+        running.run(app, sock, settings)

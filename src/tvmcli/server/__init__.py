@@ -1,6 +1,21 @@
-"""The token vending HTTP server: an ASGI app built by `create_app(settings, minter)`."""
+"""The token vending HTTP server: `build_app(config)` returns the ASGI app.
 
-from tvmcli.server.app import create_app
-from tvmcli.settings import ServerSettings, parse_server_settings
+Importing this package loads nothing heavy; `build_app` loads Starlette when called.
+"""
 
-__all__ = ["ServerSettings", "create_app", "parse_server_settings"]
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tvmcli.server.app import build_app
+
+__all__ = ["build_app"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "build_app":
+        from tvmcli.server.app import build_app
+
+        return build_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

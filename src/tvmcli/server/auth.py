@@ -10,19 +10,14 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from tvmcli.errors import ConfigError
-from tvmcli.private_files import write_private
 from tvmcli.server.passwords import same_secret, verify_password
 from tvmcli.settings import Access, ServerSettings
-
-BEARER_TOKEN_FILE_NAME = "serve-bearer-token"  # noqa: S105 - a file name
 
 
 @dataclass(frozen=True)
@@ -151,13 +146,27 @@ def bearer_tokens(settings: ServerSettings, env: Mapping[str, str]) -> list[str]
     return tokens
 
 
-def generated_bearer_token(folder: Path) -> tuple[str, Path]:
-    """A fresh random token written to a 0600 file, for loopback servers with none configured."""
-    token = secrets.token_urlsafe(32)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = folder / BEARER_TOKEN_FILE_NAME
-    write_private(path, token + "\n")
-    return token, path
+def authenticator_for(
+    settings: ServerSettings, env: Mapping[str, str], extra_bearer: str | None = None
+) -> Authenticator:
+    """The authenticator `[server] auth` names. `extra_bearer` is one more accepted bearer
+    token (the one `serve` generates for a loopback server with none configured)."""
+    if settings.auth == "open":
+        return OpenAuth()
+    if settings.auth == "basic":
+        return BasicAuth(settings, env)
+    if settings.auth == "jwt":
+        from tvmcli.server.oidc import JwtAuth
+
+        assert settings.jwt is not None  # the settings refuse jwt without [server.jwt]
+        return JwtAuth(settings.jwt)
+    tokens = bearer_tokens(settings, env) + ([extra_bearer] if extra_bearer else [])
+    if not tokens:
+        raise ConfigError(
+            'auth = "bearer" needs [server.bearer] tokens_env or tokens_file',
+            hint="On loopback, `momento-tvm serve` generates one for each run.",
+        )
+    return BearerAuth(tokens)
 
 
 def access_for(principal: Principal, settings: ServerSettings) -> Access:

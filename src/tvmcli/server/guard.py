@@ -12,11 +12,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tvmcli.netaddr import is_loopback, split_host_port
 from tvmcli.server.access_log import AccessLog, access_log, printable
 from tvmcli.server.errors import error_response
 from tvmcli.settings import ServerSettings
-
-_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 
 
 class ClientLimiter:
@@ -56,7 +55,7 @@ class Guard:
         self.app = app
         self.settings = settings
         self.clients = clients
-        self._hosts: dict[int | None, set[bytes]] = {}
+        self._hosts: dict[tuple[bytes, int | None], bool] = {}
         self._check_host = settings.on_loopback  # parses an address: once, not per request
         self.access = access
 
@@ -109,15 +108,16 @@ class Guard:
         return None
 
     def _host_ok(self, host: bytes, scope: Scope) -> bool:
-        server = scope.get("server") or ("", None)
-        allowed = self._hosts.get(server[1])
+        """A loopback name or address with this server's port (DNS rebinding defence)."""
+        port = (scope.get("server") or ("", None))[1]
+        key = (host, port)
+        allowed = self._hosts.get(key)
         if allowed is None:
-            port = server[1]
-            allowed = {f"{name}:{port}".encode() for name in _LOOPBACK_HOSTS}
-            if port == 80:
-                allowed |= {name.encode() for name in _LOOPBACK_HOSTS}
-            self._hosts[port] = allowed
-        return host.lower() in allowed
+            name, given = split_host_port(host.decode("latin-1").lower())
+            allowed = is_loopback(name) and (given == port or (given is None and port == 80))
+            if len(self._hosts) < 1024:  # remember a few; a flood of odd Hosts is just parsed
+                self._hosts[key] = allowed
+        return allowed
 
     def _log(self, scope: Scope, status: int, started: float) -> None:
         """One line: client, method, path, status, time, and who got which profile and token

@@ -1,76 +1,65 @@
-"""Starting the server: settings with flags applied, the authenticator, the socket, uvicorn."""
+"""Running the server: flags over `[server]`, a generated bearer token, the socket, uvicorn
+(one process, or a supervisor with `--workers N`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import errno
+import functools
 import logging
+import secrets
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from starlette.types import ASGIApp
 
+from tvmcli.config import Config
+from tvmcli.credentials import ApiKey
 from tvmcli.errors import ConfigError, UsageError
-from tvmcli.profiles import ProfileSet
-from tvmcli.server.auth import (
-    Authenticator,
-    BasicAuth,
-    BearerAuth,
-    OpenAuth,
-    bearer_tokens,
-    generated_bearer_token,
-)
-from tvmcli.settings import ServerSettings, check_startup, parse_server_settings
+from tvmcli.netaddr import join_host_port
+from tvmcli.private_files import write_private
+from tvmcli.server.auth import bearer_tokens
+from tvmcli.settings import ServerSettings
+
+BEARER_TOKEN_FILE_NAME = "serve-bearer-token"  # noqa: S105 - a file name
 
 
-def settings_for(
-    profile_set: ProfileSet,
+def serve_config(
+    config: Config,
     *,
     host: str | None = None,
     port: int | None = None,
     workers: int | None = None,
     allow_open: bool = False,
-) -> ServerSettings:
-    """[server] from the profiles file, flags applied, startup rules checked (exit 3)."""
-    settings = parse_server_settings(
-        profile_set.server, profile_set.path, list(profile_set.profiles)
-    )
-    settings = dataclasses.replace(
-        settings,
+) -> Config:
+    """`config` with the command-line flags over `[server]`, startup rules checked (exit 3)."""
+    settings = config.server
+    return config.with_server(
         host=host or settings.host,
         port=settings.port if port is None else port,
         workers=workers or settings.workers,
         allow_open=allow_open or settings.allow_open,
     )
-    check_startup(settings)
-    return settings
 
 
-def authenticator_for(
+def generated_bearer_token(
     settings: ServerSettings, env: Mapping[str, str], state_dir: Path
-) -> tuple[Authenticator, Path | None]:
-    """The authenticator, and the file of a bearer token generated for this run, if any."""
-    if settings.auth == "open":
-        return OpenAuth(), None
-    if settings.auth == "basic":
-        return BasicAuth(settings, env), None
-    if settings.auth == "jwt":
-        from tvmcli.server.oidc import JwtAuth
-
-        assert settings.jwt is not None  # parse_server_settings refuses jwt without [server.jwt]
-        return JwtAuth(settings.jwt), None
-    tokens = bearer_tokens(settings, env)
-    if tokens:
-        return BearerAuth(tokens), None
+) -> tuple[str, Path] | None:
+    """A fresh bearer token, written 0600 for the user to read, when a loopback server has
+    `auth = "bearer"` and no tokens configured; None when it needs none."""
+    if settings.auth != "bearer" or bearer_tokens(settings, env):
+        return None
     if not settings.on_loopback:
         raise ConfigError(
             'auth = "bearer" off loopback needs [server.bearer] tokens_env or tokens_file'
         )
-    token, path = generated_bearer_token(state_dir)
-    return BearerAuth([token]), path
+    token = secrets.token_urlsafe(32)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = state_dir / BEARER_TOKEN_FILE_NAME
+    write_private(path, token + "\n")
+    return token, path
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -90,11 +79,12 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def url(host: str, port: int) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/token"
+    return f"http://{join_host_port(host, port)}/token"
 
 
-def _uvicorn_config(app: ASGIApp | str, settings: ServerSettings, **extra: object) -> Any:
+def _uvicorn_config(
+    app: ASGIApp | Callable[[], ASGIApp], settings: ServerSettings, **extra: object
+) -> Any:
     import uvicorn
 
     return uvicorn.Config(
@@ -116,19 +106,30 @@ def run(app: ASGIApp, sock: socket.socket, settings: ServerSettings) -> None:
     uvicorn.Server(_uvicorn_config(app, settings)).run(sockets=[sock])
 
 
-def run_workers(sock: socket.socket, settings: ServerSettings) -> None:
-    """uvicorn's process supervisor: `settings.workers` processes on the one socket, each
-    building its app from tvmcli.server.worker (the parent has put the spec in the env)."""
+def run_workers(
+    sock: socket.socket, config: Config, api_key: ApiKey, bearer_token: str | None
+) -> None:
+    """uvicorn's process supervisor: `workers` processes on the one socket. Each is handed the
+    config already built and the key already resolved (pickled through the process pipe, never
+    through the environment or a file) and builds its app with `build_app`, with 1/N of the
+    account's mint rate; each keeps its own token cache."""
     from uvicorn.supervisors import Multiprocess
 
     configure_logging()
-    config = _uvicorn_config(
-        "tvmcli.server.worker:app_from_environment",
-        settings,
-        factory=True,
-        workers=settings.workers,
+    factory = functools.partial(_worker_app, config, api_key, bearer_token)
+    uvicorn_config = _uvicorn_config(
+        factory, config.server, factory=True, workers=config.server.workers
     )
-    Multiprocess(config, sockets=[sock]).run()
+    Multiprocess(uvicorn_config, sockets=[sock]).run()
+
+
+def _worker_app(config: Config, api_key: ApiKey, bearer_token: str | None) -> ASGIApp:
+    from tvmcli.server.app import build_app
+
+    configure_logging()  # a spawned process starts with Python's defaults
+    return build_app(
+        config, api_key=api_key, bearer_token=bearer_token, mint_share=config.server.workers
+    )
 
 
 def configure_logging() -> None:

@@ -1,0 +1,79 @@
+"""One mint from Python code: `tvmcli.mint(...)` and `await tvmcli.mint_async(...)`.
+
+For many tokens (a web app's token route), use `tvmcli.Vendor`: it reuses tokens and keeps the
+account under Momento's 5 mints per second.
+"""
+
+from __future__ import annotations
+
+from tvmcli.config import Config, load_config
+from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey, key_from
+from tvmcli.durations import parse_duration
+from tvmcli.errors import UsageError
+from tvmcli.profiles import Profile, check_lifetime
+from tvmcli.syncrun import run_sync
+from tvmcli.tokens import Token
+from tvmcli.vending import choose_token_id
+
+
+def mint(
+    profile: str | Profile,
+    *,
+    config: Config | None = None,
+    expires_in: int | str | None = None,
+    token_id: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    api_key: str | ApiKey | None = None,
+    endpoint: str | None = None,
+) -> Token:
+    """Mint one token with exactly the permissions of `profile` (a name in `config`, default
+    `load_config()`, or a Profile). Synchronous; works whether or not an event loop runs in
+    the calling thread. The key and endpoint come from `api_key=`/`endpoint=`, else from
+    $MOMENTO_API_KEY/$MOMENTO_ENDPOINT or the Momento CLI's credentials, as for the CLI.
+    `expires_in` (seconds or "15m") overrides the profile's lifetime: 1 s to 25 h."""
+    return run_sync(
+        lambda: mint_async(
+            profile,
+            config=config,
+            expires_in=expires_in,
+            token_id=token_id,
+            timeout=timeout,
+            api_key=api_key,
+            endpoint=endpoint,
+        )
+    )
+
+
+async def mint_async(
+    profile: str | Profile,
+    *,
+    config: Config | None = None,
+    expires_in: int | str | None = None,
+    token_id: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    api_key: str | ApiKey | None = None,
+    endpoint: str | None = None,
+) -> Token:
+    """`mint` for asyncio code."""
+    from tvmcli.minting import Minter
+
+    chosen = profile if isinstance(profile, Profile) else (config or load_config()).profile(profile)
+    lifetime = chosen.expires_in if expires_in is None else lifetime_seconds(expires_in)
+    key = key_from(api_key, endpoint)
+    async with Minter(key, timeout=timeout) as minter:
+        return await minter.mint(
+            chosen.statements,
+            lifetime,
+            choose_token_id(chosen.token_id, token_id),
+            profile=chosen.name,
+        )
+
+
+def lifetime_seconds(value: int | str) -> int:
+    """A token lifetime from seconds or a duration text, checked against Momento's 1 s-25 h."""
+    try:
+        seconds = parse_duration(value)
+        check_lifetime(seconds)
+    except ValueError as exc:
+        raise UsageError(f"expires_in: {exc}") from None
+    return seconds

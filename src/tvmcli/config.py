@@ -1,0 +1,127 @@
+"""The whole configuration, built once: the profiles file -> a validated, frozen `Config`.
+
+`load_config()` finds the file as the CLI does, validates every profile and the `[server]`
+table, and raises one `ConfigError` listing every problem. The CLI, `serve` and each of its
+worker processes, the tests and a user's own web app all stand on the `Config` it returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tvmcli import envvars
+from tvmcli.errors import ConfigError, UnknownProfileError
+from tvmcli.paths import user_dir
+from tvmcli.profiles import Problems, Profile, listing, read_profiles, suggest
+from tvmcli.settings import ServerSettings, check_startup, parse_server_settings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+LOCAL_CONFIG_NAME = "momento-tvm.toml"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Profiles by name, the typed `[server]` settings, and the file they came from."""
+
+    path: Path
+    profiles: Mapping[str, Profile]
+    server: ServerSettings = field(default_factory=ServerSettings)
+
+    def profile(self, name: str) -> Profile:
+        """The profile called `name`; `UnknownProfileError` (exit 3) suggests a near name."""
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise UnknownProfileError(
+                f"{self.path}: no profile named {name!r}",
+                hint=suggest(name, list(self.profiles)) or listing(self.profiles),
+            ) from None
+
+    def with_server(self, **changes: Any) -> Config:
+        """A copy with `[server]` values replaced (command-line flags over the file), checked
+        against the rules that depend on where the server binds (exit 3)."""
+        server = dataclasses.replace(self.server, **changes)
+        check_startup(server)
+        return dataclasses.replace(self, server=server)
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    return user_dir(env, "XDG_CONFIG_HOME", ".config") / "momento-tvm" / "profiles.toml"
+
+
+def find_config(explicit: Path | None, env: Mapping[str, str], cwd: Path) -> Path:
+    """--config, else $MOMENTO_TVM_CONFIG, else ./momento-tvm.toml, else the XDG location."""
+    if explicit is not None:
+        return explicit
+    if env.get(envvars.CONFIG):
+        return Path(env[envvars.CONFIG])
+    local = cwd / LOCAL_CONFIG_NAME
+    if local.exists():
+        return local
+    return default_config_path(env)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Config:
+    """Read and validate the profiles file. With `path` None, look where the CLI looks:
+    $MOMENTO_TVM_CONFIG, ./momento-tvm.toml, then ~/.config/momento-tvm/profiles.toml."""
+    environment = os.environ if env is None else env
+    found = find_config(None, environment, cwd or Path.cwd()) if path is None else Path(path)
+    try:
+        text = found.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no profiles file at {found}",
+            hint="Pass --config FILE, set MOMENTO_TVM_CONFIG, or start from profiles.example.toml.",
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{found} is a directory, not a profiles file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{found}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {found}: {exc.strerror}") from None
+    return parse_config(text, found)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate a whole profiles file given as text; one ConfigError lists every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    problems = Problems(path)
+    profiles = read_profiles(data, problems)
+    profile_problems = len(problems.items)
+    server = ServerSettings()
+    raw_server = data.get("server", {})
+    if isinstance(raw_server, dict):
+        names = data.get("profiles")
+        # Names of every profile table, valid or not: a broken profile is reported once, as
+        # itself, not again as "no profile named ..." under [server].
+        known = list(names) if isinstance(names, dict) else []
+        try:
+            server = parse_server_settings(raw_server, path, known)
+        except ConfigError as exc:
+            problems.items.extend(exc.problems)
+    if problems:
+        count = len(problems.items)
+        where = "the profiles file" if profile_problems else "[server]"
+        raise ConfigError(
+            f"{path}: {count} problem{'s' if count > 1 else ''} in {where}",
+            problems=problems.items,
+        )
+    return Config(path=path, profiles=profiles, server=server)

@@ -1,0 +1,16 @@
+"""Every environment variable the tool reads or writes, by name: one table, one place."""
+
+API_KEY = "MOMENTO_API_KEY"
+LEGACY_API_KEY = "MOMENTO_AUTH_TOKEN"  # the pre-2023 name of MOMENTO_API_KEY
+ENDPOINT = "MOMENTO_ENDPOINT"
+MOMENTO_CONFIG_DIR = "MOMENTO_CONFIG_DIR"  # the Momento CLI's folder (credentials file)
+
+CONFIG = "MOMENTO_TVM_CONFIG"  # the profiles file
+DEBUG = "MOMENTO_TVM_DEBUG"  # tracebacks for internal errors
+EMULATOR_PID = "MOMENTO_TVM_EMULATOR_PID"
+
+TOKEN_EXPIRES_AT = "MOMENTO_TOKEN_EXPIRES_AT"  # noqa: S105 - the name of the expiry variable
+DEFAULT_TOKEN_VARIABLE = API_KEY  # where a delivered token goes unless --env-var says otherwise
+
+# Variables that may hold a key able to mint: `exec` removes them from the child's environment.
+KEY_VARIABLES = (API_KEY, LEGACY_API_KEY)

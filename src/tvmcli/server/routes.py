@@ -1,0 +1,165 @@
+"""The handlers of the vending API and the policy they apply: who may have which profile,
+which token id, and how the core's errors become HTTP answers."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tvmcli import __version__
+from tvmcli.config import Config
+from tvmcli.durations import iso_utc
+from tvmcli.errors import MintLimitError, TvmError
+from tvmcli.server.auth import Authenticator, Principal, Unauthorized, access_for
+from tvmcli.server.errors import ApiError
+from tvmcli.server.oidc import IdentityProviderUnavailable
+from tvmcli.server.openapi import openapi_document
+from tvmcli.statements import MAX_TOKEN_ID_LENGTH
+from tvmcli.vending import MintLimiter, TokenVendor
+
+ANSWERED_RECENTLY = 300.0
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+class Routes:
+    def __init__(
+        self,
+        config: Config,
+        vendor: TokenVendor,
+        limiter: MintLimiter,
+        authenticator: Authenticator,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.settings = config.server
+        self.vendor = vendor
+        self.limiter = limiter
+        self.authenticator = authenticator
+        self.clock = clock
+
+    async def principal_of(self, request: Request) -> Principal:
+        try:
+            return await self.authenticator.authenticate(request.headers.get("authorization"))
+        except IdentityProviderUnavailable:
+            raise ApiError(
+                503,
+                "identity_provider_unavailable",
+                "cannot fetch the sign-in keys; retry shortly",
+                {"Retry-After": "5"},
+            ) from None
+        except Unauthorized as refusal:
+            raise ApiError(
+                401, refusal.code, refusal.message, {"WWW-Authenticate": refusal.challenge}
+            ) from None
+
+    async def token(self, request: Request) -> Response:
+        query = single_values(request)
+        principal = await self.principal_of(request)
+        request.state.principal = principal.name
+        profiles = self.config.profiles
+        access = access_for(principal, self.settings)
+        allowed = access.profiles if access.profiles is not None else tuple(profiles)
+        if not allowed:
+            raise ApiError(403, "no_profiles", "you may use no profile (no group grants one)")
+        name = query.get("profile") or access.default or (allowed[0] if len(allowed) == 1 else None)
+        if name is None:
+            raise ApiError(
+                400, "profile_required", "no default profile for you; pass ?profile=NAME"
+            )
+        if name not in profiles:
+            raise ApiError(404, "unknown_profile", f"no profile named {name!r}")
+        if name not in allowed:
+            raise ApiError(403, "profile_not_allowed", f"you may not use profile {name!r}")
+        request.state.profile = name
+        profile = profiles[name]
+        token_id = choose_token_id(profile.token_id, principal.identity, query.get("name"))
+        request.state.token_id = token_id
+        try:
+            minted = await self.vendor.token(profile, profile.expires_in, token_id)
+        except TvmError as error:
+            raise api_error_for(error) from None
+        return JSONResponse(minted.to_tvm_json(), headers=_NO_STORE)
+
+    async def list_profiles(self, request: Request) -> Response:
+        access = access_for(await self.principal_of(request), self.settings)
+        profiles = self.config.profiles
+        allowed = access.profiles if access.profiles is not None else tuple(profiles)
+        body = [
+            {
+                "name": p.name,
+                "description": p.description,
+                "expiresIn": p.expires_in,
+                "default": p.name == access.default,
+            }
+            for p in profiles.values()
+            if p.name in allowed
+        ]
+        return JSONResponse({"profiles": body}, headers=_NO_STORE)
+
+    async def healthz(self, request: Request) -> Response:
+        vendor = self.vendor
+        now = self.clock()
+        answered = (
+            vendor.last_answer_at is not None and now - vendor.last_answer_at < ANSWERED_RECENTLY
+        )
+        failing = vendor.last_error_at is not None and (
+            vendor.last_answer_at is None or vendor.last_error_at > vendor.last_answer_at
+        )
+        status = "degraded" if failing else ("ok" if answered else "idle")
+        body = {
+            "status": status,
+            "version": __version__,
+            "tokenService": {
+                "answeredRecently": answered,
+                "lastAnswerAt": iso_utc(vendor.last_answer_at),
+                "lastErrorAt": iso_utc(vendor.last_error_at),
+                "lastError": vendor.last_error,
+            },
+            "mints": vendor.mints,
+            "cacheHits": vendor.hits,
+            "shed": self.limiter.shed,
+        }
+        return JSONResponse(body, status_code=503 if failing else 200, headers=_NO_STORE)
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+
+def api_error_for(error: TvmError) -> ApiError:
+    """The core's error as an HTTP answer: its status and code, and only its public message
+    (the full message may name the server's endpoint or key source)."""
+    headers = {}
+    if isinstance(error, MintLimitError):
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    elif error.http_status == 503:
+        headers["Retry-After"] = "1"
+    return ApiError(error.http_status, error.code, error.public_message, headers)
+
+
+def single_values(request: Request) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in values:
+            raise ApiError(400, "bad_query", f"?{key}= is given more than once")
+        if not value and key in ("profile", "name"):
+            raise ApiError(400, "bad_query", f"?{key}= is empty")
+        values[key] = value
+    return values
+
+
+def choose_token_id(fixed: str | None, identity: str | None, asked: str | None) -> str | None:
+    """The profile's own id, else the signed-in identity, else ?name= (the TVM's query)."""
+    if fixed is not None:
+        return fixed
+    if identity is not None and asked is not None and asked != identity:
+        raise ApiError(
+            403, "name_not_allowed", "the token id is your sign-in; ?name= cannot change it"
+        )
+    chosen = identity if identity is not None else asked
+    if chosen is not None and len(chosen) > MAX_TOKEN_ID_LENGTH:
+        raise ApiError(400, "bad_query", f"the token id is over {MAX_TOKEN_ID_LENGTH} characters")
+    return chosen
