@@ -11,3 +11,8 @@ def user_dir(env: Mapping[str, str], variable: str, under_home: str) -> Path:
     if env.get(variable):
         return Path(env[variable])
     return Path(env.get("HOME", "~")).expanduser() / under_home
+
+
+def default_cache_dir(env: Mapping[str, str]) -> Path:
+    """Where `--reuse` keeps tokens and `serve` its generated bearer token."""
+    return user_dir(env, "XDG_CACHE_HOME", ".cache") / "momento-tvm"

@@ -14,23 +14,18 @@ import json
 import os
 import stat
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tvmcli.credential_format import CredentialFormatError, parse_credential
 from tvmcli.credentials import ApiKey
 from tvmcli.errors import UsageError
-from tvmcli.paths import user_dir
 from tvmcli.private_files import write_private
 from tvmcli.statements import Statement
 from tvmcli.tokens import Token
 
 FORMAT_VERSION = 1
 DEFAULT_MIN_TTL = 5 * 60
-
-
-def default_cache_dir(env: Mapping[str, str]) -> Path:
-    return user_dir(env, "XDG_CACHE_HOME", ".cache") / "momento-tvm"
 
 
 def cache_key(

@@ -1,7 +1,8 @@
 """The command line: one small module per command, joined in `app`.
 
 The only package that imports typer, decides exit codes and renders (through `output`). This
-module stays light: `main` runs plain `inspect` calls without loading Typer at all.
+module stays light: `main` answers `--version`, `cache path` and plain `inspect` calls without
+loading Typer at all (see `fast`).
 """
 
 from __future__ import annotations
@@ -10,13 +11,11 @@ import sys
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["inspect"]:
-        # Scripts call `inspect --check` often; skip Typer when the arguments are plain ones.
-        from tvmcli.cli.inspect_report import fast_main
+    from tvmcli.cli.fast import run
 
-        code = fast_main(sys.argv[2:])
-        if code is not None:
-            sys.exit(code)
+    code = run(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
     from tvmcli.cli.app import app
 
     app(prog_name="momento-tvm")

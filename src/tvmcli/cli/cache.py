@@ -19,7 +19,8 @@ app = typer.Typer(
 @common.handle_errors
 def clear() -> None:
     """Delete every cached token."""
-    from tvmcli.reuse import TokenCache, default_cache_dir
+    from tvmcli.paths import default_cache_dir
+    from tvmcli.reuse import TokenCache
 
     cache = TokenCache(default_cache_dir(os.environ))
     removed = cache.clear()
@@ -30,6 +31,6 @@ def clear() -> None:
 @common.handle_errors
 def path() -> None:
     """Print the folder where --reuse keeps tokens."""
-    from tvmcli.reuse import default_cache_dir
+    from tvmcli.paths import default_cache_dir
 
     output.data(str(default_cache_dir(os.environ)))

@@ -19,6 +19,7 @@ from tvmcli.config import Config, load_config
 from tvmcli.credentials import ApiKey, resolve_api_key
 from tvmcli.durations import format_relative, parse_duration
 from tvmcli.errors import ExitCode, TvmError, UsageError
+from tvmcli.paths import default_cache_dir
 from tvmcli.profiles import Profile, check_lifetime, check_token_id
 
 if TYPE_CHECKING:
@@ -219,7 +220,7 @@ def obtain_token(
                 key, profile.statements, request.expires_in, request.token_id, timeout=timeout
             )
 
-    cache = reusing.TokenCache(reusing.default_cache_dir(os.environ)) if reuse else None
+    cache = reusing.TokenCache(default_cache_dir(os.environ)) if reuse else None
     cache_key = reusing.cache_key(
         key, profile.name, profile.statements, request.expires_in, request.token_id
     )

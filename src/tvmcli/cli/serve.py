@@ -62,7 +62,7 @@ def serve(
     GET /token?profile=NAME answers {"authToken", "expiresAt", "endpoint", "profile",
     "tokenId"}. Settings come from the [server] table of the profiles file; flags override.
     """
-    from tvmcli.reuse import default_cache_dir
+    from tvmcli.paths import default_cache_dir
     from tvmcli.server import running
 
     config = running.serve_config(

@@ -5,9 +5,11 @@ Importing this package loads nothing heavy; `build_app` loads Starlette when cal
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing stays unloaded: `import tvmcli` must cost almost nothing
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from tvmcli.server.app import build_app
 
 __all__ = ["build_app"]
