@@ -7,7 +7,6 @@ key on the command line lands in shell history and `ps`.
 
 from __future__ import annotations
 
-import configparser
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +129,8 @@ def _from_momento_cli(
 ) -> ApiKey | None:
     path = momento_cli_credentials_path(env)
     name = profile or DEFAULT_MOMENTO_PROFILE
+    import configparser  # only for the Momento CLI's file; most keys come from the env
+
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with path.open(encoding="utf-8") as handle:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 from tvmcli.errors import UsageError
@@ -14,6 +13,8 @@ def write_private(path: Path, text: str) -> None:
     """Replace `path` with `text`, mode 0600. Written to a temporary file in the same folder and
     renamed over the target, so on any failure the old file is untouched and no partial file
     remains."""
+    import tempfile  # loads random and shutil: only when a file is written
+
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)

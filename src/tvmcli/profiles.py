@@ -6,7 +6,6 @@ statement index and the field, says what is allowed, and suggests the nearest na
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -69,6 +68,8 @@ def listing(names: Mapping[str, Profile]) -> str:
 
 
 def suggest(word: str, choices: list[str]) -> str | None:
+    import difflib  # only when there is a problem to explain
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"Did you mean {close[0]!r}?" if close else None
 

@@ -24,7 +24,6 @@ default_profile = "chat-writer"
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.durations import parse_duration
 from tvmcli.errors import ConfigError
 from tvmcli.netaddr import is_loopback
+from tvmcli.profiles import suggest
 from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND
 
 AUTH_MODES = ("open", "bearer", "basic", "jwt")
@@ -166,8 +166,8 @@ def parse_server_settings(
     def unknown(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
         for key in table:
             if key not in allowed:
-                close = difflib.get_close_matches(key, sorted(allowed), n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                hint = suggest(key, sorted(allowed))
+                hint = f" {hint}" if hint else ""
                 problem(where, f"unknown field {key!r}.{hint}")
 
     def table(value: Any, where: str) -> dict[str, Any]:
@@ -198,11 +198,10 @@ def parse_server_settings(
             names = None
         for name in names or []:
             if name not in profile_names:
-                close = difflib.get_close_matches(name, profile_names, n=1)
+                hint = suggest(name, profile_names)  # "Did you mean 'x'?"
                 problem(
                     f"{where}.profiles",
-                    f"no profile named {name!r}"
-                    + (f"; did you mean {close[0]!r}?" if close else ""),
+                    f"no profile named {name!r}" + (f"; d{hint[1:]}" if hint else ""),
                 )
         default = typed(table_, "default_profile", str, where)
         if default is not None and default not in (names if names is not None else profile_names):

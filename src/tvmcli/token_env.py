@@ -6,7 +6,6 @@ Pure text building. Every value is quoted for its consumer, whatever characters 
 from __future__ import annotations
 
 import re
-import secrets
 
 from tvmcli import envvars
 
@@ -72,7 +71,7 @@ def github_file_block(variables: dict[str, str], delimiter: str | None = None) -
         check_variable_name(name)
     blocks = []
     for name, value in variables.items():
-        marker = delimiter or f"ghadelimiter_{secrets.token_hex(16)}"
+        marker = delimiter or f"ghadelimiter_{_random_hex()}"
         if marker in value:
             raise ValueError("the delimiter occurs in the value")
         blocks.append(f"{name}<<{marker}\n{value}\n{marker}\n")
@@ -89,3 +88,9 @@ def child_environment(
     env[env_var] = token
     env[envvars.TOKEN_EXPIRES_AT] = str(expires_at)
     return env
+
+
+def _random_hex() -> str:
+    import secrets  # only GitHub output needs it; every mint would pay for it otherwise
+
+    return secrets.token_hex(16)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tvmcli import envvars
-from tvmcli.cli import common, output
+from tvmcli.cli import common, flow, output
 from tvmcli.errors import UsageError
 from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND
 
@@ -124,7 +124,7 @@ def emulator(
         raise UsageError(
             f"--fail-status: unknown gRPC status {fail_status!r}; one of: {', '.join(statuses)}"
         )
-    key_lifetime = common.duration_option(key_expires_in, "--key-expires-in")
+    key_lifetime = flow.duration_option(key_expires_in, "--key-expires-in")
     secret = load_or_create_secret(secret_file) if secret_file else None
     _configure_log(log_file)
     faults = Faults(latency=latency, fail_rate=fail_rate, fail_first=fail_first, fail_status=status)

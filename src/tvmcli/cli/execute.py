@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperCommand
 
 from tvmcli import envvars, token_env
-from tvmcli.cli import common, output
+from tvmcli.cli import common, flow, output
 from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.errors import TvmError, UsageError
 
@@ -67,10 +67,10 @@ def exec_command(
     command = ctx.meta[_COMMAND]
     if not command:
         raise UsageError("no COMMAND after '--': momento-tvm exec PROFILE -- COMMAND [ARGS...]")
-    common.check_env_var(env_var)
-    request = common.token_request(config, profile, expires_in, token_id)
-    key = common.api_key(api_key_file, endpoint, momento_profile)
-    token = common.obtain_token(key, request, timeout=timeout, reuse=reuse, min_ttl=min_ttl)
+    flow.check_env_var(env_var)
+    request = flow.token_request(config, profile, expires_in, token_id)
+    key = flow.api_key(api_key_file, endpoint, momento_profile)
+    token = flow.obtain_token(key, request, timeout=timeout, reuse=reuse, min_ttl=min_ttl)
     env = token_env.child_environment(dict(os.environ), token.auth_token, token.expires_at, env_var)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tvmcli.cli import common, inspect_report
+from tvmcli.cli import common, flow, inspect_report
 
 EPILOG = """\
 \b
@@ -66,7 +66,7 @@ def inspect(
         output=output_format,
         check=check,
         quiet=quiet,
-        min_ttl=common.duration_option(min_ttl, "--min-ttl") or 0,
+        min_ttl=flow.duration_option(min_ttl, "--min-ttl") or 0,
         require_expiry=require_expiry,
     )
     inspect_report.run(

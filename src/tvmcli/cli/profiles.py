@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from tvmcli.cli import common, output
+from tvmcli.cli import common, flow, output
 from tvmcli.config import find_config
 from tvmcli.durations import format_duration
 from tvmcli.profiles import Profile
@@ -47,7 +47,7 @@ def profile_json(profile: Profile) -> dict[str, object]:
 @common.handle_errors
 def list_profiles(config: common.ConfigOption = None, fmt: FormatOption = Format.text) -> None:
     """List the profiles: name, lifetime, number of statements, description."""
-    profiles = common.load(config).profiles
+    profiles = flow.load(config).profiles
     if fmt is Format.json:
         output.json_data([profile_json(p) for p in profiles.values()])
         return
@@ -72,7 +72,7 @@ def show(
     fmt: FormatOption = Format.text,
 ) -> None:
     """Show the statements a profile grants, as they will be sent to Momento."""
-    profile = common.load(config).profile(name)
+    profile = flow.load(config).profile(name)
     if fmt is Format.json:
         output.json_data(profile_json(profile))
         return
@@ -96,7 +96,7 @@ def show(
 @common.handle_errors
 def validate(config: common.ConfigOption = None) -> None:
     """Check the whole file, profiles and [server], and report every problem at once (exit 3)."""
-    loaded = common.load(config)
+    loaded = flow.load(config)
     count = len(loaded.profiles)
     output.info(f"{loaded.path}: {count} profile{'s' if count != 1 else ''}, all valid")
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tvmcli.cli import common, output
+from tvmcli.cli import common, flow, output
 
 EPILOG = """\
 \b
@@ -66,10 +66,10 @@ def serve(
     from tvmcli.server import running
 
     config = running.serve_config(
-        common.load(config_path), host=host, port=port, workers=workers, allow_open=allow_open
+        flow.load(config_path), host=host, port=port, workers=workers, allow_open=allow_open
     )
     settings = config.server
-    key = common.api_key(api_key_file, endpoint, momento_profile)
+    key = flow.api_key(api_key_file, endpoint, momento_profile)
     generated = running.generated_bearer_token(settings, os.environ, default_cache_dir(os.environ))
     bearer_token = generated[0] if generated is not None else None
     from tvmcli.server.app import build_app

@@ -1,0 +1,132 @@
+"""`mint` without Typer: obtain the token and deliver it in the form asked for. The Typer
+command (`mint.py`) and the fast path (`fast.py`) both run `deliver`."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from tvmcli import envvars, token_env
+from tvmcli.cli import flow, output
+from tvmcli.credentials import DEFAULT_TIMEOUT
+from tvmcli.durations import format_relative, iso_utc
+from tvmcli.errors import UsageError
+from tvmcli.private_files import append_once, write_private
+
+if TYPE_CHECKING:
+    from tvmcli.tokens import Token
+
+
+class OutputFormat(str, enum.Enum):
+    text = "text"
+    raw = "raw"
+    json = "json"
+    env = "env"
+    fish = "fish"
+    powershell = "powershell"
+    dotenv = "dotenv"
+    github = "github"
+
+
+SHELL_FORMS = (OutputFormat.env, OutputFormat.fish, OutputFormat.powershell, OutputFormat.dotenv)
+
+
+def token_json(token: Token) -> dict[str, object]:
+    """The Token Vending Machine's JSON (as `serve` answers) plus the expiry in ISO 8601."""
+    return {**token.to_tvm_json(), "expiresAtIso": iso_utc(token.expires_at)}
+
+
+def token_variables(token: Token, env_var: str) -> dict[str, str]:
+    return {env_var: token.auth_token, envvars.TOKEN_EXPIRES_AT: str(token.expires_at)}
+
+
+class MintArgs(NamedTuple):
+    """Everything `mint` takes, as parsed by Typer or by the fast path."""
+
+    profile: str
+    expires_in: str | None = None
+    token_id: str | None = None
+    output_format: OutputFormat | None = None
+    env_var: str = envvars.DEFAULT_TOKEN_VARIABLE
+    out: Path | None = None
+    github_env: bool = False
+    reuse: bool = False
+    min_ttl: str | None = None
+    config: Path | None = None
+    api_key_file: str | None = None
+    endpoint: str | None = None
+    momento_profile: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+
+def deliver(args: MintArgs) -> None:
+    profile, output_format, env_var, out = (
+        args.profile,
+        args.output_format,
+        args.env_var,
+        args.out,
+    )
+    github_file = _github_target(output_format, args.github_env, out)
+    flow.check_env_var(env_var)
+    request = flow.token_request(args.config, profile, args.expires_in, args.token_id)
+    key = flow.api_key(args.api_key_file, args.endpoint, args.momento_profile)
+    token = flow.obtain_token(
+        key, request, timeout=args.timeout, reuse=args.reuse, min_ttl=args.min_ttl
+    )
+    if github_file is not None:
+        output.data(token_env.github_mask(token.auth_token))
+        append_once(github_file, token_env.github_file_block(token_variables(token, env_var)))
+        return
+    fmt = output_format or (OutputFormat.text if output.stdout_is_terminal() else OutputFormat.raw)
+    if out is not None:
+        write_private(out, plain(token, profile, fmt, env_var))
+        output.info(f"Wrote the {profile} token ({fmt.value}) to {out}")
+    elif fmt is OutputFormat.text:
+        output.key_values(summary(token, profile))
+    else:
+        output.data(plain(token, profile, fmt, env_var).rstrip("\n"))
+
+
+def _github_target(fmt: OutputFormat | None, github_env: bool, out: Path | None) -> Path | None:
+    """Where --output github appends, checked before anything is minted."""
+    if fmt is not OutputFormat.github:
+        if github_env:
+            raise UsageError("--github-env goes with --output github")
+        return None
+    if out is not None:
+        raise UsageError("--output github writes to $GITHUB_OUTPUT or $GITHUB_ENV, not --out")
+    name = "GITHUB_ENV" if github_env else "GITHUB_OUTPUT"
+    value = os.environ.get(name)
+    if not value:
+        raise UsageError(
+            f"--output github needs ${name}, which GitHub Actions sets in every step; "
+            "it is not set here",
+        )
+    return Path(value)
+
+
+def summary(token: Token, profile: str) -> list[tuple[str, str]]:
+    left = token.expires_at - time.time()
+    return [
+        ("Profile", profile),
+        ("Endpoint", token.endpoint),
+        ("Expires", f"{iso_utc(token.expires_at)} ({format_relative(left)})"),
+        ("Token id", token.token_id or "-"),
+        ("Token", token.auth_token),
+    ]
+
+
+def plain(token: Token, profile: str, fmt: OutputFormat, env_var: str) -> str:
+    """The token in one form, as plain text ending in a newline."""
+    if fmt is OutputFormat.raw:
+        return token.auth_token + "\n"
+    if fmt is OutputFormat.json:
+        return json.dumps(token_json(token), indent=2) + "\n"
+    if fmt in SHELL_FORMS:
+        return token_env.env_lines(fmt.value, token_variables(token, env_var))
+    width = max(len(label) for label, _ in summary(token, profile))
+    return "".join(f"{label.ljust(width)}  {value}\n" for label, value in summary(token, profile))
