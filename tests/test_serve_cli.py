@@ -283,3 +283,68 @@ def test_the_example_files_server_table_is_valid() -> None:
         "chat-reader",
     )
     assert set(settings.groups) == {"readers", "writers"}
+
+
+def _wait_for(url: str, headers: dict[str, str]) -> httpx.Response:
+    deadline = time.monotonic() + 20
+    while True:  # workers import and start after the parent prints the URL
+        try:
+            return httpx.get(url, headers=headers, timeout=10)
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def test_workers_get_the_built_config_and_key_not_through_the_environment(
+    emulator: Emulator, config: Path, tmp_path: Path
+) -> None:
+    key = emulator.issue_api_key()
+    key_file = tmp_path / "key"
+    key_file.write_text(key)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOMENTO_")}
+    args = ["-c", str(config), "--port", "0", "--workers", "2"]
+    args += ["--api-key-file", str(key_file), "--endpoint", emulator.endpoint]
+    process, url = start(args, env)
+    try:
+        token_file = Path(env["HOME"]) / ".cache" / "momento-tvm" / "serve-bearer-token"
+        bearer = token_file.read_text().strip()
+        config.unlink()  # nothing re-reads the file: the workers were handed the config
+        key_file.unlink()
+        response = _wait_for(url, {"Authorization": f"Bearer {bearer}"})
+        environments = [
+            Path(f"/proc/{child}/environ").read_bytes() for child in _children(process.pid)
+        ]
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert response.status_code == 200
+    assert len(environments) >= 2  # the workers (and multiprocessing's resource tracker)
+    for environment in environments:
+        assert key.encode() not in environment
+        assert bearer.encode() not in environment
+
+
+def test_serve_on_another_loopback_address_answers(emulator_env: Emulator, config: Path) -> None:
+    process, url = start(
+        ["-c", str(config), "--host", "127.0.0.2", "--port", "0"], dict(os.environ)
+    )
+    try:
+        assert url.startswith("http://127.0.0.2:")
+        token_file = Path(os.environ["HOME"]) / ".cache" / "momento-tvm" / "serve-bearer-token"
+        headers = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        response = _wait_for(url, headers)
+        spoofed = httpx.get(url, headers={**headers, "Host": "evil.example:80"}, timeout=10)
+    finally:
+        process.kill()
+        process.communicate(timeout=20)
+    assert response.status_code == 200
+    assert response.json()["profile"] == "chat-reader"
+    assert spoofed.status_code == 400  # the DNS-rebinding guard still holds

@@ -27,6 +27,7 @@ class TvmError(Exception):
     http_status = 500
     code = "internal"
     public_message = "internal error"
+    retry_after: float | None = None  # seconds, for errors worth retrying (HTTP Retry-After)
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -93,7 +94,7 @@ class UnavailableError(TvmError):
     http_status = 503
     code = "momento_unavailable"
     public_message = "Momento is unavailable or throttling"
-    retry_after: float = 1.0
+    retry_after: float | None = 1.0
 
 
 class MintTimeoutError(UnavailableError):
@@ -102,6 +103,7 @@ class MintTimeoutError(UnavailableError):
     http_status = 504
     code = "momento_timeout"
     public_message = "Momento did not answer in time"
+    retry_after = None
 
 
 class MintLimitError(UnavailableError):

@@ -79,6 +79,11 @@ class Minter:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    @property
+    def is_open(self) -> bool:
+        """Whether a channel is open (it opens on the first mint, closes with `close`)."""
+        return self._channel is not None
+
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close(grace=None)

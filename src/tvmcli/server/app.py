@@ -42,6 +42,7 @@ def build_app(
     config: Config,
     *,
     api_key: str | ApiKey | None = None,
+    endpoint: str | None = None,
     bearer_token: str | None = None,
     env: Mapping[str, str] | None = None,
     authenticator: Authenticator | None = None,
@@ -51,7 +52,8 @@ def build_app(
 ) -> Starlette:
     """The vending app for `config` (its profiles and `[server]` settings).
 
-    - `api_key`: the key to mint with (default: $MOMENTO_API_KEY and the CLI's other sources).
+    - `api_key`, `endpoint`: the key to mint with and where (default: $MOMENTO_API_KEY,
+      $MOMENTO_ENDPOINT and the CLI's other sources).
     - `bearer_token`: one more accepted bearer token (serve generates one on loopback).
     - `env`: where `[server]` reads the variables it names (tokens_env, password_env).
     - `mint_share`: this process's share of the account's mint rate is 1/mint_share (workers).
@@ -62,7 +64,7 @@ def build_app(
     if minter is None:
         from tvmcli.minting import Minter as GrpcMinter
 
-        minter = GrpcMinter(key_from(api_key), timeout=settings.timeout)
+        minter = GrpcMinter(key_from(api_key, endpoint), timeout=settings.timeout)
     if authenticator is None:
         authenticator = authenticator_for(
             settings, os.environ if env is None else env, bearer_token

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from tvmcli import __version__
 from tvmcli.config import Config
 from tvmcli.durations import iso_utc
-from tvmcli.errors import MintLimitError, TvmError
+from tvmcli.errors import TvmError
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized, access_for
 from tvmcli.server.errors import ApiError
 from tvmcli.server.oidc import IdentityProviderUnavailable
@@ -133,10 +133,8 @@ def api_error_for(error: TvmError) -> ApiError:
     """The core's error as an HTTP answer: its status and code, and only its public message
     (the full message may name the server's endpoint or key source)."""
     headers = {}
-    if isinstance(error, MintLimitError):
+    if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-    elif error.http_status == 503:
-        headers["Retry-After"] = "1"
     return ApiError(error.http_status, error.code, error.public_message, headers)
 
 

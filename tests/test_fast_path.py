@@ -1,0 +1,119 @@
+"""`cli/fast.py` answers common commands without Typer; it must behave as the Typer app does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import Result
+
+from tvmcli import __version__
+from tvmcli.cli import fast
+from tvmcli.credential_format import parse_credential
+from tvmcli.emulator import Emulator
+
+
+def run_fast(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int | None, str, str]:
+    code = fast.run(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_version_and_cache_path(
+    capsys: pytest.CaptureFixture[str], cli: Callable[..., Result]
+) -> None:
+    assert run_fast(["--version"], capsys) == (0, f"momento-tvm {__version__}\n", "")
+    code, out, _ = run_fast(["cache", "path"], capsys)
+    assert (code, out) == (0, cli("cache", "path").stdout)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["-o", "json"],
+        ["--output=json", "--expires-in", "90s", "--token-id", "job-1"],
+        ["-o", "json", "-e", "2m", "--timeout", "5"],
+        ["--output", "json", "--reuse", "--min-ttl", "1m"],
+    ],
+)
+def test_mint_fast_path_and_typer_command_agree(
+    extra: list[str],
+    emulator_env: Emulator,
+    profiles_file: Path,
+    cli: Callable[..., Result],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["mint", "chat-reader", "-c", str(profiles_file), *extra]
+    code, out, _ = run_fast(args, capsys)
+    typer = cli(*args)
+    assert (code, typer.exit_code) == (0, 0)
+    ours, theirs = json.loads(out), json.loads(typer.stdout)
+    assert ours.keys() == theirs.keys()
+    for key in ("profile", "tokenId", "endpoint"):
+        assert ours[key] == theirs[key]
+    assert abs(ours["expiresAt"] - theirs["expiresAt"]) <= 2
+    grants = [parse_credential(body["authToken"]).claims["p"] for body in (ours, theirs)]
+    assert grants[0] == grants[1]
+
+
+@pytest.mark.parametrize(
+    ("extra", "exit_code"),
+    [
+        (["--expires-in", "26h"], 2),
+        (["--expires-in", "soon"], 2),
+        (["--env-var", "1BAD"], 2),
+        (["--min-ttl", "5m"], 2),  # --min-ttl without --reuse
+        (["--github-env"], 2),
+    ],
+)
+def test_mint_errors_are_the_same_either_way(
+    extra: list[str],
+    exit_code: int,
+    emulator_env: Emulator,
+    profiles_file: Path,
+    cli: Callable[..., Result],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["mint", "chat-reader", "-c", str(profiles_file), *extra]
+    code, out, err = run_fast(args, capsys)
+    typer = cli(*args)
+    assert code == typer.exit_code == exit_code
+    assert out == typer.stdout == ""
+    assert err == typer.stderr
+    assert emulator_env.service.stats()["calls"] == 0
+
+
+def test_unknown_profile_is_the_same_either_way(
+    profiles_file: Path, cli: Callable[..., Result], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["mint", "chat-raeder", "-c", str(profiles_file)]
+    code, _, err = run_fast(args, capsys)
+    typer = cli(*args)
+    assert code == typer.exit_code == 3
+    assert err == typer.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["mint"],
+        ["mint", "a", "b"],
+        ["mint", "a", "--help"],
+        ["mint", "a", "--debug"],
+        ["mint", "a", "-o", "bogus"],
+        ["mint", "a", "--timeout", "0"],
+        ["mint", "a", "--timeout", "nan"],
+        ["mint", "a", "--out", "."],
+        ["mint", "a", "--reuse", "--reuse"],
+        ["mint", "a", "--reuse=yes"],
+        ["mint", "a", "--token-id"],
+        ["mint", "a", "--token-id", "--reuse"],
+        ["mint", "a", "--unknown"],
+        ["cache", "path", "--help"],
+        ["--version", "x"],
+    ],
+)
+def test_anything_unusual_goes_to_typer(args: list[str]) -> None:
+    assert fast.run(args) is None
