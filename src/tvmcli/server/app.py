@@ -29,12 +29,14 @@ from starlette.routing import Route
 
 from tvmcli.config import Config
 from tvmcli.credentials import ApiKey, key_from
+from tvmcli.errors import ConfigError
 from tvmcli.server.access_log import AccessLog
-from tvmcli.server.auth import Authenticator, authenticator_for
+from tvmcli.server.auth import Authenticator, BasicAuth, BearerAuth, OpenAuth, bearer_tokens
 from tvmcli.server.errors import ApiError, error_response
 from tvmcli.server.guard import ClientLimiter, Guard
 from tvmcli.server.openapi import TOKEN_PATHS
 from tvmcli.server.routes import Routes
+from tvmcli.settings import ServerSettings
 from tvmcli.vending import Minter, MintLimiter, TokenVendor
 
 
@@ -123,6 +125,29 @@ def build_app(
     app.state.limiter = limiter
     app.state.access_log = access
     return app
+
+
+def authenticator_for(
+    settings: ServerSettings, env: Mapping[str, str], extra_bearer: str | None = None
+) -> Authenticator:
+    """The authenticator `[server] auth` names. `extra_bearer` is one more accepted bearer
+    token (the one `serve` generates for a loopback server with none configured)."""
+    if settings.auth == "open":
+        return OpenAuth()
+    if settings.auth == "basic":
+        return BasicAuth(settings, env)
+    if settings.auth == "jwt":
+        from tvmcli.server.oidc import JwtAuth
+
+        assert settings.jwt is not None  # the settings refuse jwt without [server.jwt]
+        return JwtAuth(settings.jwt)
+    tokens = bearer_tokens(settings, env) + ([extra_bearer] if extra_bearer else [])
+    if not tokens:
+        raise ConfigError(
+            'auth = "bearer" needs [server.bearer] tokens_env or tokens_file',
+            hint="On loopback, `momento-tvm serve` generates one for each run.",
+        )
+    return BearerAuth(tokens)
 
 
 async def _on_api_error(request: Request, exc: Exception) -> Response:

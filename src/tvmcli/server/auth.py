@@ -146,29 +146,6 @@ def bearer_tokens(settings: ServerSettings, env: Mapping[str, str]) -> list[str]
     return tokens
 
 
-def authenticator_for(
-    settings: ServerSettings, env: Mapping[str, str], extra_bearer: str | None = None
-) -> Authenticator:
-    """The authenticator `[server] auth` names. `extra_bearer` is one more accepted bearer
-    token (the one `serve` generates for a loopback server with none configured)."""
-    if settings.auth == "open":
-        return OpenAuth()
-    if settings.auth == "basic":
-        return BasicAuth(settings, env)
-    if settings.auth == "jwt":
-        from tvmcli.server.oidc import JwtAuth
-
-        assert settings.jwt is not None  # the settings refuse jwt without [server.jwt]
-        return JwtAuth(settings.jwt)
-    tokens = bearer_tokens(settings, env) + ([extra_bearer] if extra_bearer else [])
-    if not tokens:
-        raise ConfigError(
-            'auth = "bearer" needs [server.bearer] tokens_env or tokens_file',
-            hint="On loopback, `momento-tvm serve` generates one for each run.",
-        )
-    return BearerAuth(tokens)
-
-
 def access_for(principal: Principal, settings: ServerSettings) -> Access:
     """Profiles this caller may use: its own list, joined with its groups' (None means all)."""
     if settings.auth not in ("basic", "jwt"):
