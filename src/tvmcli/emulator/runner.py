@@ -9,8 +9,9 @@ from pathlib import Path
 from types import TracebackType
 
 import grpc
-from momento_wire_types import token_pb2_grpc
+from momento_wire_types import cacheclient_pb2_grpc, token_pb2_grpc
 
+from tvmcli.emulator.cache_service import CacheService
 from tvmcli.emulator.service import DEFAULT_RATE_LIMIT, Faults, TokenService
 from tvmcli.errors import ConfigError, UsageError
 
@@ -40,7 +41,8 @@ def load_or_create_secret(path: Path) -> bytes:
 
 
 class Emulator:
-    """A running token service on 127.0.0.1. `with Emulator() as emu:` starts and stops it."""
+    """A running token service, and the cache calls of Momento's data plane, on one port of
+    127.0.0.1. `with Emulator() as emu:` starts and stops it."""
 
     def __init__(
         self,
@@ -51,11 +53,9 @@ class Emulator:
         faults: Faults | None = None,
         max_workers: int = 16,
     ) -> None:
-        self.service = TokenService(
-            secret or secrets.token_hex(SECRET_BYTES).encode("ascii"),
-            rate_limit=rate_limit,
-            faults=faults,
-        )
+        secret = secret or secrets.token_hex(SECRET_BYTES).encode("ascii")
+        self.service = TokenService(secret, rate_limit=rate_limit, faults=faults)
+        self.cache = CacheService(secret)
         self._requested_port = port
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers),
@@ -63,6 +63,7 @@ class Emulator:
             options=[("grpc.so_reuseport", 0)],
         )
         token_pb2_grpc.add_TokenServicer_to_server(self.service, self._server)  # type: ignore[no-untyped-call]
+        cacheclient_pb2_grpc.add_ScsServicer_to_server(self.cache, self._server)  # type: ignore[no-untyped-call]
         self.port = 0
 
     @property

@@ -1,0 +1,249 @@
+"""The cache half of the emulator: Momento's data-plane service (`cache_client.Scs`) for the
+scalar calls a token vendor's shared state needs, with TTLs, served on the token service's port.
+
+What it checks, as Momento does (the README's "The local token service" lists the same rules):
+- The caller's credential comes in the `authorization` metadata; the cache in `cache`.
+  Keys this emulator signed: an API key may do anything; a disposable token only what its
+  grant (claim `p`) allows. Anything else is UNAUTHENTICATED; an expired credential too.
+- A disposable token's cache permissions decide: the statement must name the cache (or all
+  caches) and cover the key (all items, no item selector, the exact key, or a key prefix).
+  Reads (Get, ItemGetTtl) need read-write or read-only; plain writes (Set, Delete, UpdateTtl)
+  need read-write or write-only; SetIfNotExists and Increment read before they write and need
+  read-write (Momento's write-only role excludes conditional writes). Otherwise
+  PERMISSION_DENIED. Topic and function permissions grant nothing here.
+- Every cache exists (there is no control plane to create one); items expire after their TTL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from momento_wire_types import cacheclient_pb2 as pb
+from momento_wire_types import cacheclient_pb2_grpc
+from momento_wire_types import permissionmessages_pb2 as perm
+
+from tvmcli import jwtcodec
+from tvmcli.emulator.service import _inner_key
+
+READ = "read"
+WRITE = "write"
+READ_WRITE = "read-write"  # conditional or read-modify-write
+
+_ROLES_ALLOWING = {
+    READ: {perm.CacheReadWrite, perm.CacheReadOnly},
+    WRITE: {perm.CacheReadWrite, perm.CacheWriteOnly},
+    READ_WRITE: {perm.CacheReadWrite},
+}
+MAX_ITEMS = 100_000
+
+
+class _Denied(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class CacheService(cacheclient_pb2_grpc.ScsServicer):
+    def __init__(self, secret: bytes, clock: Callable[[], float] = time.monotonic) -> None:
+        self._secret = secret
+        self._clock = clock
+        self._wall = time.time
+        self._items: dict[tuple[str, bytes], tuple[bytes, float]] = {}
+        self._lock = threading.Lock()
+        self.available = True  # tests turn the cache off and on: UNAVAILABLE meanwhile
+        self.calls = 0
+        self.denied = 0
+
+    # -- the calls ----------------------------------------------------------------------------
+
+    def Get(self, request: pb._GetRequest, context: grpc.ServicerContext) -> pb._GetResponse:
+        cache = self._admit(context, READ, request.cache_key)
+        item = self._live(cache, request.cache_key)
+        if item is None:
+            return pb._GetResponse(result=pb.Miss)
+        return pb._GetResponse(result=pb.Hit, cache_body=item[0])
+
+    def Set(self, request: pb._SetRequest, context: grpc.ServicerContext) -> pb._SetResponse:
+        cache = self._admit(context, WRITE, request.cache_key)
+        ttl = self._ttl(context, request.ttl_milliseconds)
+        with self._lock:
+            self._store(cache, request.cache_key, request.cache_body, ttl)
+        return pb._SetResponse(result=pb.Ok)
+
+    def SetIfNotExists(
+        self, request: pb._SetIfNotExistsRequest, context: grpc.ServicerContext
+    ) -> pb._SetIfNotExistsResponse:
+        cache = self._admit(context, READ_WRITE, request.cache_key)
+        ttl = self._ttl(context, request.ttl_milliseconds)
+        with self._lock:
+            if self._live(cache, request.cache_key, locked=True) is not None:
+                return pb._SetIfNotExistsResponse(not_stored={})
+            self._store(cache, request.cache_key, request.cache_body, ttl)
+        return pb._SetIfNotExistsResponse(stored={})
+
+    def Delete(
+        self, request: pb._DeleteRequest, context: grpc.ServicerContext
+    ) -> pb._DeleteResponse:
+        cache = self._admit(context, WRITE, request.cache_key)
+        with self._lock:
+            self._items.pop((cache, request.cache_key), None)
+        return pb._DeleteResponse()
+
+    def Increment(
+        self, request: pb._IncrementRequest, context: grpc.ServicerContext
+    ) -> pb._IncrementResponse:
+        cache = self._admit(context, READ_WRITE, request.cache_key)
+        ttl = self._ttl(context, request.ttl_milliseconds)
+        with self._lock:
+            item = self._live(cache, request.cache_key, locked=True)
+            current = 0
+            if item is not None:
+                try:
+                    current = int(item[0].decode("ascii"))
+                except (UnicodeDecodeError, ValueError):
+                    self._abort(
+                        context, grpc.StatusCode.FAILED_PRECONDITION, "the value is not an integer"
+                    )
+            value = current + request.amount
+            # A missing item is created with the TTL; an existing one keeps its expiry.
+            expires = item[1] if item is not None else self._clock() + ttl
+            self._items[(cache, request.cache_key)] = (str(value).encode("ascii"), expires)
+        return pb._IncrementResponse(value=value)
+
+    def UpdateTtl(
+        self, request: pb._UpdateTtlRequest, context: grpc.ServicerContext
+    ) -> pb._UpdateTtlResponse:
+        cache = self._admit(context, WRITE, request.cache_key)
+        kind = request.WhichOneof("update_ttl")
+        with self._lock:
+            item = self._live(cache, request.cache_key, locked=True)
+            if item is None:
+                return pb._UpdateTtlResponse(missing={})
+            left = item[1] - self._clock()
+            wanted = getattr(request, kind) / 1000 if kind else 0.0
+            if (
+                wanted <= 0
+                or (kind == "increase_to_milliseconds" and wanted <= left)
+                or (kind == "decrease_to_milliseconds" and wanted >= left)
+            ):
+                return pb._UpdateTtlResponse(not_set={})
+            self._items[(cache, request.cache_key)] = (item[0], self._clock() + wanted)
+        return pb._UpdateTtlResponse(set={})
+
+    def ItemGetTtl(
+        self, request: pb._ItemGetTtlRequest, context: grpc.ServicerContext
+    ) -> pb._ItemGetTtlResponse:
+        cache = self._admit(context, READ, request.cache_key)
+        item = self._live(cache, request.cache_key)
+        if item is None:
+            return pb._ItemGetTtlResponse(missing={})
+        left = max(0, int((item[1] - self._clock()) * 1000))
+        return pb._ItemGetTtlResponse(found={"remaining_ttl_millis": left})
+
+    # -- store --------------------------------------------------------------------------------
+
+    def _live(self, cache: str, key: bytes, *, locked: bool = False) -> tuple[bytes, float] | None:
+        if not locked:
+            with self._lock:
+                return self._live(cache, key, locked=True)
+        item = self._items.get((cache, key))
+        if item is not None and item[1] <= self._clock():
+            del self._items[(cache, key)]
+            return None
+        return item
+
+    def _store(self, cache: str, key: bytes, value: bytes, ttl: float) -> None:
+        if len(self._items) >= MAX_ITEMS:
+            now = self._clock()
+            for stale in [k for k, (_, expires) in self._items.items() if expires <= now]:
+                del self._items[stale]
+            if len(self._items) >= MAX_ITEMS:  # still full: drop the item nearest its expiry
+                del self._items[min(self._items, key=lambda k: self._items[k][1])]
+        self._items[(cache, key)] = (value, self._clock() + ttl)
+
+    def _ttl(self, context: grpc.ServicerContext, milliseconds: int) -> float:
+        if milliseconds <= 0:
+            self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, "ttl must be positive")
+        return milliseconds / 1000
+
+    # -- who may --------------------------------------------------------------------------------
+
+    def _admit(self, context: grpc.ServicerContext, access: str, key: bytes) -> str:
+        with self._lock:
+            self.calls += 1
+        if not self.available:
+            self._abort(context, grpc.StatusCode.UNAVAILABLE, "the cache service is unavailable")
+        metadata = dict(context.invocation_metadata())
+        cache = metadata.get("cache")
+        if not isinstance(cache, str) or not cache:
+            self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, "the cache name is missing")
+        assert isinstance(cache, str)
+        try:
+            claims = self._claims(metadata.get("authorization"))
+            grant = claims.get("p")
+            if grant is not None and not _allows(grant, cache, key, access):
+                raise _Denied(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "Insufficient permissions to perform an operation on a cache",
+                )
+        except _Denied as denied:
+            with self._lock:
+                self.denied += 1
+            self._abort(context, denied.code, denied.message)
+        return cache
+
+    def _claims(self, presented: Any) -> dict[str, Any]:
+        if isinstance(presented, bytes):
+            presented = presented.decode("utf-8", "replace")
+        secret = _inner_key(presented) if isinstance(presented, str) else ""
+        claims = jwtcodec.verify_hs256(secret, self._secret) if secret else None
+        if claims is None:
+            raise _Denied(grpc.StatusCode.UNAUTHENTICATED, "Invalid credential")
+        expires = claims.get("exp")
+        if isinstance(expires, (int, float)) and expires <= self._wall():
+            raise _Denied(grpc.StatusCode.UNAUTHENTICATED, "the credential has expired")
+        if "p" not in claims and claims.get("t") != "g":
+            raise _Denied(grpc.StatusCode.UNAUTHENTICATED, "Invalid credential")
+        return claims
+
+    @staticmethod
+    def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> None:
+        context.abort(code, message)
+        raise AssertionError("context.abort returns only by raising")
+
+
+def _allows(grant: Any, cache: str, key: bytes, access: str) -> bool:
+    """Whether a disposable token's grant (the protobuf JSON of its Permissions) allows
+    `access` to `key` in `cache`."""
+    permissions = perm.Permissions()
+    try:
+        json_format.ParseDict(grant, permissions)
+    except (json_format.ParseError, TypeError, ValueError):
+        return False
+    if permissions.WhichOneof("kind") != "explicit":
+        return False
+    roles = _ROLES_ALLOWING[access]
+    for statement in permissions.explicit.permissions:
+        if statement.WhichOneof("kind") != "cache_permissions":
+            continue
+        body = statement.cache_permissions
+        if body.role not in roles:
+            continue
+        if body.WhichOneof("cache") == "cache_selector" and body.cache_selector.cache_name != cache:
+            continue
+        items = body.WhichOneof("cache_item")
+        if items in (None, "all_items"):  # no selector is "all items", as the SDKs send it
+            return True
+        selector = body.item_selector
+        which = selector.WhichOneof("kind")
+        if (which == "key" and selector.key == key) or (
+            which == "key_prefix" and key.startswith(selector.key_prefix)
+        ):
+            return True
+    return False
