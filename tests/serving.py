@@ -85,6 +85,7 @@ def serve(
     )
     app = build_app(
         config,
+        api_key=api_key,  # for the shared state, when [server.state] uses Momento's cache
         env=environment,
         bearer_token=generated[0] if generated is not None else None,
         authenticator=authenticator,

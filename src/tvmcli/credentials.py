@@ -51,16 +51,17 @@ class ApiKey:
         return target_for(self.endpoint)
 
 
-def target_for(endpoint: str) -> Target:
-    """host:port is dialled as written (plaintext only to loopback); a bare Momento endpoint
-    means TLS to token.<endpoint>:443, like the SDK."""
+def target_for(endpoint: str, service: str = "token") -> Target:
+    """host:port is dialled as written (plaintext only to loopback: a local emulator serves
+    every service on one port); a bare Momento endpoint means TLS to <service>.<endpoint>:443,
+    like the SDK (service "token" or "cache")."""
     endpoint = endpoint.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
     if not endpoint:
         raise ConfigError("the endpoint is empty")
     host, port = split_host_port(endpoint)
     if port is not None:
         return Target(endpoint, endpoint, secure=not is_loopback(host))
-    return Target(endpoint, f"token.{endpoint}:443", secure=True)
+    return Target(endpoint, f"{service}.{endpoint}:443", secure=True)
 
 
 def resolve_api_key(

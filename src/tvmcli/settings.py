@@ -74,6 +74,7 @@ _KEYS = {
     "max_header_bytes",
     "timeout",
     "jwt",
+    "state",
 }
 _JWT_KEYS = {
     "issuer",
@@ -122,6 +123,18 @@ class JwtSettings:
 
 
 @dataclass(frozen=True)
+class StateSettings:
+    """Where a fleet keeps shared state: "memory" (this process) or Momento's cache."""
+
+    backend: str = "memory"
+    cache: str = "momento-tvm-state"
+
+
+STATE_BACKENDS = ("memory", "momento")
+_STATE_KEYS = {"backend", "cache"}
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -144,6 +157,7 @@ class ServerSettings:
     max_header_bytes: int = 8192
     timeout: float = DEFAULT_TIMEOUT
     jwt: JwtSettings | None = None
+    state: StateSettings = StateSettings()
 
     @property
     def on_loopback(self) -> bool:
@@ -315,6 +329,7 @@ def parse_server_settings(
         max_header_bytes=int(number("max_header_bytes", 1024, 1 << 20)),
         timeout=seconds("timeout"),
         jwt=jwt,
+        state=_state_settings(table(raw.get("state"), ".state"), problem, unknown),
     )
     if problems:
         raise ConfigError(f"{path}: {len(problems)} problem(s) in [server]", problems=problems)
@@ -333,6 +348,29 @@ def check_startup(settings: ServerSettings) -> None:
             'cors_origins = ["*"] is only allowed with auth = "open"',
             hint='List the origins of your web app instead, e.g. "http://localhost:5173".',
         )
+
+
+def _state_settings(
+    raw: dict[str, Any],
+    problem: Callable[[str, str], None],
+    unknown: Callable[[str, Mapping[str, Any], set[str]], None],
+) -> StateSettings:
+    unknown(".state", raw, _STATE_KEYS)
+    defaults = StateSettings()
+    backend = raw.get("backend", defaults.backend)
+    if backend not in STATE_BACKENDS:
+        problem(".state.backend", f"must be one of {', '.join(STATE_BACKENDS)}, not {backend!r}")
+        backend = defaults.backend
+    cache = raw.get("cache", defaults.cache)
+    # Momento cache names: letters, digits, '-', '_' and '.', at most 255 characters.
+    if (
+        not isinstance(cache, str)
+        or not 0 < len(cache) <= 255
+        or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in cache)
+    ):
+        problem(".state.cache", "must be a cache name: letters, digits, '-', '_' or '.'")
+        cache = defaults.cache
+    return StateSettings(backend=backend, cache=cache)
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

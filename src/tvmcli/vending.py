@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from tvmcli.errors import MintLimitError, UsageError
+from tvmcli.errors import MintLimitError, UnavailableError, UsageError
 from tvmcli.profiles import Profile, check_token_id
 from tvmcli.statements import Statement
 from tvmcli.tokens import Token
@@ -28,6 +28,7 @@ from tvmcli.tokens import Token
 if TYPE_CHECKING:
     from tvmcli.config import Config
     from tvmcli.credentials import ApiKey
+    from tvmcli.state.shared import FleetLimiter, SharedState
 
 WINDOW_SLACK = 0.05
 MAX_CACHED = 10_000
@@ -90,6 +91,37 @@ class _Entry:
     minted_at: float
 
 
+def _record_of(entry: _Entry) -> dict[str, object]:
+    token = entry.token
+    return {
+        "authToken": token.auth_token,
+        "endpoint": token.endpoint,
+        "expiresAt": token.expires_at,
+        "tokenId": token.token_id,
+        "profile": token.profile,
+        "mintedAt": entry.minted_at,
+    }
+
+
+def _entry_from(record: dict[str, object] | None) -> _Entry | None:
+    """An entry from a record that opened (sealed by a key every instance shares); anything
+    malformed counts as absent."""
+    if record is None:
+        return None
+    try:
+        token_id, profile = record["tokenId"], record["profile"]
+        token = Token(
+            auth_token=str(record["authToken"]),
+            endpoint=str(record["endpoint"]),
+            expires_at=int(record["expiresAt"]),  # type: ignore[call-overload]
+            token_id=token_id if isinstance(token_id, str) else None,
+            profile=profile if isinstance(profile, str) else None,
+        )
+        return _Entry(token, float(record["mintedAt"]))  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 class TokenVendor:
     """The async core: reuse, single flight and the limiter, on one event loop. The server
     uses it directly; `Vendor` wraps it for any thread or loop."""
@@ -97,17 +129,23 @@ class TokenVendor:
     def __init__(
         self,
         minter: Minter,
-        limiter: MintLimiter,
+        limiter: MintLimiter | FleetLimiter,
         *,
         reuse_share: float = 2 / 3,
         min_ttl: int = 60,
         clock: Callable[[], float] = time.time,
+        shared: SharedState | None = None,
+        wait_limit: float = 12.0,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.minter = minter
         self.limiter = limiter
         self.reuse_share = reuse_share
         self.min_ttl = min_ttl
         self._clock = clock
+        self.shared = shared  # the fleet's cache and lock, if [server.state] is "momento"
+        self.wait_limit = wait_limit  # how long a follower waits for another instance's mint
+        self._sleep = sleep
         self._cache: collections.OrderedDict[tuple[str, str | None], _Entry] = (
             collections.OrderedDict()
         )
@@ -142,7 +180,7 @@ class TokenVendor:
         future: asyncio.Future[Token] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            entry = await self._mint(profile, expires_in, token_id)
+            entry = await self._obtain(profile, expires_in, token_id)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters, if any, see it through shield
@@ -153,6 +191,36 @@ class TokenVendor:
             return entry.token
         finally:
             del self._inflight[key]
+
+    async def _obtain(self, profile: Profile, expires_in: int, token_id: str | None) -> _Entry:
+        """A fresh entry from the fleet's shared cache, or minted here (once per fleet: the
+        instance that takes the lock mints, the others wait for its entry)."""
+        shared = self.shared
+        if shared is None:
+            return await self._mint(profile, expires_in, token_id)
+        name = shared.name(profile.name, token_id or "", repr(profile.statements), str(expires_in))
+        started = time.monotonic()
+        pause = 0.02
+        while True:
+            entry = _entry_from(await shared.fetch(name))
+            if entry is not None and self._fresh(entry):
+                self.hits += 1
+                return entry
+            if await shared.lead(name, ttl=self.wait_limit):
+                try:
+                    entry = await self._mint(profile, expires_in, token_id)
+                    usable_for = entry.token.expires_at - self._clock() - self.min_ttl
+                    await shared.store(name, _record_of(entry), usable_for)
+                    return entry
+                finally:
+                    await shared.release(name)
+            if time.monotonic() - started + pause > self.wait_limit:
+                raise UnavailableError(
+                    "another instance is minting this token and has not finished",
+                    hint="The shared state's lock outlived the wait; retry shortly.",
+                )
+            await self._sleep(pause)
+            pause = min(pause * 2, 0.2)
 
     async def _mint(self, profile: Profile, expires_in: int, token_id: str | None) -> _Entry:
         await self.limiter.acquire()
@@ -167,6 +235,14 @@ class TokenVendor:
         self.mints += 1
         self.last_answer_at = self._clock()
         return _Entry(token, minted_at)
+
+    async def close(self) -> None:
+        """Close the token service's channel and the shared cache's."""
+        close = getattr(self.minter, "close", None)
+        if close is not None:
+            await close()
+        if self.shared is not None:
+            await self.shared.close()
 
     def _remember(self, key: tuple[str, str | None], entry: _Entry) -> None:
         self._cache[key] = entry

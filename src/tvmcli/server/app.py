@@ -37,6 +37,7 @@ from tvmcli.server.guard import ClientLimiter, Guard
 from tvmcli.server.openapi import TOKEN_PATHS
 from tvmcli.server.routes import Routes
 from tvmcli.settings import ServerSettings
+from tvmcli.state.shared import FleetLimiter, SharedState
 from tvmcli.vending import Minter, MintLimiter, TokenVendor
 
 
@@ -63,17 +64,35 @@ def build_app(
     import os
 
     settings = config.server
+    fleet = settings.state.backend == "momento"
+    key = key_from(api_key, endpoint) if minter is None or fleet else None
     if minter is None:
         from tvmcli.minting import Minter as GrpcMinter
 
-        minter = GrpcMinter(key_from(api_key, endpoint), timeout=settings.timeout)
+        assert key is not None
+        minter = GrpcMinter(key, timeout=settings.timeout)
     if authenticator is None:
         authenticator = authenticator_for(
             settings, os.environ if env is None else env, bearer_token
         )
-    limiter = MintLimiter(settings.mint_rate / max(1, mint_share), settings.mint_queue)
+    # Memory state: this process's share of the account's rate. Shared state: one budget for
+    # the whole fleet, with the share as the fallback while the cache is unusable.
+    limiter: MintLimiter | FleetLimiter = MintLimiter(
+        settings.mint_rate / max(1, mint_share), settings.mint_queue
+    )
+    shared = None
+    if fleet:
+        assert key is not None
+        shared = SharedState(key, settings.state.cache)
+        limiter = FleetLimiter(shared, settings.mint_rate, settings.mint_queue, limiter)
     vendor = TokenVendor(
-        minter, limiter, reuse_share=settings.reuse_share, min_ttl=settings.min_ttl, clock=clock
+        minter,
+        limiter,
+        reuse_share=settings.reuse_share,
+        min_ttl=settings.min_ttl,
+        clock=clock,
+        shared=shared,
+        wait_limit=settings.timeout + settings.mint_queue,
     )
     routes = Routes(config, vendor, limiter, authenticator, clock)
     access = AccessLog()
@@ -84,9 +103,7 @@ def build_app(
             yield
         finally:
             access.flush()
-            close = getattr(minter, "close", None)
-            if close is not None:
-                await close()
+            await vendor.close()
 
     middleware = [
         Middleware(

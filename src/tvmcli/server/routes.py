@@ -18,6 +18,7 @@ from tvmcli.server.auth import Authenticator, Principal, Unauthorized, access_fo
 from tvmcli.server.errors import ApiError
 from tvmcli.server.oidc import IdentityProviderUnavailable
 from tvmcli.server.openapi import openapi_document
+from tvmcli.state.shared import FleetLimiter
 from tvmcli.statements import MAX_TOKEN_ID_LENGTH
 from tvmcli.vending import MintLimiter, TokenVendor
 
@@ -30,7 +31,7 @@ class Routes:
         self,
         config: Config,
         vendor: TokenVendor,
-        limiter: MintLimiter,
+        limiter: MintLimiter | FleetLimiter,
         authenticator: Authenticator,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -122,8 +123,20 @@ class Routes:
             "mints": vendor.mints,
             "cacheHits": vendor.hits,
             "shed": self.limiter.shed,
+            "state": self._state(),
         }
         return JSONResponse(body, status_code=503 if failing else 200, headers=_NO_STORE)
+
+    def _state(self) -> dict[str, object]:
+        shared = self.vendor.shared
+        if shared is None:
+            return {"backend": "memory"}
+        return {
+            "backend": "momento",
+            "cache": shared.cache_name,
+            "degraded": shared.degraded,  # serving from this process's memory meanwhile
+            "reason": shared.degraded_reason,
+        }
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document())

@@ -1,0 +1,180 @@
+"""Shared state on Momento for a fleet of vending servers (`[server.state] backend = "momento"`).
+
+- Tokens: sealed entries (see `sealed`) under HMAC names, with an item TTL that ends before
+  the token is too short-lived to hand out.
+- Single flight across instances: `SetIfNotExists` on a lock item (TTL: one mint's deadline)
+  elects the instance that mints; the others poll for its entry.
+- One mint budget: `FleetLimiter` hands out mint slots spaced (1 + slack) / rate seconds apart,
+  each claimed by an atomic `Increment` of the slot's item; a mint starts at its slot's time,
+  so no second of wall time holds more than `rate` mints from the whole fleet.
+- If the cache cannot be used, everything falls back to this process's memory state (its
+  cache and a local limiter), logged once, reported on /healthz, and tried again every few
+  seconds until the cache answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tvmcli.credentials import ApiKey
+from tvmcli.errors import MintLimitError
+from tvmcli.state.cache_client import CacheClient, CacheRefused, CacheUnavailable
+from tvmcli.state.sealed import Sealer
+
+log = logging.getLogger("tvmcli.server")
+
+RETRY_AFTER_FAILURE = 5.0  # seconds in memory-only mode before the cache is tried again
+MAX_ITEM_TTL = 24 * 3600  # Momento's item TTL limit
+SLOT_TTL = 60.0
+WINDOW_SLACK = 0.05
+
+
+class SharedState:
+    """The cache-backed parts of a fleet; every method degrades instead of failing."""
+
+    def __init__(
+        self,
+        api_key: ApiKey,
+        cache: str,
+        *,
+        timeout: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cache_name = cache
+        self.client = CacheClient(api_key, cache, timeout=timeout)
+        self.sealer = Sealer(api_key.secret)
+        self._clock = clock
+        self.degraded_since: float | None = None  # monotonic time of the failure
+        self.degraded_reason: str | None = None
+        self._retry_at = 0.0
+
+    # -- health -------------------------------------------------------------------------------
+
+    @property
+    def degraded(self) -> bool:
+        return self.degraded_since is not None
+
+    def usable(self) -> bool:
+        """False while degraded, except once every RETRY_AFTER_FAILURE seconds (a probe)."""
+        if self.degraded_since is None:
+            return True
+        now = self._clock()
+        if now >= self._retry_at:
+            self._retry_at = now + RETRY_AFTER_FAILURE
+            return True
+        return False
+
+    def _failed(self, error: CacheUnavailable) -> None:
+        if self.degraded_since is None:
+            self.degraded_since = self._clock()
+            refusal = isinstance(error, CacheRefused)
+            log.warning(
+                "shared state: cache %r %s (%s); serving from this process's memory until it "
+                "answers again",
+                self.cache_name,
+                "refused this server's key" if refusal else "is unavailable",
+                error.status,
+            )
+        self.degraded_reason = error.status
+        self._retry_at = self._clock() + RETRY_AFTER_FAILURE
+
+    def _answered(self) -> None:
+        if self.degraded_since is not None:
+            log.warning("shared state: cache %r answers again", self.cache_name)
+            self.degraded_since = None
+            self.degraded_reason = None
+
+    async def _use(self, call: Awaitable[Any]) -> tuple[bool, Any]:
+        """(True, result), or (False, None) when the cache failed (and we are now degraded)."""
+        try:
+            result = await call
+        except CacheUnavailable as error:
+            self._failed(error)
+            return False, None
+        self._answered()
+        return True, result
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def name(self, *parts: str) -> bytes:
+        return self.sealer.name(*parts)
+
+    async def fetch(self, name: bytes) -> dict[str, Any] | None:
+        if not self.usable():
+            return None
+        ok, sealed = await self._use(self.client.get(b"token:" + name))
+        if not ok or sealed is None:
+            return None
+        return self.sealer.open(name, sealed)  # None if tampered, swapped or foreign
+
+    async def store(self, name: bytes, record: dict[str, Any], ttl: float) -> None:
+        if ttl < 1 or not self.usable():
+            return
+        sealed = self.sealer.seal(name, record)
+        await self._use(self.client.set(b"token:" + name, sealed, min(ttl, MAX_ITEM_TTL)))
+
+    async def lead(self, name: bytes, ttl: float) -> bool:
+        """Whether this instance should mint `name` now: it took the lock, or the cache is
+        unusable (then each process leads for itself)."""
+        if not self.usable():
+            return True
+        ok, stored = await self._use(self.client.set_if_not_exists(b"lock:" + name, b"1", ttl))
+        return True if not ok else bool(stored)
+
+    async def release(self, name: bytes) -> None:
+        if not self.degraded:
+            await self._use(self.client.delete(b"lock:" + name))
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+class FleetLimiter:
+    """At most `rate` mints in any second across every instance sharing the cache; waits up to
+    `queue` seconds for a slot, then sheds with MintLimitError. Falls back to `local` (this
+    process's limiter) while the cache is unusable."""
+
+    def __init__(
+        self,
+        shared: SharedState,
+        rate: float,
+        queue: float,
+        local: Any,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.shared = shared
+        self.spacing = (1.0 + WINDOW_SLACK) / rate
+        self.queue = queue
+        self.local = local
+        self._clock = clock
+        self._sleep = sleep
+        self.shed = 0
+
+    async def acquire(self) -> None:
+        if not self.shared.usable():
+            await self.local.acquire()
+            return
+        arrived = self._clock()
+        slot = math.ceil(arrived / self.spacing)
+        while True:
+            start = slot * self.spacing
+            if start - arrived > self.queue:
+                self.shed += 1
+                raise MintLimitError(retry_after=max(start - self._clock(), 0.1))
+            ok, taken = await self.shared._use(
+                self.shared.client.increment(f"slot:{slot}".encode(), SLOT_TTL)
+            )
+            if not ok:
+                await self.local.acquire()
+                return
+            if taken == 1:
+                await self._sleep(max(0.0, start - self._clock()))
+                return
+            slot += 1

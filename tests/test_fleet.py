@@ -1,0 +1,163 @@
+"""A fleet: two vending servers with `[server.state] backend = "momento"` on one emulator,
+sharing tokens, single flight and one mint budget through the emulator's cache over gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.serving import BEARER, PROFILES, Running, serve
+from tvmcli.config import parse_config
+from tvmcli.emulator import Emulator
+from tvmcli.errors import ConfigError
+
+FLEET = """
+[server]
+auth = "bearer"
+default_profile = "chat-reader"
+client_rate = 0
+mint_queue = "30s"
+[server.bearer]
+tokens_env = "TEST_BEARER"
+[server.state]
+backend = "momento"
+cache = "fleet-state"
+"""
+AUTH = {"Authorization": f"Bearer {BEARER}"}
+
+
+@contextlib.contextmanager
+def fleet(emulator: Emulator, key: str, server_toml: str = FLEET) -> Iterator[list[Running]]:
+    with serve(emulator, server_toml, key=key) as a, serve(emulator, server_toml, key=key) as b:
+        yield [a, b]
+
+
+async def fetch_all(urls: list[str]) -> list[httpx.Response]:
+    """Every URL at once; a 503 is retried after its Retry-After, as clients are told."""
+    async with httpx.AsyncClient(timeout=60, headers=AUTH) as client:
+
+        async def one(url: str) -> httpx.Response:
+            while True:
+                response = await client.get(url)
+                if response.status_code != 503:
+                    return response
+                assert "Retry-After" in response.headers
+                await asyncio.sleep(float(response.headers["Retry-After"]))
+
+        return await asyncio.gather(*(one(u) for u in urls))
+
+
+def most_in_one_second(times: list[float]) -> int:
+    times = sorted(times)
+    return max(
+        (sum(1 for t in times[i:] if t - start < 1.0) for i, start in enumerate(times)), default=0
+    )
+
+
+def test_two_instances_share_tokens_and_one_mint_budget() -> None:
+    with Emulator(rate_limit=5) as emulator:  # Momento's account limit, enforced
+        key = emulator.issue_api_key()
+        with fleet(emulator, key) as (a, b):
+            urls = [
+                f"{server.url}/token?name=user-{i}"
+                for i in range(20)
+                for server in (a, b)
+                for _ in range(2)
+            ]
+            answers = asyncio.run(fetch_all(urls))
+        stats = emulator.service.stats()
+        mint_times = list(emulator.service.mint_times)
+    assert {r.status_code for r in answers} == {200}
+    by_id: dict[str, set[str]] = {}
+    for response in answers:
+        body = response.json()
+        by_id.setdefault(body["tokenId"], set()).add(body["authToken"])
+    assert len(by_id) == 20
+    assert all(len(tokens) == 1 for tokens in by_id.values())  # one token per id, fleet-wide
+    assert stats["mints"] == 20
+    assert stats["refusals"] == {}  # never over Momento's limit: no RESOURCE_EXHAUSTED
+    assert most_in_one_second(mint_times) <= 5
+
+
+def test_a_hundred_requests_for_one_id_across_both_instances_mint_once(
+    emulator: Emulator, api_key: str
+) -> None:
+    with fleet(emulator, api_key) as (a, b):
+        urls = [f"{server.url}/token?name=hot" for server in (a, b) for _ in range(50)]
+        answers = asyncio.run(fetch_all(urls))
+    assert {r.status_code for r in answers} == {200}
+    assert len({r.json()["authToken"] for r in answers}) == 1
+    assert emulator.service.stats()["mints"] == 1
+
+
+def test_a_reader_of_the_shared_cache_learns_nothing(emulator: Emulator, api_key: str) -> None:
+    with fleet(emulator, api_key) as (a, _):
+        body = httpx.get(a.url + "/token?name=alice-secret-id", headers=AUTH).json()
+    items = dict(emulator.cache._items)  # what a reader of the cache would see
+    assert items
+    for (cache, key), (value, _) in items.items():
+        assert cache == "fleet-state"
+        for secret in (body["authToken"], "alice-secret-id", "chat-reader", api_key):
+            assert secret.encode() not in key
+            assert secret.encode() not in value
+
+
+def test_a_tampered_entry_is_ignored_and_minted_again(emulator: Emulator, api_key: str) -> None:
+    with fleet(emulator, api_key) as (a, b):
+        first = httpx.get(a.url + "/token?name=tampered", headers=AUTH).json()
+        [token_key] = [k for (_, k) in emulator.cache._items if k.startswith(b"token:")]
+        value, expires = emulator.cache._items[("fleet-state", token_key)]
+        flipped = value[:-1] + bytes([value[-1] ^ 1])
+        emulator.cache._items[("fleet-state", token_key)] = (flipped, expires)
+        second = httpx.get(b.url + "/token?name=tampered", headers=AUTH)
+    assert second.status_code == 200
+    assert second.json()["authToken"] != first["authToken"]
+    assert emulator.service.stats()["mints"] == 2
+
+
+def test_the_state_cache_going_away_and_coming_back(emulator: Emulator, api_key: str) -> None:
+    with fleet(emulator, api_key) as (a, b):
+        emulator.cache.available = False
+        during = [httpx.get(s.url + "/token?name=outage", headers=AUTH) for s in (a, b)]
+        health = httpx.get(a.url + "/healthz").json()
+        emulator.cache.available = True
+        deadline = time.monotonic() + 15
+        probes = 0
+        while httpx.get(a.url + "/healthz").json()["state"]["degraded"]:
+            assert time.monotonic() < deadline, "the shared state did not recover"
+            probes += 1  # a new id misses this process's memory and tries the cache
+            httpx.get(a.url + f"/token?name=probe-{probes}", headers=AUTH)
+            time.sleep(0.5)
+        after = httpx.get(a.url + "/token?name=after", headers=AUTH)
+        again = httpx.get(b.url + "/token?name=after", headers=AUTH)
+    assert [r.status_code for r in during] == [200, 200]  # served from each process's memory
+    assert health["state"] == {
+        "backend": "momento",
+        "cache": "fleet-state",
+        "degraded": True,
+        "reason": "UNAVAILABLE",
+    }
+    assert after.status_code == 200
+    assert again.json()["authToken"] == after.json()["authToken"]  # shared again
+
+
+@pytest.mark.parametrize(
+    ("table", "field"),
+    [
+        ('backend = "redis"', "[server].state.backend"),
+        ('cache = "has space"', "[server].state.cache"),
+        ("cache = 7", "[server].state.cache"),
+        ('bakend = "momento"', "[server].state: unknown field 'bakend'"),
+    ],
+)
+def test_bad_state_values_are_refused_naming_the_field(table: str, field: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(PROFILES + f"[server]\n[server.state]\n{table}\n", Path("p.toml"))
+    assert caught.value.exit_code == 3
+    assert any(field in problem for problem in caught.value.problems), caught.value.problems
