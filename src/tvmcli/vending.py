@@ -208,6 +208,12 @@ class TokenVendor:
                 return entry
             if await shared.lead(name, ttl=self.wait_limit):
                 try:
+                    # Another instance may have stored it and let go between our look and
+                    # our lock: look again before minting.
+                    entry = _entry_from(await shared.fetch(name))
+                    if entry is not None and self._fresh(entry):
+                        self.hits += 1
+                        return entry
                     entry = await self._mint(profile, expires_in, token_id)
                     usable_for = entry.token.expires_at - self._clock() - self.min_ttl
                     await shared.store(name, _record_of(entry), usable_for)

@@ -5,8 +5,9 @@
 - Single flight across instances: `SetIfNotExists` on a lock item (TTL: one mint's deadline)
   elects the instance that mints; the others poll for its entry.
 - One mint budget: `FleetLimiter` hands out mint slots spaced (1 + slack) / rate seconds apart,
-  each claimed by an atomic `Increment` of the slot's item; a mint starts at its slot's time,
-  so no second of wall time holds more than `rate` mints from the whole fleet.
+  each claimed by an atomic `Increment` of the slot's item; a mint starts at its slot's time
+  (or claims a later slot if the claim came back too late), so no second of wall time holds
+  more than `rate` mints from the whole fleet.
 - If the cache cannot be used, everything falls back to this process's memory state (its
   cache and a local limiter), logged once, reported on /healthz, and tried again every few
   seconds until the cache answers.
@@ -151,6 +152,9 @@ class FleetLimiter:
     ) -> None:
         self.shared = shared
         self.spacing = (1.0 + WINDOW_SLACK) / rate
+        # A mint starts at most this long after its slot: `rate` slots span 1 + slack seconds,
+        # so starts within slack - 0.01 of their slots never put rate + 1 in one second.
+        self.lateness = WINDOW_SLACK - 0.01
         self.queue = queue
         self.local = local
         self._clock = clock
@@ -175,6 +179,12 @@ class FleetLimiter:
                 await self.local.acquire()
                 return
             if taken == 1:
-                await self._sleep(max(0.0, start - self._clock()))
-                return
+                now = self._clock()
+                if now - start <= self.lateness:
+                    await self._sleep(max(0.0, start - now))
+                    return
+                # Too late for this slot (the claim took a while): a mint now could come
+                # within the next slot's second. Claim a later one.
+                slot = math.ceil(now / self.spacing)
+                continue
             slot += 1
