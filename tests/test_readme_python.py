@@ -49,3 +49,25 @@ def test_the_python_section_runs_as_written(emulator: Emulator) -> None:
     assert env["MOMENTO_API_KEY"] not in result.stdout
     assert lines[2].endswith(" 3 404")
     assert emulator.service.stats()["mints"] == 2  # mint(), then the Vendor's one for alice
+
+
+def test_the_emulator_cache_example_reaches_the_emulator(emulator: Emulator) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Cache calls on the emulator", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```python\n(.*?)```", section, re.S)
+    check = 'cache.set("c", "k", "v")\nprint(cache.get("c", "k").value_string)\n'
+    env = {
+        **os.environ,
+        "MOMENTO_API_KEY": emulator.issue_api_key(),
+        "MOMENTO_ENDPOINT": emulator.endpoint,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", block + check],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "v"
