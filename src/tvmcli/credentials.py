@@ -164,9 +164,12 @@ def key_from(
     api_key: str | ApiKey | None,
     endpoint: str | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    source: str = "the api_key argument",
 ) -> ApiKey:
     """The library's rule: an ApiKey as given; a key string (with `endpoint`, else the one
-    inside it, else $MOMENTO_ENDPOINT); or, with None, the CLI's sources in its order."""
+    inside it, else $MOMENTO_ENDPOINT); or, with None, the CLI's sources in its order.
+    `source` names where a given string came from, for messages."""
     import os
     import sys
 
@@ -174,7 +177,5 @@ def key_from(
     if isinstance(api_key, ApiKey):
         return api_key
     if api_key is not None:
-        return _finish(
-            api_key, "the api_key argument", endpoint or environment.get(envvars.ENDPOINT)
-        )
+        return _finish(api_key, source, endpoint or environment.get(envvars.ENDPOINT))
     return resolve_api_key(env=environment, stdin=sys.stdin, endpoint=endpoint)

@@ -8,6 +8,7 @@ MOMENTO_CONFIG_DIR = "MOMENTO_CONFIG_DIR"  # the Momento CLI's folder (credentia
 CONFIG = "MOMENTO_TVM_CONFIG"  # the profiles file
 DEBUG = "MOMENTO_TVM_DEBUG"  # tracebacks for internal errors
 EMULATOR_PID = "MOMENTO_TVM_EMULATOR_PID"
+API_KEY_SECRET_ARN = "MOMENTO_API_KEY_SECRET_ARN"  # noqa: S105 - AWS Lambda: the key's secret
 
 TOKEN_EXPIRES_AT = "MOMENTO_TOKEN_EXPIRES_AT"  # noqa: S105 - the name of the expiry variable
 DEFAULT_TOKEN_VARIABLE = API_KEY  # where a delivered token goes unless --env-var says otherwise
