@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import compileall
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -40,3 +41,26 @@ def interleaved_medians(
         ours_times.append(timed(ours, env))
         their_times.append(timed(theirs, env))
     return statistics.median(ours_times), statistics.median(their_times)
+
+
+def start_emulator(log: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`momento-tvm emulator` in the background, logging to `log`; its MOMENTO_* exports go
+    into `env` (it prints them, then closes its stdout)."""
+    emulator = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "momento-tvm"),
+            "emulator",
+            "--print-env",
+            "--quiet",
+            "--log-file",
+            str(log),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert emulator.stdout is not None
+    for line in emulator.stdout:
+        name, _, value = line.strip().removeprefix("export ").partition("=")
+        env[name] = shlex.split(value)[0]
+    return emulator

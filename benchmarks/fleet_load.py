@@ -18,14 +18,12 @@ import collections
 import os
 import random
 import re
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchkit import compile_package
+from benchkit import compile_package, start_emulator
 from serve_load import max_mints_in_any_second, start
 
 BIN = Path(sys.executable).parent
@@ -126,23 +124,7 @@ def main() -> None:
         config = Path(folder) / "fleet.toml"
         config.write_text(CONFIG)
         env = {**os.environ, "BENCH_BEARER": BEARER, "HOME": folder}
-        emulator = subprocess.Popen(
-            [
-                str(BIN / "momento-tvm"),
-                "emulator",
-                "--print-env",
-                "--quiet",
-                "--log-file",
-                str(log),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert emulator.stdout is not None
-        for line in emulator.stdout:
-            name, _, value = line.strip().removeprefix("export ").partition("=")
-            env[name] = shlex.split(value)[0]
+        emulator = start_emulator(log, env)
         servers = [
             start([str(BIN / "momento-tvm"), "serve", "-c", str(config), "--port", "0"], env)
             for _ in range(2)

@@ -16,7 +16,6 @@ import asyncio
 import os
 import random
 import re
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchkit import compile_package
+from benchkit import compile_package, start_emulator
 
 BIN = Path(sys.executable).parent
 BEARER = "benchmark-bearer-token-0123456789"
@@ -160,23 +159,7 @@ def main() -> None:
         config = Path(folder) / "bench.toml"
         config.write_text(CONFIG)
         env = {**os.environ, "BENCH_BEARER": BEARER, "HOME": folder}
-        emulator = subprocess.Popen(
-            [
-                str(BIN / "momento-tvm"),
-                "emulator",
-                "--print-env",
-                "--quiet",
-                "--log-file",
-                str(log),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert emulator.stdout is not None
-        for line in emulator.stdout:  # export lines, then the emulator closes its stdout
-            name, _, value = line.strip().removeprefix("export ").partition("=")
-            env[name] = shlex.split(value)[0]
+        emulator = start_emulator(log, env)
         serve, url = start(
             [str(BIN / "momento-tvm"), "serve", "-c", str(config), "--port", "0"], env
         )

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -91,6 +92,13 @@ def serve(
         authenticator=authenticator,
         minter=Minter(api_key, timeout=timeout),
     )
+    with running(app) as url:
+        yield Running(url, app, emulator)
+
+
+@contextlib.contextmanager
+def running(app: Any) -> Iterator[str]:
+    """Any ASGI app under uvicorn in a thread on 127.0.0.1:0; yields its base URL."""
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
@@ -101,7 +109,7 @@ def serve(
         time.sleep(0.01)
     assert server.started, "the server did not start"
     try:
-        yield Running(f"http://127.0.0.1:{port}", app, emulator)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)

@@ -3,28 +3,22 @@ flask_app.py, and build_app mounted in a Starlette app, all minting from the emu
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import runpy
 import threading
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from werkzeug.serving import make_server
 
-from tests.serving import BEARER, DEFAULT_SERVER, PROFILES
+from tests.serving import BEARER, DEFAULT_SERVER, PROFILES, running
 from tvmcli.config import parse_config
 from tvmcli.emulator import Emulator
 from tvmcli.server import build_app
-from tvmcli.server.running import bind
 
 ROOT = Path(__file__).resolve().parent.parent
 ALICE = {"Authorization": "Bearer demo-session-alice"}
@@ -36,27 +30,9 @@ def example_env(emulator_env: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emul
     return emulator_env
 
 
-@contextlib.contextmanager
-def uvicorn_serving(app: Any) -> Iterator[str]:
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 def test_fastapi_example_vends_to_its_signed_in_users(example_env: Emulator) -> None:
     app = runpy.run_path(str(ROOT / "examples" / "fastapi_app.py"), run_name="example")["app"]
-    with uvicorn_serving(app) as url:
+    with running(app) as url:
         first = httpx.get(url + "/api/momento/token", headers=ALICE, timeout=10)
         with ThreadPoolExecutor(8) as pool:
             again = list(
@@ -115,7 +91,7 @@ def test_mounted_app_closes_its_minter_and_flushes_its_log_at_shutdown(
     )
     outer = Starlette(routes=[Mount("/tvm", tvm)], lifespan=tvm.router.lifespan_context)
     minter = tvm.state.vendor.minter
-    with uvicorn_serving(outer) as url:
+    with running(outer) as url:
         response = httpx.get(
             url + "/tvm/token", headers={"Authorization": f"Bearer {BEARER}"}, timeout=10
         )
