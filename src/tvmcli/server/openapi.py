@@ -78,6 +78,11 @@ def openapi_document() -> dict[str, Any]:
                         "endpoint": {"type": "string"},
                         "profile": {"type": "string"},
                         "tokenId": {"type": ["string", "null"]},
+                        "now": {
+                            "type": "integer",
+                            "description": "the server's time (epoch seconds): the token has "
+                            "expiresAt - now seconds left, whatever the client's clock says",
+                        },
                     },
                 },
                 "Error": {
