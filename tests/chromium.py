@@ -110,10 +110,19 @@ class Chromium:
         return result
 
     def page_result(self, url: str, timeout: float = 90) -> Any:
+        """Open `url`; what its window.__scenario promise resolves to."""
+        return self.evaluate(self.open(url), AWAIT_SCENARIO, timeout)
+
+    def open(self, url: str) -> str:
+        """A new tab showing `url`; returns the session to evaluate in."""
         target = self.send("Target.createTarget", {"url": url})["targetId"]
-        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+        session: str = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
         ]
+        return session
+
+    def evaluate(self, session: str, expression: str, timeout: float = 90) -> Any:
+        """The JSON value of `expression` in the page, awaited if it is a promise."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -121,7 +130,7 @@ class Chromium:
             try:
                 answer = self.send(
                     "Runtime.evaluate",
-                    {"expression": AWAIT_SCENARIO, "awaitPromise": True, "returnByValue": True},
+                    {"expression": expression, "awaitPromise": True, "returnByValue": True},
                     session=session,
                     timeout=left,
                 )

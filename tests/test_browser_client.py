@@ -7,13 +7,14 @@ with a summary: never a token (the assertion messages print it)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.chromium import chromium
+from tests.chromium import AWAIT_SCENARIO, chromium
 from tests.serving import BEARER, Running, serve
 from tests.test_browser import page_server
 from tvmcli.emulator import Emulator
@@ -277,3 +278,47 @@ def test_a_401_stops_the_helper_and_rejects_with_the_servers_code(
     assert result["refreshes"] == 0
     assert server.vendor.mints == 1
     assert BEARER not in json.dumps(result)
+
+
+def test_network_errors_are_retried_until_the_token_expires_then_token_rejects(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """The server goes away while the page holds a token: the refresh is retried with backoff
+    until that token expires, then the waiting token() call rejects, and nothing more is
+    asked."""
+    body = """
+  const source = new TvmTokenSource({ url, headers, refreshBeforeMs: 4000 });
+  const first = await source.token();
+  const firstAt = realNow();
+  window.__phase2 = async () => {  // called once the server is gone
+    while (realNow() < firstAt + 6000) await sleep(100);  // the refresh has begun, and failed
+    const rejection = await source.token().then(() => null, describe);
+    const rejectedAt = realNow();
+    const requestsAtRejection = window.__tokenRequests;
+    await sleep(3000);
+    source.close();
+    return {
+      rejection,
+      requestsAtRejection,
+      requestsAtEnd: window.__tokenRequests,
+      secondsBeforeExpiry: first.expiresAt - rejectedAt / 1000,
+    };
+  };
+  return { requests: window.__tokenRequests };
+"""
+    page = [""]
+    with page_server(page) as origin, chromium(tmp_path / "chromium") as browser:
+        with contextlib.ExitStack() as running:
+            server = running.enter_context(serve(emulator, server_toml(origin), PROFILES))
+            page[0] = PAGE.format(server=server.url, bearer=BEARER, body=body, skew_ms=0)
+            session = browser.open(origin + "/")
+            assert browser.evaluate(session, AWAIT_SCENARIO) == {"requests": 1}
+        result = browser.evaluate(session, "window.__phase2()")
+    assert result["rejection"]["code"] == "network_error", result
+    assert (result["rejection"]["status"], result["rejection"]["isTvmError"]) == (0, True)
+    # the first token, the timer's attempt and at least one retry; then nothing
+    assert result["requestsAtRejection"] >= 3, result
+    assert result["requestsAtEnd"] == result["requestsAtRejection"], result
+    # Given up only about when the token expired (at most the second `now` is rounded by and
+    # a little more earlier), not at the first failure, about 5 s before.
+    assert result["secondsBeforeExpiry"] < 3.5, result

@@ -114,12 +114,16 @@ export class TvmTokenSource {
     if (this.#inflight === cycle) this.#inflight = null;
   }
 
-  // One cycle: ask, and on 429/503, 5xx or a network error ask again later, for as long as a
-  // retry can still start before the current token expires (or NO_TOKEN_PATIENCE_MS when
-  // there is none). 401, 403 and other refusals end it at once: asking again would be refused
-  // again, so nothing is retried until the app calls token() again.
+  // One cycle: ask, and on 429/503, 5xx or a network error ask again later, until the current
+  // token expires (or for NO_TOKEN_PATIENCE_MS when there is none); the last try is at that
+  // moment, then the cycle gives up. A Retry-After beyond it gives up at once. 401, 403 and
+  // other refusals end the cycle at once: asking again would be refused again, so nothing more
+  // is asked until the app calls token() again.
   async #requestUntilAnswered() {
     const started = this.#clockReading();
+    const current = this.#current;
+    const tokenLeftMs = current ? current.lifeMs - this.#elapsedSince(current.anchor) : 0;
+    const deadlineMs = tokenLeftMs > 0 ? tokenLeftMs : NO_TOKEN_PATIENCE_MS;
     for (let attempt = 0; ; attempt += 1) {
       if (this.#closed) throw closedError();
       const headers = await this.#headersNow(); // the app's own error, if any, ends the cycle
@@ -127,6 +131,7 @@ export class TvmTokenSource {
       const anchor = this.#clockReading();
       let failure;
       let waitMs;
+      let told = false; // the server said when: never come back sooner
       try {
         this.#abort = new AbortController();
         const response = await this.#fetch(this.#url, {
@@ -137,7 +142,9 @@ export class TvmTokenSource {
         if (response.ok) return this.#accept(await readToken(response), anchor);
         failure = await errorOf(response);
         if (response.status === 429 || response.status === 503) {
-          waitMs = retryAfterMs(response) ?? backoffMs(attempt);
+          waitMs = retryAfterMs(response);
+          told = waitMs !== null;
+          waitMs ??= backoffMs(attempt);
         } else if (response.status >= 500) {
           waitMs = backoffMs(attempt);
         } else {
@@ -154,18 +161,10 @@ export class TvmTokenSource {
       } finally {
         this.#abort = null;
       }
-      if (waitMs >= this.#msLeftToRetry(started)) throw failure;
-      await this.#sleep(waitMs);
+      const leftMs = deadlineMs - this.#elapsedSince(started);
+      if (leftMs <= 0 || (told && waitMs > leftMs)) throw failure;
+      await this.#sleep(Math.min(waitMs, leftMs));
     }
-  }
-
-  #msLeftToRetry(started) {
-    const current = this.#current;
-    if (current) {
-      const left = current.lifeMs - this.#elapsedSince(current.anchor);
-      if (left > 0) return left;
-    }
-    return NO_TOKEN_PATIENCE_MS - this.#elapsedSince(started);
   }
 
   async #headersNow() {
