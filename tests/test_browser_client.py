@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from tests.chromium import AWAIT_SCENARIO, chromium
 from tests.serving import BEARER, Running, serve
 from tests.test_browser import page_server
 from tvmcli.emulator import Emulator
+
+ROOT = Path(__file__).parent.parent
 
 LIFETIME = 10  # seconds: long enough to tell "refreshed early" from "refreshed at once"
 
@@ -322,3 +325,28 @@ def test_network_errors_are_retried_until_the_token_expires_then_token_rejects(
     # Given up only about when the token expired (at most the second `now` is rounded by and
     # a little more earlier), not at the first failure, about 5 s before.
     assert result["secondsBeforeExpiry"] < 3.5, result
+
+
+def test_the_readmes_module_script_example_runs_as_written(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [example] = re.findall(r"```html\n(<script type=\"module\">.*?</script>)\n```", readme, re.S)
+    page = [""]
+    with page_server(page) as origin, serve(emulator, server_toml(origin), PROFILES) as server:
+        report = (
+            "  window.__done({ got: authToken.length > 100 && expiresAt > 1e9,"
+            " off: typeof off });\n  source.close();\n</script>"
+        )
+        script = example.replace("http://127.0.0.1:8700", server.url).replace(
+            "profile=chat-reader", "profile=short"
+        )
+        page[0] = (
+            "<!doctype html><script>"
+            f'const bearer = "{BEARER}";'
+            "window.__scenario = new Promise((resolve) => { window.__done = resolve; });"
+            "</script>\n" + script.replace("</script>", report)
+        )
+        with chromium(tmp_path / "chromium") as browser:
+            result = browser.page_result(origin + "/")
+    assert result == {"got": True, "off": "function"}
