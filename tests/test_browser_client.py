@@ -250,10 +250,10 @@ def test_a_401_stops_the_helper_and_rejects_with_the_servers_code(
   bearer = goodBearer;
   const first = await source.token();
   bearer = "wrong-bearer-token-0123456789";
-  while (realNow() < first.expiresAt * 1000 + 3000) await sleep(250);
+  while (realNow() < first.expiresAt * 1000 + 1000) await sleep(250);
   const requestsAfterExpiry = window.__tokenRequests;
   const late = await source.token().then(() => null, describe);
-  await sleep(3000);
+  await sleep(2000);
   source.close();
   return {
     refused: refused.map((r) => (r.status === "rejected" ? describe(r.reason) : "resolved")),
