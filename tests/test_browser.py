@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.chromium import chromium_command
 from tests.serving import BEARER, DEFAULT_SERVER, serve
 from tvmcli.emulator import Emulator
 
@@ -53,24 +53,8 @@ def page_server(page: list[str]) -> Iterator[str]:
 
 
 def browser_result(url: str, profile_dir: Path) -> str:
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is not installed; scripts/system-deps installs it"
     result = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile_dir}",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            url,
-        ],
+        [*chromium_command(profile_dir), "--virtual-time-budget=10000", "--dump-dom", url],
         capture_output=True,
         text=True,
         timeout=60,

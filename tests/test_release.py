@@ -130,11 +130,14 @@ def test_sdist_and_wheel_carry_the_license(dist: Dist) -> None:
 
 
 def test_wheel_holds_every_module_of_the_package(dist: Dist) -> None:
+    """Python modules, py.typed, and the browser helper (server/static/client.js) that
+    `serve` hands out and apps may vendor."""
     sources = {
         path.relative_to(ROOT / "src").as_posix()
         for path in (ROOT / "src" / "tvmcli").rglob("*")
-        if path.suffix in (".py", ".typed") and "__pycache__" not in path.parts
+        if path.suffix in (".py", ".typed", ".js") and "__pycache__" not in path.parts
     }
+    assert "tvmcli/server/static/client.js" in sources
     with zipfile.ZipFile(dist.wheel) as wheel:
         assert sources <= set(wheel.namelist())
     with tarfile.open(dist.sdist) as sdist:
@@ -152,6 +155,15 @@ def test_installed_wheel_reports_its_version(installed: Path) -> None:
     assert Path(where.strip()).is_relative_to(installed)  # the wheel, not this checkout
     out = run(installed / "bin" / "momento-tvm", "--version", cwd=installed)
     assert __version__ in out
+
+
+def test_installed_wheel_serves_the_browser_helper(installed: Path) -> None:
+    from tvmcli.server.client_script import ClientScript
+
+    code = "from tvmcli.server.client_script import ClientScript; print(ClientScript().etag)"
+    assert run(installed / "bin" / "python", "-c", code, cwd=installed).strip() == (
+        ClientScript().etag
+    )
 
 
 @pytest.mark.usefixtures("emulator_env")  # MOMENTO_API_KEY and MOMENTO_ENDPOINT: the emulator

@@ -39,7 +39,8 @@ def test_token_follows_the_vending_machine_contract(emulator: Emulator) -> None:
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
-    assert set(body) == {"authToken", "expiresAt", "endpoint", "profile", "tokenId"}
+    assert set(body) == {"authToken", "expiresAt", "endpoint", "profile", "tokenId", "now"}
+    assert before <= body["now"] <= time.time()
     assert (body["profile"], body["tokenId"], body["endpoint"]) == (
         "chat-reader",
         None,

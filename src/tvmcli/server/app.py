@@ -1,7 +1,8 @@
 """`build_app(config)`: the one assembly of the vending app, used by `serve`, by each of its
 `--workers` processes, by the tests and by anyone mounting it in their own ASGI app.
 
-GET /token (also / and /api/momento/token) returns the Token Vending Machine's JSON. Errors are
+GET /token (also / and /api/momento/token) returns the Token Vending Machine's JSON; GET
+/client.js the browser helper that keeps such a token fresh. Errors are
 {"error": {"code", "message"}} with a fitting status. Runs under any ASGI server.
 
 Mounted inside another Starlette or FastAPI app, a sub-app's lifespan does not run by itself;
@@ -32,6 +33,7 @@ from tvmcli.credentials import ApiKey, key_from
 from tvmcli.errors import ConfigError
 from tvmcli.server.access_log import AccessLog
 from tvmcli.server.auth import Authenticator, BasicAuth, BearerAuth, OpenAuth, bearer_tokens
+from tvmcli.server.client_script import CLIENT_JS_PATH, ClientScript
 from tvmcli.server.errors import ApiError, error_response
 from tvmcli.server.guard import ClientLimiter, Guard
 from tvmcli.server.openapi import TOKEN_PATHS
@@ -120,6 +122,7 @@ def build_app(
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET"],
                 allow_headers=["Authorization"],
+                expose_headers=["Retry-After"],  # client.js honours it on 429 and 503
                 max_age=600,
             )
         )
@@ -129,6 +132,7 @@ def build_app(
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/profiles", routes.list_profiles, methods=["GET"]),
             Route("/openapi.json", routes.openapi, methods=["GET"]),
+            Route(CLIENT_JS_PATH, ClientScript().respond, methods=["GET"]),
         ],
         middleware=middleware,
         exception_handlers={

@@ -57,6 +57,19 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": {"description": "profiles"}, **errors(401)},
                 }
             },
+            "/client.js": {
+                "get": {
+                    "summary": "The browser helper: an ES module exporting TvmTokenSource",
+                    "responses": {
+                        "200": {
+                            "description": "the module (strong ETag; If-None-Match gives 304)",
+                            "content": {"text/javascript": {"schema": {"type": "string"}}},
+                        },
+                        "304": {"description": "not modified"},
+                    },
+                    "security": [],
+                }
+            },
             "/healthz": {
                 "get": {
                     "summary": "Health, and whether Momento answered recently",
@@ -78,6 +91,11 @@ def openapi_document() -> dict[str, Any]:
                         "endpoint": {"type": "string"},
                         "profile": {"type": "string"},
                         "tokenId": {"type": ["string", "null"]},
+                        "now": {
+                            "type": "integer",
+                            "description": "the server's time (epoch seconds): the token has "
+                            "expiresAt - now seconds left, whatever the client's clock says",
+                        },
                     },
                 },
                 "Error": {

@@ -83,7 +83,10 @@ class Routes:
             minted = await self.vendor.token(profile, profile.expires_in, token_id)
         except TvmError as error:
             raise api_error_for(error) from None
-        return JSONResponse(minted.to_tvm_json(), headers=_NO_STORE)
+        # `now` (the server's epoch seconds) lets a browser schedule its refresh from
+        # expiresAt - now instead of its own clock, which may be off (client.js does).
+        body = {**minted.to_tvm_json(), "now": int(self.clock())}
+        return JSONResponse(body, headers=_NO_STORE)
 
     async def list_profiles(self, request: Request) -> Response:
         access = access_for(await self.principal_of(request), self.settings)
