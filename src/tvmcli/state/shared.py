@@ -4,7 +4,7 @@
   the token is too short-lived to hand out.
 - Single flight across instances: `SetIfNotExists` on a lock item (TTL: one mint's deadline)
   elects the instance that mints; the others poll for its entry.
-- One mint budget: `FleetLimiter` hands out mint slots spaced (1 + slack) / rate seconds apart,
+- One mint budget: `FleetLimiter` hands out mint slots spaced (1 + 0.1) / rate seconds apart,
   each claimed by an atomic `Increment` of the slot's item; a mint starts at its slot's time
   (or claims a later slot if the claim came back too late), so no second of wall time holds
   more than `rate` mints from the whole fleet.
@@ -32,7 +32,7 @@ log = logging.getLogger("tvmcli.server")
 RETRY_AFTER_FAILURE = 5.0  # seconds in memory-only mode before the cache is tried again
 MAX_ITEM_TTL = 24 * 3600  # Momento's item TTL limit
 SLOT_TTL = 60.0
-WINDOW_SLACK = 0.05
+WINDOW_SLACK = 0.1  # of a second per `rate` mints: room for a late start and network jitter
 
 
 class SharedState:
@@ -179,12 +179,12 @@ class FleetLimiter:
                 await self.local.acquire()
                 return
             if taken == 1:
+                await self._sleep(max(0.0, start - self._clock()))
                 now = self._clock()
                 if now - start <= self.lateness:
-                    await self._sleep(max(0.0, start - now))
                     return
-                # Too late for this slot (the claim took a while): a mint now could come
-                # within the next slot's second. Claim a later one.
+                # Too late for this slot (a slow claim, or a busy event loop): a mint now could
+                # fall within the next slot's second. Claim a later one.
                 slot = math.ceil(now / self.spacing)
                 continue
             slot += 1
