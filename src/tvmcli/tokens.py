@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from tvmcli.credential_format import mask
@@ -37,3 +39,10 @@ class Token:
             "profile": self.profile,
             "tokenId": self.token_id,
         }
+
+    @cached_property
+    def tvm_json_prefix(self) -> bytes:
+        """`to_tvm_json()` serialised without its closing brace, made once per token: the
+        server appends `,"now":...}` to it for every answer."""
+        body = json.dumps(self.to_tvm_json(), separators=(",", ":")).encode("utf-8")
+        return body[:-1]
