@@ -22,7 +22,7 @@ import pytest
 from tvmcli.aws_lambda import build_handler
 from tvmcli.credential_format import Kind, parse_credential
 from tvmcli.emulator import Emulator
-from tvmcli.errors import ConfigError
+from tvmcli.errors import AuthError, ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).parent / "events"
@@ -149,7 +149,9 @@ def test_the_handler_vends_through_every_event_kind(
     assert header(answer, "cache-control") == "no-store"
     again = handler(event(kind, headers={"Authorization": f"Bearer {BEARER}"}), None)
     assert json.loads(again["body"])["authToken"] == body["authToken"]  # cached in the container
-    assert emulator.service.stats()["mints"] == 1
+    canary, vended = emulator.service.received  # the cold start's check, then one mint
+    assert canary.valid_for_seconds == 1
+    assert vended.valid_for_seconds == 3600
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -259,7 +261,7 @@ def test_everything_is_built_once_per_container_at_import(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
-    assert emulator.service.stats()["mints"] == 1
+    assert emulator.service.stats()["mints"] == 2  # the start-up check, then one token
 
 
 def test_the_sam_template_passes_cfn_lint() -> None:
@@ -281,3 +283,16 @@ def test_the_packaged_config_is_valid() -> None:
     config = load_config(ROOT / "deploy/aws-lambda/momento-tvm.toml")
     assert config.server.state.backend == "momento"
     assert config.server.cors_origins == (ORIGIN,)
+
+
+def test_a_refused_key_fails_the_cold_start_with_the_reason(
+    aws: Any, emulator: Emulator, function_env: dict[str, str]
+) -> None:
+    refused = aws.create_secret(
+        Name=f"momento-key-{uuid.uuid4().hex}",
+        SecretString=emulator.issue_api_key(can_mint=False),
+    )
+    env = {**function_env, "MOMENTO_API_KEY_SECRET_ARN": refused["ARN"]}
+    with pytest.raises(AuthError, match="Insufficient permissions") as caught:
+        build_handler(env)
+    assert caught.value.exit_code == 4

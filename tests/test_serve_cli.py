@@ -348,3 +348,56 @@ def test_serve_on_another_loopback_address_answers(emulator_env: Emulator, confi
     assert response.status_code == 200
     assert response.json()["profile"] == "chat-reader"
     assert spoofed.status_code == 400  # the DNS-rebinding guard still holds
+
+
+def test_a_refused_key_stops_serve_at_start_with_exit_4(emulator: Emulator, config: Path) -> None:
+    env = {
+        **os.environ,
+        "MOMENTO_API_KEY": emulator.issue_api_key(can_mint=False),
+        "MOMENTO_ENDPOINT": emulator.endpoint,
+    }
+    result = subprocess.run(
+        [TVM, "serve", "-c", str(config), "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+    assert result.returncode == 4
+    assert result.stdout == ""  # never listened: no URL
+    assert "Insufficient permissions" in result.stderr
+    assert env["MOMENTO_API_KEY"] not in result.stderr
+
+
+def test_the_start_up_check_is_one_narrow_one_second_mint(
+    emulator_env: Emulator, config: Path
+) -> None:
+    process, _ = start(["-c", str(config), "--port", "0"], dict(os.environ))
+    process.kill()
+    process.communicate(timeout=20)
+    [canary] = emulator_env.service.received
+    assert canary.valid_for_seconds == 1
+    [statement] = canary.permissions.explicit.permissions
+    assert statement.cache_permissions.item_selector.key == b"canary"
+    assert statement.cache_permissions.role == 2  # CacheReadOnly
+    skipped, _ = start(["-c", str(config), "--port", "0", "--no-canary"], dict(os.environ))
+    skipped.kill()
+    skipped.communicate(timeout=20)
+    assert emulator_env.service.stats()["calls"] == 1
+
+
+def test_an_unreachable_endpoint_warns_and_serves_with_healthz_at_503(
+    emulator_env: Emulator, config: Path
+) -> None:
+    config.write_text(config.read_text().replace("[server]\n", '[server]\ntimeout = "1s"\n'))
+    env = {**os.environ, "MOMENTO_ENDPOINT": "127.0.0.1:1"}  # nothing listens there
+    process, url = start(["-c", str(config), "--port", "0"], env)
+    try:
+        health = _wait_for(url.replace("/token", "/healthz"), {})
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert url.startswith("http://127.0.0.1:")
+    assert health.status_code == 503
+    assert "start-up check: cannot mint yet" in stderr

@@ -242,8 +242,16 @@ class TokenVendor:
         self.last_answer_at = self._clock()
         return _Entry(token, minted_at)
 
+    def record_failure(self, error: BaseException) -> None:
+        """A failed mint, for /healthz."""
+        self.last_error_at, self.last_error = self._clock(), type(error).__name__
+
+    def record_answer(self) -> None:
+        """Momento answered (a mint worked), for /healthz."""
+        self.last_answer_at = self._clock()
+
     async def close(self) -> None:
-        """Close the token service's channel and the shared cache's."""
+        """Close the token service's channel and the shared cache's (both reopen on use)."""
         close = getattr(self.minter, "close", None)
         if close is not None:
             await close()

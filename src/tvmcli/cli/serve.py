@@ -41,6 +41,14 @@ WorkersOption = Annotated[
         show_default=False,
     ),
 ]
+NoCanaryOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-canary",
+        help="Skip the start-up check (one 1-second mint of the narrowest scope that proves "
+        "Momento accepts the key).",
+    ),
+]
 AllowOpenOption = Annotated[
     bool, typer.Option("--allow-open", help='Allow auth = "open" on a non-loopback address.')
 ]
@@ -52,6 +60,7 @@ def serve(
     port: PortOption = None,
     workers: WorkersOption = None,
     allow_open: AllowOpenOption = False,
+    no_canary: NoCanaryOption = False,
     config_path: common.ConfigOption = None,
     api_key_file: common.ApiKeyFileOption = None,
     endpoint: common.EndpointOption = None,
@@ -77,6 +86,12 @@ def serve(
     # Built before binding, so a bad value fails with no socket open. With --workers, each
     # worker builds its own from the same config; this one only proves that it can.
     app = build_app(config, api_key=key, bearer_token=bearer_token)
+    if not no_canary:
+        from tvmcli.server.canary import run_check
+
+        running.configure_logging()
+        with output.spinner(f"Checking the key with Momento at {key.endpoint}"):
+            run_check(app)  # a refused key: exit 4 here, before any caller sees a 502
     sock = running.bind(settings.host, settings.port)
     output.data(running.url(settings.host, sock.getsockname()[1]))
     if generated is not None:
