@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tvmcli.netaddr import is_loopback, split_host_port
 from tvmcli.server.access_log import AccessLog, access_log, printable
-from tvmcli.server.errors import error_response
+from tvmcli.server.errors import error_response, log_internal_error
 from tvmcli.settings import ServerSettings
 
 
@@ -77,6 +77,12 @@ class Guard:
                 await refusal(scope, receive, send_logged)
             else:
                 await self.app(scope, receive, send_logged)
+        except Exception as exc:
+            # Caught here rather than left to Starlette, which would answer and then re-raise
+            # to uvicorn, which logs the exception's message (a request's text) in a traceback.
+            log_internal_error(exc)
+            if "status" not in status_holder:
+                await error_response(500, "internal", "internal error")(scope, receive, send_logged)
         finally:
             self._log(scope, status_holder.get("status", 500), started)
 
