@@ -23,6 +23,7 @@ from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey
 from tvmcli.errors import (
     AuthError,
     MintTimeoutError,
+    MomentoError,
     MomentoRejectedError,
     TvmError,
     UnavailableError,
@@ -34,6 +35,16 @@ from tvmcli.tokens import Token
 
 RETRYABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
+# Statuses that say "the service or the path to it failed", not "no": answered like
+# UNAVAILABLE (exit 5, HTTP 503, worth retrying later), though not retried within a mint.
+TRANSIENT = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.DATA_LOSS,
+        grpc.StatusCode.CANCELLED,
+    }
 )
 
 
@@ -167,7 +178,7 @@ class Minter:
                 f"no answer from {where} within {self.timeout:g}s ({tries}; last status {status})",
                 hint="Check the endpoint and network, or raise --timeout.",
             )
-        if code in RETRYABLE:
+        if code in RETRYABLE or code in TRANSIENT or code is None:
             return UnavailableError(
                 f"could not mint from {where}: {status} {tries}"
                 + (f" ({details})" if details else ""),
@@ -175,13 +186,18 @@ class Minter:
                 if code is grpc.StatusCode.RESOURCE_EXHAUSTED
                 else "Is the endpoint right and the service up?",
             )
-        return TvmError(f"unexpected answer from {where}: {status} {details}".rstrip())
+        # NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, OUT_OF_RANGE, UNIMPLEMENTED, ...:
+        # a refusal this tool has no mapping for. Every status ends as one of our errors.
+        return MomentoError(
+            f"unexpected answer from {where}: {status} {details}".rstrip(),
+            hint="Is the endpoint a Momento token service?",
+        )
 
     def _minted(
         self, response: token_pb2._GenerateDisposableTokenResponse, token_id: str | None
     ) -> Token:
         if not response.api_key or not response.valid_until:
-            raise TvmError(
+            raise MomentoError(
                 f"{self._target.endpoint} answered without a token or expiry; "
                 "is it a Momento token service?"
             )
