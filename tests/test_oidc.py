@@ -473,3 +473,14 @@ def test_hostile_token_headers_are_401_invalid_token_with_nothing_logged_raw(
     assert "forged" not in caplog.text
     assert "\x1b" not in caplog.text
     assert emulator.service.stats()["calls"] <= 2
+
+
+@pytest.mark.parametrize("sub", ["a\nforged 200", "\x00", "\U0001f600" * 17, "x" * 65])
+def test_a_sign_in_identity_that_cannot_be_a_token_id_is_403(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key, sub: str
+) -> None:
+    with cognito_server(emulator, jwks) as url:
+        response = token_with(url, cognito(rsa_key, ["readers"], sub=sub))
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "bad_identity"
+    assert emulator.service.stats()["calls"] == 0

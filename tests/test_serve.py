@@ -418,5 +418,5 @@ def test_the_access_log_cannot_be_given_forged_lines(
     lines = batch.split("\n")
     assert len(lines) == 2
     assert "GET /token\\nfake-line 404" in lines[0]
-    assert "token_id=a\\rb" in lines[1]
+    assert "GET /token 400" in lines[1]  # no control characters in a token id at all
     assert "\r" not in batch

@@ -59,3 +59,68 @@ def test_an_unmapped_status_exits_5_from_the_cli_library_too() -> None:
     assert isinstance(caught.value, MomentoError)
     assert caught.value.exit_code is ExitCode.UNAVAILABLE
     assert "UNIMPLEMENTED" in caught.value.message
+
+
+# -- token ids: one rule for ?name=, sign-ins and profiles (item 12) ----------------------------
+
+BAD_IDS = {
+    "NUL": "a\x00b",
+    "newline": "alice\nbob",
+    "escape sequence": "\x1b]0;title\x07",
+    "bidi override": "evil\u202egpj.exe",
+    "zero-width joiner": "a\u200db",
+    "65 ASCII": "x" * 65,
+    "emoji 80 bytes": "\U0001f600" * 20,
+    "accents 66 bytes": "\u00e9" * 33,
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_IDS.values()), ids=list(BAD_IDS))
+def test_name_must_be_a_printable_token_id_of_at_most_64_bytes(
+    emulator: Emulator, name: str
+) -> None:
+    with serve(emulator) as server:
+        response = httpx.get(server.url + "/token", params={"name": name}, headers=AUTH)
+    assert_error(response, 400, "bad_query")
+    assert emulator.service.stats()["calls"] == 0
+
+
+@pytest.mark.parametrize("name", ["x" * 64, "\u00fc" * 32, "rita@example.com", "a b"])
+def test_names_within_the_rule_are_minted(emulator: Emulator, name: str) -> None:
+    with serve(emulator) as server:
+        response = httpx.get(server.url + "/token", params={"name": name}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert response.json()["tokenId"] == name
+
+
+def toml_string(text: str) -> str:
+    def escape(c: str) -> str:
+        if c.isascii() and c.isprintable() and c not in '"\\':
+            return c
+        return f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
+
+    return '"' + "".join(escape(c) for c in text) + '"'
+
+
+@pytest.mark.parametrize("name", list(BAD_IDS.values()), ids=list(BAD_IDS))
+def test_profiles_and_user_names_follow_the_same_token_id_rule(name: str) -> None:
+    from pathlib import Path
+
+    from tvmcli.config import parse_config
+    from tvmcli.errors import ConfigError
+    from tvmcli.server.passwords import hash_password
+
+    escaped = toml_string(name)
+    permissions = 'permissions = [{ role = "read-only", cache = "c" }]\n'
+    profile = f"[profiles.p]\ntoken_id = {escaped}\n{permissions}"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(profile, Path("p.toml"))
+    assert any("'p'.token_id" in p for p in caught.value.problems)
+    user = (
+        '[profiles.p]\npermissions = [{ role = "read-only", cache = "c" }]\n'
+        f'[server]\nauth = "basic"\n[server.users.{escaped}]\n'
+        f'password_hash = "{hash_password("pw")}"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(user, Path("p.toml"))
+    assert any("the user name becomes the token id" in p for p in caught.value.problems)

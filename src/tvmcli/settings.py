@@ -33,7 +33,7 @@ from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.durations import parse_duration
 from tvmcli.errors import ConfigError
 from tvmcli.netaddr import is_loopback
-from tvmcli.profiles import suggest
+from tvmcli.profiles import check_token_id, suggest
 from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND
 
 AUTH_MODES = ("open", "bearer", "basic", "jwt")
@@ -242,6 +242,10 @@ def parse_server_settings(
     for name, body in table(raw.get("users"), ".users").items():
         where = f".users.{name}"
         body = table(body, where)
+        try:
+            check_token_id(name)
+        except ValueError as exc:
+            problem(where, f"the user name becomes the token id: it {exc}")
         unknown(where, body, _USER_KEYS)
         password_hash = typed(body, "password_hash", str, where)
         password_env = typed(body, "password_env", str, where)
