@@ -4,6 +4,8 @@ injected fault against the real app under uvicorn on loopback, minting from the 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -104,8 +106,6 @@ def toml_string(text: str) -> str:
 
 @pytest.mark.parametrize("name", list(BAD_IDS.values()), ids=list(BAD_IDS))
 def test_profiles_and_user_names_follow_the_same_token_id_rule(name: str) -> None:
-    from pathlib import Path
-
     from tvmcli.config import parse_config
     from tvmcli.errors import ConfigError
     from tvmcli.server.passwords import hash_password
@@ -124,3 +124,28 @@ def test_profiles_and_user_names_follow_the_same_token_id_rule(name: str) -> Non
     with pytest.raises(ConfigError) as caught:
         parse_config(user, Path("p.toml"))
     assert any("the user name becomes the token id" in p for p in caught.value.problems)
+
+
+# -- a secret where a variable name belongs (item 11) ------------------------------------------
+
+SECRET_VALUES = ["s3cr3t-Bearer-Token-value-1234", "S3cr3tBearerTokenValue1234xyz"]
+
+
+@pytest.mark.parametrize("secret", SECRET_VALUES, ids=["not a name", "shaped like a name"])
+@pytest.mark.parametrize("field", ["tokens_env", "password_env"])
+def test_a_secret_given_as_the_variable_name_is_never_echoed(
+    cli: Any, emulator_env: Emulator, tmp_path: Path, secret: str, field: str
+) -> None:
+    from tests.serving import PROFILES
+
+    if field == "tokens_env":
+        server = f'[server]\n[server.bearer]\ntokens_env = "{secret}"\n'
+    else:
+        server = f'[server]\nauth = "basic"\n[server.users.walt]\npassword_env = "{secret}"\n'
+    path = tmp_path / "tvm.toml"
+    path.write_text(PROFILES + server)
+    result = cli("serve", "-c", str(path), "--port", "0")
+    assert result.exit_code == 3, result.output
+    assert field in result.stderr
+    assert secret not in result.stdout + result.stderr
+    assert secret[:12] not in result.stdout + result.stderr

@@ -24,6 +24,7 @@ default_profile = "chat-writer"
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ JWT_ALGORITHMS = (
     "EdDSA",
 )
 DEFAULT_PORT = 8700
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 _KEYS = {
     "host",
@@ -189,6 +191,17 @@ def parse_server_settings(
             return None
         return value
 
+    def variable_name(table_: Mapping[str, Any], key: str, where: str) -> str | None:
+        """The NAME of an environment variable. The value is never echoed: a user who put the
+        secret itself here must not see it in an error (or a CI log)."""
+        value: str | None = typed(table_, key, str, where)
+        if value is not None and not _VARIABLE_NAME.fullmatch(value):
+            problem(
+                f"{where}.{key}",
+                "must name an environment variable (letters, digits, _), not hold the secret",
+            )
+        return value
+
     def profile_list(table_: Mapping[str, Any], where: str) -> Access:
         names = table_.get("profiles")
         if names is not None and (
@@ -248,7 +261,7 @@ def parse_server_settings(
             problem(where, f"the user name becomes the token id: it {exc}")
         unknown(where, body, _USER_KEYS)
         password_hash = typed(body, "password_hash", str, where)
-        password_env = typed(body, "password_env", str, where)
+        password_env = variable_name(body, "password_env", where)
         if (password_hash is None) == (password_env is None):
             problem(
                 where,
@@ -305,7 +318,7 @@ def parse_server_settings(
         allow_open=bool(typed(raw, "allow_open", bool, "")),
         cors_origins=tuple(origins),
         access=profile_list(raw, ""),
-        bearer_tokens_env=typed(bearer, "tokens_env", str, ".bearer"),
+        bearer_tokens_env=variable_name(bearer, "tokens_env", ".bearer"),
         bearer_tokens_file=Path(tokens_file) if tokens_file else None,
         users=users,
         groups=groups,

@@ -81,8 +81,10 @@ class BasicAuth(Authenticator):
             if user.password_env is not None:
                 value = env.get(user.password_env)
                 if not value:
+                    # Never the variable's name: a user may have put the password there.
                     raise ConfigError(
-                        f"user {user.name!r}: environment variable {user.password_env} is not set"
+                        f"[server.users.{user.name}] password_env names an environment "
+                        "variable that is not set"
                     )
                 self._env_passwords[user.name] = value
         # scrypt takes ~50 ms by design; remember recent successes (by digest, not password).
@@ -129,8 +131,9 @@ def bearer_tokens(settings: ServerSettings, env: Mapping[str, str]) -> list[str]
     if settings.bearer_tokens_env:
         value = env.get(settings.bearer_tokens_env)
         if not value:
+            # Never the variable's name: a user may have put the token itself there.
             raise ConfigError(
-                f"[server.bearer] tokens_env: ${settings.bearer_tokens_env} is not set"
+                "[server.bearer] tokens_env names an environment variable that is not set"
             )
         tokens += [t.strip() for t in value.split(",") if t.strip()]
     if settings.bearer_tokens_file:
