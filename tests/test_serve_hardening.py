@@ -149,3 +149,119 @@ def test_a_secret_given_as_the_variable_name_is_never_echoed(
     assert field in result.stderr
     assert secret not in result.stdout + result.stderr
     assert secret[:12] not in result.stdout + result.stderr
+
+
+# -- every [server] number has a range (item 14) ------------------------------------------------
+
+BAD_NUMBERS = [
+    ("timeout", "0"),
+    ("timeout", "-1"),
+    ("timeout", '"0s"'),
+    ("timeout", "nan"),
+    ("mint_queue", "-1"),
+    ("mint_queue", '"1h"'),
+    ("min_ttl", "-5"),
+    ("min_ttl", '"26h"'),
+    ("mint_rate", "0"),
+    ("mint_rate", "-5"),
+    ("reuse_share", "0"),
+    ("reuse_share", "1.5"),
+    ("client_rate", "-1"),
+    ("client_burst", "0"),
+    ("client_burst", "2.5"),
+    ("max_body_bytes", "-1"),
+    ("max_header_bytes", "10"),
+    ("workers", "0"),
+    ("workers", "2.0"),
+    ("port", "-1"),
+    ("port", "true"),
+    ("header_timeout", "0"),
+    ("idle_timeout", "-1"),
+    ("max_connections", "0"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_NUMBERS)
+def test_every_server_number_is_range_checked_naming_the_field(field: str, value: str) -> None:
+    from tests.serving import PROFILES
+    from tvmcli.config import parse_config
+    from tvmcli.errors import ConfigError, ExitCode
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(PROFILES + f"\n[server]\n{field} = {value}\n", Path("p.toml"))
+    assert caught.value.exit_code is ExitCode.CONFIG
+    [problem] = caught.value.problems
+    assert f"[server].{field}: must be" in problem
+
+
+def test_serve_exits_3_naming_a_bad_timeout(emulator_env: Emulator, tmp_path: Path) -> None:
+    """As a user runs it (a subprocess: before the check, serve started and ran forever)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.serving import PROFILES
+
+    path = tmp_path / "tvm.toml"
+    path.write_text(PROFILES + "\n[server]\ntimeout = 0\n")
+    tvm = str(Path(sys.executable).parent / "momento-tvm")
+    result = subprocess.run(
+        [tvm, "serve", "-c", str(path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ),
+    )
+    assert result.returncode == 3
+    assert "[server].timeout: must be a duration from 0.1s" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_number_in_the_range_table_reaches_the_settings() -> None:
+    import dataclasses
+
+    from tests.serving import PROFILES
+    from tvmcli.config import parse_config
+    from tvmcli.settings import NUMBERS, ServerSettings
+
+    fields = {f.name for f in dataclasses.fields(ServerSettings)}
+    assert set(NUMBERS) <= fields
+    table = "\n".join(f"{key} = {int(limits.high)}" for key, limits in NUMBERS.items())
+    settings = parse_config(PROFILES + f"\n[server]\n{table}\n", Path("p.toml")).server
+    for key, limits in NUMBERS.items():
+        assert getattr(settings, key) == int(limits.high), key
+
+
+# -- plain http:// JWKS only to loopback (item 15) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://idp.example.com/.well-known/jwks.json", True),
+        ("http://127.0.0.1:8080/jwks", True),
+        ("http://localhost/jwks", True),
+        ("http://[::1]:9/jwks", True),
+        ("http://idp.example.com/jwks", False),
+        ("http://10.0.0.5/jwks", False),
+        ("http://127.0.0.1.evil.example/jwks", False),
+        ("http://localhost.evil.example/jwks", False),
+        ("https:///jwks", False),
+        ("http://127.0.0.1:99999/jwks", False),
+        ("ftp://idp.example.com/jwks", False),
+    ],
+)
+def test_plain_http_jwks_urls_only_for_loopback(url: str, ok: bool) -> None:
+    from tvmcli.config import parse_config
+    from tvmcli.errors import ConfigError
+
+    text = (
+        '[profiles.p]\npermissions = [{ role = "read-only", cache = "c" }]\n'
+        f'[server]\nauth = "jwt"\n[server.jwt]\nissuer = "i"\naudience = "a"\njwks_url = "{url}"\n'
+    )
+    if ok:
+        assert parse_config(text, Path("p.toml")).server.jwt is not None
+    else:
+        with pytest.raises(ConfigError) as caught:
+            parse_config(text, Path("p.toml"))
+        assert any(".jwt.jwks_url" in p for p in caught.value.problems)
