@@ -75,7 +75,7 @@ def test_name_becomes_the_token_id_unless_the_profile_fixes_one(emulator: Emulat
 @pytest.mark.parametrize(
     ("params", "status", "code"),
     [
-        ({"profile": "nope"}, 404, "unknown_profile"),
+        ({"profile": "nope"}, 403, "profile_not_allowed"),
         ({"profile": ""}, 400, "bad_query"),
         ({"name": ""}, 400, "bad_query"),
     ],

@@ -265,3 +265,42 @@ def test_plain_http_jwks_urls_only_for_loopback(url: str, ok: bool) -> None:
         with pytest.raises(ConfigError) as caught:
             parse_config(text, Path("p.toml"))
         assert any(".jwt.jwks_url" in p for p in caught.value.problems)
+
+
+# -- a chunked body cannot bypass max_body_bytes (item 15) --------------------------------------
+
+
+def test_a_chunked_body_is_refused_like_an_oversized_one(emulator: Emulator) -> None:
+    def chunks() -> Any:
+        for _ in range(64):
+            yield b"x" * 1024  # 64 KiB, max_body_bytes is 1 KiB
+
+    with serve(emulator) as server:
+        response = httpx.request("GET", server.url + "/token", headers=AUTH, content=chunks())
+        small = httpx.request("GET", server.url + "/token", headers=AUTH, content=iter([b"x"]))
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert_error(response, 411, "length_required")
+    assert response.headers["connection"] == "close"
+    assert_error(small, 411, "length_required")
+    assert emulator.service.stats()["calls"] == 0
+
+
+# -- 403 for a profile the caller may not use, whether it exists or not (item 15) ---------------
+
+
+def test_unknown_and_forbidden_profiles_get_the_same_403(emulator: Emulator) -> None:
+    from tests.serving import DEFAULT_SERVER
+
+    limited = DEFAULT_SERVER.replace(
+        "[server.bearer]", 'profiles = ["chat-reader"]\n[server.bearer]'
+    )
+    answers = []
+    with serve(emulator, limited) as server:
+        for name in ("chat-writer", "no-such-profile"):  # the first exists, the second not
+            answers.append(httpx.get(server.url + "/token", params={"profile": name}, headers=AUTH))
+    with serve(emulator) as server:  # a caller who may use every profile
+        answers.append(httpx.get(server.url + "/token", params={"profile": "nope"}, headers=AUTH))
+    for response in answers:
+        assert_error(response, 403, "profile_not_allowed")
+    assert len({r.json()["error"]["message"] for r in answers}) == 1
+    assert "no-such-profile" not in answers[1].text

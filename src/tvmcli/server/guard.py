@@ -17,6 +17,8 @@ from tvmcli.server.access_log import AccessLog, access_log, printable
 from tvmcli.server.errors import error_response, log_internal_error
 from tvmcli.settings import ServerSettings
 
+_CLOSE = {"Connection": "close"}
+
 
 class ClientLimiter:
     """Token bucket per client address; rate 0 turns it off."""
@@ -88,19 +90,28 @@ class Guard:
 
     def _refusal(self, scope: Scope) -> Callable[[Scope, Receive, Send], Awaitable[None]] | None:
         settings = self.settings
-        size, host, length = 0, b"", b""
+        size, host, length, chunked = 0, b"", b"", False
         for key, value in scope["headers"]:  # one pass: this runs on every request
             size += len(key) + len(value)
             if key == b"host":
                 host = value
             elif key == b"content-length":
                 length = value
+            elif key == b"transfer-encoding":
+                chunked = True
         if size > settings.max_header_bytes:
             return error_response(431, "headers_too_large", "request headers are too large")
         if self._check_host and not self._host_ok(host, scope):
             return error_response(400, "bad_host", "the Host header must name this server")
+        # No handler reads a body, so none is ever counted as it streams in: a body of unknown
+        # length (Transfer-Encoding) is refused outright, one too long by its Content-Length.
+        # Either way the connection closes, so the unread rest is never parsed as a request.
+        if chunked:
+            return error_response(
+                411, "length_required", "a request body needs Content-Length", _CLOSE
+            )
         if length and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return error_response(413, "too_large", "request body is too large")
+            return error_response(413, "too_large", "request body is too large", _CLOSE)
         if self.clients.rate > 0:
             client = (scope.get("client") or ("unknown", 0))[0]
             wait = self.clients.check(client)

@@ -23,6 +23,7 @@ from tvmcli.vending import MintLimiter, TokenVendor
 
 ANSWERED_RECENTLY = 300.0
 _NO_STORE = {"Cache-Control": "no-store"}
+_NOT_ALLOWED = "no profile by that name that you may use; GET /profiles lists yours"
 
 
 class Routes:
@@ -70,12 +71,12 @@ class Routes:
             raise ApiError(
                 400, "profile_required", "no default profile for you; pass ?profile=NAME"
             )
-        if name not in profiles:
-            raise ApiError(404, "unknown_profile", f"no profile named {name!r}")
-        if name not in allowed:
-            raise ApiError(403, "profile_not_allowed", f"you may not use profile {name!r}")
+        profile = profiles.get(name) if name in allowed else None
+        if profile is None:
+            # One answer whether the profile exists or not, naming nothing: a caller learns
+            # which profiles exist only from GET /profiles, which lists the ones it may use.
+            raise ApiError(403, "profile_not_allowed", _NOT_ALLOWED)
         request.state.profile = name
-        profile = profiles[name]
         token_id = choose_token_id(profile.token_id, principal.identity, query.get("name"))
         request.state.token_id = token_id
         try:
