@@ -18,7 +18,7 @@ from tvmcli.emulator import Emulator
 from tvmcli.minting import Minter
 from tvmcli.server import build_app
 from tvmcli.server.auth import Authenticator
-from tvmcli.server.running import bind, generated_bearer_token
+from tvmcli.server.running import bind, generated_bearer_token, uvicorn_config
 
 BEARER = "test-bearer-token-0123456789"
 
@@ -92,7 +92,8 @@ def serve(
     )
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    # The very uvicorn configuration `serve` runs: timeouts, connection bound, no proxy headers.
+    server = uvicorn.Server(uvicorn_config(app, config.server))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

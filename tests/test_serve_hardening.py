@@ -4,6 +4,8 @@ injected fault against the real app under uvicorn on loopback, minting from the 
 from __future__ import annotations
 
 import logging
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +306,169 @@ def test_unknown_and_forbidden_profiles_get_the_same_403(emulator: Emulator) -> 
         assert_error(response, 403, "profile_not_allowed")
     assert len({r.json()["error"]["message"] for r in answers}) == 1
     assert "no-such-profile" not in answers[1].text
+
+
+# -- X-Forwarded-For only from trusted proxies (item 2) -----------------------------------------
+
+RATED = (
+    'default_profile = "chat-reader"\nclient_rate = 1\nclient_burst = 2\n'
+    '[server.bearer]\ntokens_env = "TEST_BEARER"\n'
+)
+
+
+def raw_request(url: str, head: bytes) -> bytes:
+    """One request written byte for byte (httpx refuses some of these header values)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(head)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_forwarded_for_from_an_untrusted_peer_changes_nothing(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tvmcli.server.access")
+    with serve(emulator, "[server]\n" + RATED) as server:
+        statuses = [
+            httpx.get(
+                server.url + "/token", headers={**AUTH, "X-Forwarded-For": f"10.0.0.{i}"}
+            ).status_code
+            for i in range(4)
+        ]
+        host = server.url.removeprefix("http://")
+        forged = raw_request(
+            server.url,
+            b"GET /healthz HTTP/1.1\r\nHost: " + host.encode() + b"\r\n"
+            b"X-Forwarded-For: \x9b2J\x9b31m6.6.6.6\r\nConnection: close\r\n\r\n",
+        )
+    assert statuses[:2] == [200, 200]
+    assert 429 in statuses[2:]  # one bucket: the peer's, whatever the header says
+    assert forged.startswith(b"HTTP/1.1 429") or forged.startswith(b"HTTP/1.1 200")
+    lines = [r.getMessage() for r in caplog.records if r.name == "tvmcli.server.access"]
+    text = "\n".join(lines)
+    assert "10.0.0." not in text
+    assert "6.6.6.6" not in text
+    assert "\x9b" not in text
+    assert all(line.startswith("127.0.0.1 ") for line in text.split("\n"))
+
+
+def test_forwarded_for_from_a_trusted_proxy_names_the_client(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tvmcli.server.access")
+    trusting = '[server]\ntrusted_proxies = ["127.0.0.0/8", "::1"]\n' + RATED
+
+    def via_proxy(server_url: str, chain: str) -> int:
+        headers = {**AUTH, "X-Forwarded-For": chain}
+        return httpx.get(server_url + "/token", headers=headers).status_code
+
+    with serve(emulator, trusting) as server:
+        own_buckets = [via_proxy(server.url, f"10.0.0.{i}") for i in range(4)]
+        # The client may prepend anything; the address the proxy appended is what counts.
+        spoofed = [via_proxy(server.url, f"{i}.{i}.{i}.{i}, 5.5.5.5") for i in range(1, 5)]
+        through_two = via_proxy(server.url, "7.7.7.7, 127.0.0.9")
+        garbage = raw_request(
+            server.url,
+            b"GET /healthz HTTP/1.1\r\nHost: "
+            + server.url.removeprefix("http://").encode()
+            + b"\r\nX-Forwarded-For: \x9b31mnot-an-address\r\nConnection: close\r\n\r\n",
+        )
+    assert own_buckets == [200, 200, 200, 200]
+    assert spoofed[:2] == [200, 200]
+    assert 429 in spoofed[2:]
+    assert through_two == 200
+    assert garbage.startswith(b"HTTP/1.1 ")
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name == "tvmcli.server.access")
+    assert "10.0.0.3 GET /token 200" in text
+    assert "5.5.5.5 GET /token 429" in text
+    assert "7.7.7.7 GET /token 200" in text
+    assert "1.1.1.1" not in text
+    assert "127.0.0.1 GET /healthz" in text  # garbage: the proxy answers for it
+    assert "\x9b" not in text
+
+
+# -- connection limits: header deadline, idle, count (item 13) ----------------------------------
+
+LIMITED = (
+    "[server]\nheader_timeout = 1\nidle_timeout = 1\nmax_connections = 3\n"
+    '[server.bearer]\ntokens_env = "TEST_BEARER"\n'
+)
+
+
+def connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=20)
+
+
+def closed_by_server(conn: socket.socket) -> bool:
+    """True once the server closed the connection (EOF or reset) within the socket's timeout;
+    False if it was still open when the timeout passed."""
+    try:
+        while conn.recv(65536):
+            pass
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_a_connection_that_never_sends_its_request_head_is_closed(emulator: Emulator) -> None:
+    with serve(emulator, LIMITED) as server:
+        silent = connect(server.url)
+        partial = connect(server.url)
+        partial.sendall(b"GET /token HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        assert closed_by_server(silent)
+        assert closed_by_server(partial)
+        silent.close()
+        partial.close()
+
+
+def test_a_request_head_sent_a_byte_at_a_time_is_cut_off(emulator: Emulator) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
+    with serve(emulator, LIMITED) as server:
+        conn = connect(server.url)
+        answer = b""
+        try:
+            for byte in head:  # one every 0.05 s: the whole head would take ~12 s
+                conn.sendall(bytes([byte]))
+                time.sleep(0.05)
+            conn.settimeout(5)
+            while chunk := conn.recv(65536):
+                answer += chunk
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass
+        conn.close()
+    assert not answer.startswith(b"HTTP/1.1")  # the head never got through: no answer
+
+
+def test_a_keep_alive_connection_that_sends_a_byte_after_its_answer_is_closed(
+    emulator: Emulator,
+) -> None:
+    with serve(emulator, LIMITED) as server:
+        conn = connect(server.url)
+        host = server.url.removeprefix("http://").encode()
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        conn.sendall(b"G")  # cancels uvicorn's keep-alive timer; the head deadline remains
+        assert closed_by_server(conn)
+        conn.close()
+
+
+def test_connections_beyond_max_connections_get_503_and_are_closed(emulator: Emulator) -> None:
+    with serve(emulator, LIMITED.replace("header_timeout = 1", "header_timeout = 30")) as server:
+        held = [connect(server.url) for _ in range(3)]
+        time.sleep(0.2)  # let the server take them in
+        extra = connect(server.url)
+        answer = b""
+        while chunk := extra.recv(65536):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 503")
+        assert b'"busy"' in answer
+        for conn in held:
+            conn.close()
+        time.sleep(0.2)
+        assert httpx.get(server.url + "/healthz").status_code == 200  # room again
