@@ -3,6 +3,7 @@ injected fault against the real app under uvicorn on loopback, minting from the 
 
 from __future__ import annotations
 
+import base64
 import logging
 import socket
 import time
@@ -472,3 +473,51 @@ def test_connections_beyond_max_connections_get_503_and_are_closed(emulator: Emu
             conn.close()
         time.sleep(0.2)
         assert httpx.get(server.url + "/healthz").status_code == 200  # room again
+
+
+# -- basic auth: unknown users cost the same scrypt run as known ones (item 6) -------------------
+
+
+def test_basic_auth_runs_scrypt_for_unknown_users_too(emulator: Emulator) -> None:
+    import statistics
+
+    from tests.test_serve import TIERS
+    from tvmcli.config import parse_config
+    from tvmcli.server.auth import BasicAuth
+
+    settings = parse_config(PROFILES_FOR_TIERS + TIERS, Path("t.toml")).server
+    auth = BasicAuth(settings, {"WALT_PASSWORD": "walt-password"})
+    attempts = {
+        "unknown user": ("ghost", "guess"),
+        "known user, wrong password": ("rita", "guess"),
+        "password_env user, wrong password": ("walt", "guess"),
+        "no colon": ("rita-without-colon", None),
+    }
+    times: dict[str, list[float]] = {label: [] for label in attempts}
+    with (
+        serve(emulator, TIERS, authenticator=auth) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        for _ in range(5):
+            for label, (user, password) in attempts.items():
+                raw = user if password is None else f"{user}:{password}"
+                header = "Basic " + base64.b64encode(raw.encode()).decode()
+                before = auth.scrypt_runs
+                started = time.perf_counter()
+                response = client.get("/token", headers={"Authorization": header})
+                times[label].append(time.perf_counter() - started)
+                assert_error(response, 401, "bad_credentials")
+                assert auth.scrypt_runs == before + 1, label  # the same work, every time
+    # The deterministic signal is the counter above; the clocks only confirm it loosely:
+    # an unknown user is not answered in a fraction of a known user's time.
+    known = statistics.median(times["known user, wrong password"])
+    for label in ("unknown user", "no colon", "password_env user, wrong password"):
+        assert statistics.median(times[label]) > known / 4, (label, times)
+
+
+PROFILES_FOR_TIERS = """
+[profiles.chat-reader]
+permissions = [{ role = "subscribe-only", cache = "chat", topic = "*" }]
+[profiles.chat-writer]
+permissions = [{ role = "publish-subscribe", cache = "chat", topic = "*" }]
+"""
