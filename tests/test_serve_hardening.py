@@ -3,6 +3,7 @@ injected fault against the real app under uvicorn on loopback, minting from the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import socket
@@ -521,3 +522,98 @@ permissions = [{ role = "subscribe-only", cache = "chat", topic = "*" }]
 [profiles.chat-writer]
 permissions = [{ role = "publish-subscribe", cache = "chat", topic = "*" }]
 """
+
+
+# -- every call to the token service takes mint budget, retries too (item 1) --------------------
+
+FRESH = '[server]\nauth = "open"\nclient_rate = 0\nmint_rate = 5\n'
+
+
+def fresh_burst(url: str, count: int) -> list[httpx.Response]:
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(
+                *(client.get(url + "/token", params={"profile": "fresh"}) for _ in range(count))
+            )
+
+    return asyncio.run(burst())
+
+
+def test_retries_take_mint_budget_so_a_failing_service_sees_at_most_the_rate() -> None:
+    """Momento failing every call: 5 mints at once, each retrying for its 2 s deadline. With
+    every call admitted by the limiter (5 per 1.05 s window), the service sees at most 10
+    calls in those 2 s; before, each mint retried on its own and it saw dozens."""
+    faults = Faults(fail_rate=1.0, fail_status=grpc.StatusCode.UNAVAILABLE)
+    with (
+        Emulator(rate_limit=0, faults=faults) as emulator,
+        serve(emulator, FRESH, timeout=2.0) as server,
+    ):
+        responses = fresh_burst(server.url, 5)
+    assert {r.status_code for r in responses} == {503}
+    calls = emulator.service.stats()["calls"]
+    assert 5 <= calls <= 10, calls
+
+
+def test_retries_under_half_failures_never_make_momento_throttle_us() -> None:
+    """The attack of issue 10: 50 % of calls fail and are retried. Momento (the emulator's 5
+    per second) must never have to refuse one of this server's calls as over the limit."""
+    faults = Faults(fail_rate=0.5, fail_status=grpc.StatusCode.UNAVAILABLE)
+    with (
+        Emulator(rate_limit=5, faults=faults) as emulator,
+        serve(
+            emulator, FRESH.replace("mint_rate = 5", "mint_rate = 5\nmint_queue = 6"), timeout=8
+        ) as server,
+    ):
+        responses = fresh_burst(server.url, 15)
+    assert "RESOURCE_EXHAUSTED" not in emulator.service.stats()["refusals"]
+    assert all(r.status_code in (200, 503) for r in responses)
+
+
+def test_resource_exhausted_backs_off_a_full_window() -> None:
+    from tvmcli.credential_format import Kind
+    from tvmcli.credentials import ApiKey
+    from tvmcli.minting import Minter
+    from tvmcli.roles import Role
+    from tvmcli.statements import Statement
+
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(seconds)
+
+    faults = Faults(fail_first=1, fail_status=grpc.StatusCode.RESOURCE_EXHAUSTED)
+    with Emulator(rate_limit=0, faults=faults) as emulator:
+        key = ApiKey(emulator.issue_api_key(), emulator.endpoint, "test", Kind.V2_API_KEY)
+
+        async def mint() -> None:
+            async with Minter(key, timeout=10, sleep=sleep) as minter:
+                await minter.mint((Statement(Role.READ_ONLY, "c"),), 60)
+
+        asyncio.run(mint())
+    assert emulator.service.stats()["refusals"] == {"RESOURCE_EXHAUSTED": 1}
+    assert slept
+    assert slept[0] >= 1.0
+
+
+def test_the_limiter_refusing_a_retry_ends_the_mint_with_mint_limit() -> None:
+    from tvmcli.credential_format import Kind
+    from tvmcli.credentials import ApiKey
+    from tvmcli.errors import MintLimitError
+    from tvmcli.minting import Minter
+    from tvmcli.roles import Role
+    from tvmcli.statements import Statement
+    from tvmcli.vending import MintLimiter
+
+    faults = Faults(fail_first=1, fail_status=grpc.StatusCode.UNAVAILABLE)
+    with Emulator(rate_limit=0, faults=faults) as emulator:
+        key = ApiKey(emulator.issue_api_key(), emulator.endpoint, "test", Kind.V2_API_KEY)
+
+        async def mint() -> None:
+            limiter = MintLimiter(rate=1, queue=0.5)  # a retry would wait ~1 s: over the queue
+            async with Minter(key, timeout=10) as minter:
+                await minter.mint((Statement(Role.READ_ONLY, "c"),), 60, admit=limiter.acquire)
+
+        with pytest.raises(MintLimitError):
+            asyncio.run(mint())
+    assert emulator.service.stats()["calls"] == 1

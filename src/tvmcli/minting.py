@@ -29,7 +29,7 @@ from tvmcli.errors import (
     UnavailableError,
 )
 from tvmcli.scopes import build_permissions
-from tvmcli.statements import Statement
+from tvmcli.statements import ACCOUNT_WINDOW_SECONDS, Statement
 from tvmcli.syncrun import run_sync
 from tvmcli.tokens import Token
 
@@ -48,15 +48,22 @@ TRANSIENT = frozenset(
 )
 
 
+Admit = Callable[[], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Full-jitter exponential backoff: attempt n waits uniform(0, min(cap, base * 2**n))."""
+    """Full-jitter exponential backoff: attempt n waits uniform(0, min(cap, base * 2**n)).
+    After RESOURCE_EXHAUSTED at least `throttled`: Momento counts mints per second, so
+    retrying sooner only meets the same full window (and spends budget on a refusal)."""
 
     base: float = 0.1
     cap: float = 2.0
+    throttled: float = ACCOUNT_WINDOW_SECONDS + 0.05
 
-    def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
-        return rng() * min(self.cap, self.base * 2.0**attempt)
+    def backoff(self, attempt: int, rng: Callable[[], float], *, throttled: bool = False) -> float:
+        jittered = rng() * min(self.cap, self.base * 2.0**attempt)
+        return max(jittered, self.throttled) if throttled else jittered
 
 
 class Minter:
@@ -120,19 +127,26 @@ class Minter:
         token_id: str | None = None,
         *,
         profile: str | None = None,
+        admit: Admit | None = None,
     ) -> Token:
+        """One token. `admit`, when given, is awaited before every call to the token service,
+        the first and each retry, so every call takes budget from the caller's limiter; it may
+        wait, or raise (MintLimitError), which ends the mint with that error. The deadline
+        (`timeout`) starts once the first call is admitted and bounds the retries' waits."""
         request = token_pb2._GenerateDisposableTokenRequest(
             expires=token_pb2._GenerateDisposableTokenRequest.Expires(valid_for_seconds=expires_in),
             auth_token=self.api_key.secret,
             permissions=build_permissions(statements),
             token_id=token_id or "",
         )
-        response = await self._call_with_retries(request)
+        response = await self._call_with_retries(request, admit)
         return replace(self._minted(response, token_id), profile=profile)
 
     async def _call_with_retries(
-        self, request: token_pb2._GenerateDisposableTokenRequest
+        self, request: token_pb2._GenerateDisposableTokenRequest, admit: Admit | None
     ) -> token_pb2._GenerateDisposableTokenResponse:
+        if admit is not None:
+            await admit()  # the first call waits as long as the limiter's own queue allows
         deadline = time.monotonic() + self.timeout
         attempt = 0
         while True:
@@ -146,11 +160,18 @@ class Minter:
                 return response
             except grpc.aio.AioRpcError as error:
                 code = error.code()
-                wait = self.retry.backoff(attempt, self._rng)
+                throttled = code is grpc.StatusCode.RESOURCE_EXHAUSTED
+                wait = self.retry.backoff(attempt, self._rng, throttled=throttled)
                 attempt += 1
                 if code not in RETRYABLE or time.monotonic() + wait >= deadline:
                     raise self._translate(error, attempt) from None
+                last_error = error
             await self._sleep(wait)
+            if admit is not None:
+                try:
+                    await asyncio.wait_for(admit(), deadline - time.monotonic())
+                except asyncio.TimeoutError:  # no budget before the deadline: the last answer
+                    raise self._translate(last_error, attempt) from None
 
     def _translate(self, error: grpc.aio.AioRpcError, attempts: int) -> TvmError:
         code = error.code()
