@@ -19,7 +19,8 @@ from tvmcli.emulator import Emulator
 from tvmcli.minting import Minter
 from tvmcli.server import build_app
 from tvmcli.server.auth import Authenticator
-from tvmcli.server.running import bind, generated_bearer_token
+from tvmcli.server.running import bind, generated_bearer_token, uvicorn_config
+from tvmcli.settings import ServerSettings
 
 BEARER = "test-bearer-token-0123456789"
 
@@ -92,16 +93,22 @@ def serve(
         authenticator=authenticator,
         minter=Minter(api_key, timeout=timeout),
     )
-    with running(app) as url:
+    with running(app, config.server) as url:
         yield Running(url, app, emulator)
 
 
 @contextlib.contextmanager
-def running(app: Any) -> Iterator[str]:
-    """Any ASGI app under uvicorn in a thread on 127.0.0.1:0; yields its base URL."""
+def running(app: Any, settings: ServerSettings | None = None) -> Iterator[str]:
+    """Any ASGI app under uvicorn in a thread on 127.0.0.1:0; yields its base URL. With the
+    app's settings, uvicorn is configured exactly as `serve` configures it."""
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    # The very uvicorn configuration `serve` runs: timeouts, connection bound, no proxy headers.
+    server = uvicorn.Server(
+        uvicorn_config(app, settings)
+        if settings is not None
+        else uvicorn.Config(app, log_config=None, access_log=False)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import logging
 import threading
 import time
 import uuid
@@ -376,7 +377,7 @@ def test_a_missing_authorization_header_is_401(emulator: Emulator, jwks: JwksSer
     ("jwt_table", "message"),
     [
         ('issuer = "x"\naudience = "a"', "needs exactly one of jwks_url or jwks_file"),
-        ('issuer = "x"\naudience = "a"\njwks_url = "file:///etc/passwd"', "must be an http(s) URL"),
+        ('issuer = "x"\naudience = "a"\njwks_url = "file:///etc/passwd"', "must be an https://"),
         (
             'issuer = "x"\naudience = "a"\njwks_file = "j"\nalgorithms = ["HS256"]',
             "never none, never HS*",
@@ -399,3 +400,87 @@ def test_jwt_settings_are_checked(jwt_table: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, Path("t.toml"))
     assert any(message in p for p in caught.value.problems)
+
+
+# -- hostile sign-in tokens (issue 10, item 3) ------------------------------------------------
+
+
+def signed_with_header(key: Key, header: dict[str, Any], claims: dict[str, Any]) -> str:
+    """A token whose header is exactly `header` (PyJWT would refuse to write some of these),
+    signed with `key` the way its `alg` says when the key can, else with the key's own alg."""
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    algorithm = jwt.get_algorithm_by_name(key.alg)
+    signature = algorithm.sign(signing_input.encode(), key.private)
+    return f"{signing_input}.{b64(signature)}"
+
+
+def cognito_claims(**override: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims = {
+        "sub": "hostile",
+        "iss": COGNITO_ISSUER,
+        "aud": COGNITO_CLIENT,
+        "cognito:groups": ["readers"],
+        "iat": now,
+        "exp": now + 3600,
+    }
+    claims.update(override)
+    return claims
+
+
+HOSTILE_HEADERS = [
+    pytest.param({"alg": "RS256", "kid": 5}, "rsa", id="kid is a number"),
+    pytest.param({"alg": "RS256", "kid": ["rsa-1"]}, "rsa", id="kid is a list"),
+    pytest.param({"alg": "RS256", "kid": {"$ne": 1}}, "rsa", id="kid is an object"),
+    pytest.param(
+        {"alg": "RS256", "kid": "rsa-1", "crit": ["x\n1.2.3.4 GET /token 200 forged"]},
+        "rsa",
+        id="crit with a newline",
+    ),
+    pytest.param({"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]}, "rsa", id="crit naming exp"),
+    pytest.param({"alg": "RS256", "kid": "rsa-1", "crit": "b64"}, "rsa", id="crit not a list"),
+    pytest.param({"alg": "RS256", "kid": "rsa-1", "crit": []}, "rsa", id="crit empty"),
+    pytest.param({"alg": "RS256", "kid": "ec-1"}, "rsa", id="RS256 naming the EC key"),
+    pytest.param({"alg": "ES256", "kid": "rsa-1"}, "ec", id="ES256 naming the RSA key"),
+    pytest.param({"alg": "RS256", "kid": "rsa-1", "b64": False}, "rsa", id="b64 false"),
+    pytest.param({"alg": "RS256", "kid": "\x1b]0;pwned\x07"}, "rsa", id="kid with escapes"),
+    pytest.param({"alg": ["RS256"], "kid": "rsa-1"}, "rsa", id="alg is a list"),
+    pytest.param({"alg": "RS256", "kid": "rsa-1", "jku": "http://evil/"}, "rsa", id="jku"),
+]
+
+
+@pytest.mark.parametrize(("header", "signer"), HOSTILE_HEADERS)
+def test_hostile_token_headers_are_401_invalid_token_with_nothing_logged_raw(
+    emulator: Emulator,
+    jwks: JwksServer,
+    rsa_key: Key,
+    ec_key: Key,
+    caplog: pytest.LogCaptureFixture,
+    header: dict[str, Any],
+    signer: str,
+) -> None:
+    caplog.set_level(logging.INFO)
+    key = rsa_key if signer == "rsa" else ec_key
+    hostile = signed_with_header(key, {"typ": "JWT", **header}, cognito_claims())
+    with cognito_server(emulator, jwks) as url:
+        response = token_with(url, hostile)
+        assert token_with(url, cognito(rsa_key, ["readers"])).status_code == 200  # still fine
+    if "jku" in header or "b64" in header:  # harmless extra fields: the signature is valid
+        assert response.status_code in (200, 401), response.text
+    else:
+        assert_refused(response, "invalid_token")
+    assert "Traceback" not in caplog.text
+    assert "forged" not in caplog.text
+    assert "\x1b" not in caplog.text
+    assert emulator.service.stats()["calls"] <= 2
+
+
+@pytest.mark.parametrize("sub", ["a\nforged 200", "\x00", "\U0001f600" * 17, "x" * 65])
+def test_a_sign_in_identity_that_cannot_be_a_token_id_is_403(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key, sub: str
+) -> None:
+    with cognito_server(emulator, jwks) as url:
+        response = token_with(url, cognito(rsa_key, ["readers"], sub=sub))
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "bad_identity"
+    assert emulator.service.stats()["calls"] == 0

@@ -59,7 +59,7 @@ def test_every_server_problem_is_reported() -> None:
     )
     text = "\n".join(found)
     assert "auth: must be one of open, bearer, basic" in text
-    assert "port: must be 0 to 65535" in text
+    assert "port: must be a whole number from 0 to 65535" in text
     assert "unknown field 'cors_origin'. Did you mean 'cors_origins'?" in text
     assert "'localhost:5173' is not an origin" in text
     assert "'http://ok.example/' is not an origin" in text

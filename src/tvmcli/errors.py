@@ -87,6 +87,17 @@ class AuthError(TvmError):
     public_message = "Momento refused this server's key"
 
 
+class MomentoError(TvmError):
+    """Momento answered with an error this tool has no use for (NOT_FOUND, UNIMPLEMENTED, ...,
+    or an answer without a token): often the endpoint is not a Momento token service
+    (exit 5, HTTP 502: the upstream refused, not the caller)."""
+
+    exit_code = ExitCode.UNAVAILABLE
+    http_status = 502
+    code = "momento_error"
+    public_message = "Momento answered with an error"
+
+
 class UnavailableError(TvmError):
     """Momento unreachable, throttled or timed out after retries (exit 5, HTTP 503)."""
 

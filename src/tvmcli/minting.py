@@ -23,29 +23,47 @@ from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey
 from tvmcli.errors import (
     AuthError,
     MintTimeoutError,
+    MomentoError,
     MomentoRejectedError,
     TvmError,
     UnavailableError,
 )
 from tvmcli.scopes import build_permissions
-from tvmcli.statements import Statement
+from tvmcli.statements import ACCOUNT_WINDOW_SECONDS, Statement
 from tvmcli.syncrun import run_sync
 from tvmcli.tokens import Token
 
 RETRYABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.RESOURCE_EXHAUSTED}
 )
+# Statuses that say "the service or the path to it failed", not "no": answered like
+# UNAVAILABLE (exit 5, HTTP 503, worth retrying later), though not retried within a mint.
+TRANSIENT = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.DATA_LOSS,
+        grpc.StatusCode.CANCELLED,
+    }
+)
+
+
+Admit = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Full-jitter exponential backoff: attempt n waits uniform(0, min(cap, base * 2**n))."""
+    """Full-jitter exponential backoff: attempt n waits uniform(0, min(cap, base * 2**n)).
+    After RESOURCE_EXHAUSTED at least `throttled`: Momento counts mints per second, so
+    retrying sooner only meets the same full window (and spends budget on a refusal)."""
 
     base: float = 0.1
     cap: float = 2.0
+    throttled: float = ACCOUNT_WINDOW_SECONDS + 0.05
 
-    def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
-        return rng() * min(self.cap, self.base * 2.0**attempt)
+    def backoff(self, attempt: int, rng: Callable[[], float], *, throttled: bool = False) -> float:
+        jittered = rng() * min(self.cap, self.base * 2.0**attempt)
+        return max(jittered, self.throttled) if throttled else jittered
 
 
 class Minter:
@@ -109,19 +127,26 @@ class Minter:
         token_id: str | None = None,
         *,
         profile: str | None = None,
+        admit: Admit | None = None,
     ) -> Token:
+        """One token. `admit`, when given, is awaited before every call to the token service,
+        the first and each retry, so every call takes budget from the caller's limiter; it may
+        wait, or raise (MintLimitError), which ends the mint with that error. The deadline
+        (`timeout`) starts once the first call is admitted and bounds the retries' waits."""
         request = token_pb2._GenerateDisposableTokenRequest(
             expires=token_pb2._GenerateDisposableTokenRequest.Expires(valid_for_seconds=expires_in),
             auth_token=self.api_key.secret,
             permissions=build_permissions(statements),
             token_id=token_id or "",
         )
-        response = await self._call_with_retries(request)
+        response = await self._call_with_retries(request, admit)
         return replace(self._minted(response, token_id), profile=profile)
 
     async def _call_with_retries(
-        self, request: token_pb2._GenerateDisposableTokenRequest
+        self, request: token_pb2._GenerateDisposableTokenRequest, admit: Admit | None
     ) -> token_pb2._GenerateDisposableTokenResponse:
+        if admit is not None:
+            await admit()  # the first call waits as long as the limiter's own queue allows
         deadline = time.monotonic() + self.timeout
         attempt = 0
         while True:
@@ -135,11 +160,18 @@ class Minter:
                 return response
             except grpc.aio.AioRpcError as error:
                 code = error.code()
-                wait = self.retry.backoff(attempt, self._rng)
+                throttled = code is grpc.StatusCode.RESOURCE_EXHAUSTED
+                wait = self.retry.backoff(attempt, self._rng, throttled=throttled)
                 attempt += 1
                 if code not in RETRYABLE or time.monotonic() + wait >= deadline:
                     raise self._translate(error, attempt) from None
+                last_error = error
             await self._sleep(wait)
+            if admit is not None:
+                try:
+                    await asyncio.wait_for(admit(), deadline - time.monotonic())
+                except asyncio.TimeoutError:  # no budget before the deadline: the last answer
+                    raise self._translate(last_error, attempt) from None
 
     def _translate(self, error: grpc.aio.AioRpcError, attempts: int) -> TvmError:
         code = error.code()
@@ -167,7 +199,7 @@ class Minter:
                 f"no answer from {where} within {self.timeout:g}s ({tries}; last status {status})",
                 hint="Check the endpoint and network, or raise --timeout.",
             )
-        if code in RETRYABLE:
+        if code in RETRYABLE or code in TRANSIENT or code is None:
             return UnavailableError(
                 f"could not mint from {where}: {status} {tries}"
                 + (f" ({details})" if details else ""),
@@ -175,13 +207,18 @@ class Minter:
                 if code is grpc.StatusCode.RESOURCE_EXHAUSTED
                 else "Is the endpoint right and the service up?",
             )
-        return TvmError(f"unexpected answer from {where}: {status} {details}".rstrip())
+        # NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, OUT_OF_RANGE, UNIMPLEMENTED, ...:
+        # a refusal this tool has no mapping for. Every status ends as one of our errors.
+        return MomentoError(
+            f"unexpected answer from {where}: {status} {details}".rstrip(),
+            hint="Is the endpoint a Momento token service?",
+        )
 
     def _minted(
         self, response: token_pb2._GenerateDisposableTokenResponse, token_id: str | None
     ) -> Token:
         if not response.api_key or not response.valid_until:
-            raise TvmError(
+            raise MomentoError(
                 f"{self._target.endpoint} answered without a token or expiry; "
                 "is it a Momento token service?"
             )

@@ -324,11 +324,30 @@ def check_lifetime(seconds: int) -> None:
 
 
 def check_token_id(token_id: object) -> None:
+    """THE token id rule, for profiles, `--token-id`, `?name=` and sign-in identities alike.
+
+    Momento allows 64 characters (the JS SDK refuses more, counting UTF-16 units); what the
+    service itself counts is not public. So, conservatively: at most 64 UTF-8 bytes (64
+    characters for ASCII), which holds under every reading, and printable: no control
+    characters (NUL, newlines, escape sequences) and no invisible format characters (bidi
+    overrides, zero-width joiners). The id is baked into the token and shown to subscribers.
+    """
     if not isinstance(token_id, str):
         raise ValueError("must be a string")
     if not token_id:
         raise ValueError("must not be empty")
+    if not token_id.isprintable():
+        raise ValueError(
+            "must be printable: no control characters (NUL, newlines, escapes) "
+            "or invisible format characters"
+        )
     if len(token_id) > MAX_TOKEN_ID_LENGTH:
         raise ValueError(
             f"is {len(token_id)} characters; Momento allows at most {MAX_TOKEN_ID_LENGTH}"
+        )
+    size = len(token_id.encode("utf-8"))
+    if size > MAX_TOKEN_ID_LENGTH:
+        raise ValueError(
+            f"is {size} bytes in UTF-8; at most {MAX_TOKEN_ID_LENGTH} are accepted (Momento "
+            f"allows {MAX_TOKEN_ID_LENGTH} characters; counting bytes keeps every reading of it)"
         )

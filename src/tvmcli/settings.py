@@ -4,10 +4,11 @@
 [server]
 host = "127.0.0.1"
 port = 8700
-auth = "bearer"                       # open | bearer | basic
+auth = "bearer"                       # open | bearer | basic | jwt
 cors_origins = ["http://localhost:5173"]
 profiles = ["chat-reader"]            # what open and bearer callers may use (default: all)
 default_profile = "chat-reader"
+trusted_proxies = ["10.0.0.0/8"]      # peers whose X-Forwarded-For is believed (default: none)
 
 [server.bearer]
 tokens_env = "TVM_BEARER_TOKENS"      # comma-separated; or tokens_file = "path" (one a line)
@@ -20,21 +21,28 @@ groups = ["writers"]
 profiles = ["chat-reader", "chat-writer"]
 default_profile = "chat-writer"
 ```
+
+Every number has a range (`NUMBERS`), checked at load: a bad value is a problem naming its
+field (exit 3), never a server that answers every request with an error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+import ipaddress
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.durations import parse_duration
 from tvmcli.errors import ConfigError
 from tvmcli.netaddr import is_loopback
-from tvmcli.profiles import suggest
-from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND
+from tvmcli.profiles import check_token_id, suggest
+from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND, MAX_LIFETIME_SECONDS
 
 AUTH_MODES = ("open", "bearer", "basic", "jwt")
 # Verified with public keys only: an HS* algorithm would let the public key act as a secret.
@@ -51,6 +59,9 @@ JWT_ALGORITHMS = (
     "EdDSA",
 )
 DEFAULT_PORT = 8700
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _KEYS = {
     "host",
@@ -73,6 +84,10 @@ _KEYS = {
     "max_body_bytes",
     "max_header_bytes",
     "timeout",
+    "header_timeout",
+    "idle_timeout",
+    "max_connections",
+    "trusted_proxies",
     "jwt",
     "state",
 }
@@ -156,6 +171,14 @@ class ServerSettings:
     max_body_bytes: int = 1024
     max_header_bytes: int = 8192
     timeout: float = DEFAULT_TIMEOUT
+    # The connection: a request's head must arrive within header_timeout of the connection
+    # opening (or of the previous response); an idle keep-alive connection closes after
+    # idle_timeout; at most max_connections are open at once (the next is answered 503).
+    header_timeout: float = 10.0
+    idle_timeout: float = 5.0
+    max_connections: int = 1000
+    # Peers (CIDR) whose X-Forwarded-For names the client; from anyone else it is ignored.
+    trusted_proxies: tuple[Network, ...] = ()
     jwt: JwtSettings | None = None
     state: StateSettings = StateSettings()
 
@@ -168,172 +191,260 @@ _DEFAULTS = ServerSettings()  # the one place defaults are written: the dataclas
 _JWT_DEFAULTS = JwtSettings(issuer="", audience=())
 
 
-def parse_server_settings(
-    raw: Mapping[str, Any], path: Path, profile_names: list[str]
-) -> ServerSettings:
-    """Validate the [server] table; every problem is reported at once (exit 3)."""
-    problems: list[str] = []
+@dataclass(frozen=True)
+class _Range:
+    kind: str  # "number", "whole" or "duration" (a number of seconds or "90s", "2m")
+    low: float
+    high: float
 
-    def problem(where: str, message: str) -> None:
-        problems.append(f"{path}: [server]{where}: {message}")
 
-    def unknown(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+# Every number in [server] and its range. A value outside is a problem naming the field.
+NUMBERS = {
+    "port": _Range("whole", 0, 65535),
+    "workers": _Range("whole", 1, 256),
+    "reuse_share": _Range("number", 0.01, 1.0),
+    "min_ttl": _Range("duration", 0, MAX_LIFETIME_SECONDS),
+    "mint_rate": _Range("number", 0.1, 1000),
+    "mint_queue": _Range("duration", 0, 60),
+    "client_rate": _Range("number", 0, 100_000),
+    "client_burst": _Range("whole", 1, 100_000),
+    "max_body_bytes": _Range("whole", 0, 1 << 20),
+    "max_header_bytes": _Range("whole", 1024, 1 << 20),
+    "timeout": _Range("duration", 0.1, 600),
+    "header_timeout": _Range("duration", 0.1, 300),
+    "idle_timeout": _Range("duration", 0.1, 3600),
+    "max_connections": _Range("whole", 1, 1_000_000),
+}
+
+
+class _Reader:
+    """Reads one [server] table, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, path: Path, profile_names: list[str]) -> None:
+        self.path = path
+        self.profile_names = profile_names
+        self.problems: list[str] = []
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(f"{self.path}: [server]{where}: {message}")
+
+    def unknown(self, where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
         for key in table:
             if key not in allowed:
                 hint = suggest(key, sorted(allowed))
                 hint = f" {hint}" if hint else ""
-                problem(where, f"unknown field {key!r}.{hint}")
+                self.problem(where, f"unknown field {key!r}.{hint}")
 
-    def table(value: Any, where: str) -> dict[str, Any]:
+    def table(self, value: Any, where: str) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            problem(where, "must be a table")
+            self.problem(where, "must be a table")
             return {}
         return value
 
     def typed(
-        table_: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str
+        self, table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str
     ) -> Any:
-        value = table_.get(key)
+        value = table.get(key)
         if value is not None and (
             not isinstance(value, kind) or isinstance(value, bool) != (kind is bool)
         ):
-            problem(f"{where}.{key}", f"must be {_kind_name(kind)}")
+            self.problem(f"{where}.{key}", f"must be {_kind_name(kind)}")
             return None
         return value
 
-    def profile_list(table_: Mapping[str, Any], where: str) -> Access:
-        names = table_.get("profiles")
+    def strings(self, table: Mapping[str, Any], key: str, where: str, what: str) -> list[str]:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(f"{where}.{key}", f"must be a list of {what}")
+            return []
+        return value
+
+    def variable_name(self, table: Mapping[str, Any], key: str, where: str) -> str | None:
+        """The NAME of an environment variable. The value is never echoed: a user who put the
+        secret itself here must not see it in an error (or a CI log)."""
+        value: str | None = self.typed(table, key, str, where)
+        if value is not None and not _VARIABLE_NAME.fullmatch(value):
+            self.problem(
+                f"{where}.{key}",
+                "must name an environment variable (letters, digits, _), not hold the secret",
+            )
+        return value
+
+    def profile_list(self, table: Mapping[str, Any], where: str) -> Access:
+        names = table.get("profiles")
         if names is not None and (
             not isinstance(names, list) or not all(isinstance(n, str) for n in names)
         ):
-            problem(f"{where}.profiles", "must be a list of profile names")
+            self.problem(f"{where}.profiles", "must be a list of profile names")
             names = None
         for name in names or []:
-            if name not in profile_names:
-                hint = suggest(name, profile_names)  # "Did you mean 'x'?"
-                problem(
+            if name not in self.profile_names:
+                hint = suggest(name, self.profile_names)  # "Did you mean 'x'?"
+                self.problem(
                     f"{where}.profiles",
                     f"no profile named {name!r}" + (f"; d{hint[1:]}" if hint else ""),
                 )
-        default = typed(table_, "default_profile", str, where)
-        if default is not None and default not in (names if names is not None else profile_names):
-            problem(
+        default = self.typed(table, "default_profile", str, where)
+        allowed = names if names is not None else self.profile_names
+        if default is not None and default not in allowed:
+            self.problem(
                 f"{where}.default_profile", f"{default!r} is not among the profiles allowed here"
             )
         return Access(tuple(names) if names is not None else None, default)
 
+    def number(self, raw: Mapping[str, Any], key: str) -> float:
+        """`raw[key]` within NUMBERS[key], else the dataclass default (and a problem)."""
+        limits = NUMBERS[key]
+        default = float(getattr(_DEFAULTS, key))
+        if key not in raw:
+            return default
+        value = raw[key]
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            if limits.kind == "duration" and isinstance(value, str):
+                value = parse_duration(value)
+            if not isinstance(value, (int, float)) or value != value:  # NaN is not a number
+                raise ValueError
+            if limits.kind == "whole" and not isinstance(value, int):
+                raise ValueError
+        except ValueError:
+            value = None
+        if value is None or not limits.low <= value <= limits.high:
+            self.problem(f".{key}", _range_text(limits))
+            return default
+        return float(value)
+
+    def networks(self, raw: Mapping[str, Any]) -> tuple[Network, ...]:
+        found: list[Network] = []
+        for text in self.strings(raw, "trusted_proxies", "", 'CIDR blocks like "10.0.0.0/8"'):
+            try:
+                found.append(ipaddress.ip_network(text, strict=False))
+            except ValueError:
+                self.problem(".trusted_proxies", f"{text[:60]!r} is not an address or CIDR block")
+        return tuple(found)
+
+
+def parse_server_settings(
+    raw: Mapping[str, Any], path: Path, profile_names: list[str]
+) -> ServerSettings:
+    """Validate the [server] table; every problem is reported at once (exit 3)."""
+    reader = _Reader(path, profile_names)
     raw = dict(raw)
-    unknown("", raw, _KEYS)
-    auth = typed(raw, "auth", str, "") or _DEFAULTS.auth
+    reader.unknown("", raw, _KEYS)
+    auth = reader.typed(raw, "auth", str, "") or _DEFAULTS.auth
     if auth not in AUTH_MODES:
-        problem(".auth", f"must be one of {', '.join(AUTH_MODES)}, not {auth!r}")
-    port = typed(raw, "port", int, "")
-    if port is not None and not 0 <= port <= 65535:
-        problem(".port", "must be 0 to 65535")
-    workers = typed(raw, "workers", int, "")
-    if workers is not None and workers < 1:
-        problem(".workers", "must be at least 1")
-    origins = raw.get("cors_origins", [])
-    if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
-        problem(".cors_origins", 'must be a list of origins like "http://localhost:5173"')
-        origins = []
+        reader.problem(".auth", f"must be one of {', '.join(AUTH_MODES)}, not {auth!r}")
+    bearer = reader.table(raw.get("bearer"), ".bearer")
+    reader.unknown(".bearer", bearer, _BEARER_KEYS)
+    tokens_file = reader.typed(bearer, "tokens_file", str, ".bearer")
+    groups = _groups(reader, raw)
+    users = _users(reader, raw, groups)
+    if auth == "basic" and not users:
+        reader.problem(".users", 'auth = "basic" needs at least one [server.users.NAME]')
+    jwt = _jwt_settings(reader, reader.table(raw.get("jwt"), ".jwt")) if auth == "jwt" else None
+    if auth != "jwt" and "jwt" in raw:
+        reader.problem(".jwt", 'is only read with auth = "jwt"')
+    number = functools.partial(reader.number, raw)
+    settings = ServerSettings(
+        host=reader.typed(raw, "host", str, "") or _DEFAULTS.host,
+        auth=auth,
+        allow_open=bool(reader.typed(raw, "allow_open", bool, "")),
+        cors_origins=_origins(reader, raw),
+        access=reader.profile_list(raw, ""),
+        bearer_tokens_env=reader.variable_name(bearer, "tokens_env", ".bearer"),
+        bearer_tokens_file=Path(tokens_file) if tokens_file else None,
+        users=users,
+        groups=groups,
+        trusted_proxies=reader.networks(raw),
+        jwt=jwt,
+        port=int(number("port")),
+        workers=int(number("workers")),
+        reuse_share=number("reuse_share"),
+        min_ttl=int(number("min_ttl")),
+        mint_rate=number("mint_rate"),
+        mint_queue=number("mint_queue"),
+        client_rate=number("client_rate"),
+        client_burst=int(number("client_burst")),
+        max_body_bytes=int(number("max_body_bytes")),
+        max_header_bytes=int(number("max_header_bytes")),
+        timeout=number("timeout"),
+        header_timeout=number("header_timeout"),
+        idle_timeout=number("idle_timeout"),
+        max_connections=int(number("max_connections")),
+        state=_state_settings(reader, reader.table(raw.get("state"), ".state")),
+    )
+    if reader.problems:
+        count = len(reader.problems)
+        raise ConfigError(f"{path}: {count} problem(s) in [server]", problems=reader.problems)
+    return settings
+
+
+def _range_text(limits: _Range) -> str:
+    if limits.kind == "duration":
+        return f'must be a duration from {limits.low:g}s to {limits.high:g}s, such as "5s"'
+    kind = "a whole number" if limits.kind == "whole" else "a number"
+    return f"must be {kind} from {limits.low:g} to {limits.high:g}"
+
+
+def _origins(reader: _Reader, raw: Mapping[str, Any]) -> tuple[str, ...]:
+    origins = reader.strings(raw, "cors_origins", "", 'origins like "http://localhost:5173"')
     for origin in origins:
         if origin != "*" and (
             not origin.startswith(("http://", "https://")) or origin.endswith("/")
         ):
-            problem(".cors_origins", f"{origin!r} is not an origin (scheme://host[:port], no path)")
-    bearer = table(raw.get("bearer"), ".bearer")
-    unknown(".bearer", bearer, _BEARER_KEYS)
-    tokens_file = typed(bearer, "tokens_file", str, ".bearer")
+            reader.problem(
+                ".cors_origins", f"{origin!r} is not an origin (scheme://host[:port], no path)"
+            )
+    return tuple(origins)
+
+
+def _groups(reader: _Reader, raw: Mapping[str, Any]) -> dict[str, Access]:
     groups: dict[str, Access] = {}
-    for name, body in table(raw.get("groups"), ".groups").items():
-        body = table(body, f".groups.{name}")
-        unknown(f".groups.{name}", body, _GROUP_KEYS)
-        groups[name] = profile_list(body, f".groups.{name}")
+    for name, body in reader.table(raw.get("groups"), ".groups").items():
+        body = reader.table(body, f".groups.{name}")
+        reader.unknown(f".groups.{name}", body, _GROUP_KEYS)
+        groups[name] = reader.profile_list(body, f".groups.{name}")
+    return groups
+
+
+def _users(
+    reader: _Reader, raw: Mapping[str, Any], groups: Mapping[str, Access]
+) -> dict[str, User]:
     users: dict[str, User] = {}
-    for name, body in table(raw.get("users"), ".users").items():
+    for name, body in reader.table(raw.get("users"), ".users").items():
         where = f".users.{name}"
-        body = table(body, where)
-        unknown(where, body, _USER_KEYS)
-        password_hash = typed(body, "password_hash", str, where)
-        password_env = typed(body, "password_env", str, where)
+        body = reader.table(body, where)
+        reader.unknown(where, body, _USER_KEYS)
+        try:
+            check_token_id(name)
+        except ValueError as exc:
+            reader.problem(where, f"the user name becomes the token id: it {exc}")
+        password_hash = reader.typed(body, "password_hash", str, where)
+        password_env = reader.variable_name(body, "password_env", where)
         if (password_hash is None) == (password_env is None):
-            problem(
+            reader.problem(
                 where,
                 "needs exactly one of password_hash (see `momento-tvm hash-password`) "
                 "or password_env",
             )
         if password_hash is not None and not password_hash.startswith("scrypt$"):
-            problem(f"{where}.password_hash", "is not a hash from `momento-tvm hash-password`")
-        member_of = body.get("groups", [])
-        if not isinstance(member_of, list) or not all(isinstance(g, str) for g in member_of):
-            problem(f"{where}.groups", "must be a list of group names")
-            member_of = []
+            reader.problem(
+                f"{where}.password_hash", "is not a hash from `momento-tvm hash-password`"
+            )
+        member_of = reader.strings(body, "groups", where, "group names")
         for group in member_of:
             if group not in groups:
-                problem(f"{where}.groups", f"no group named {group!r} in [server.groups]")
+                reader.problem(f"{where}.groups", f"no group named {group!r} in [server.groups]")
         own = (
-            profile_list(body, where) if ("profiles" in body or "default_profile" in body) else None
+            reader.profile_list(body, where)
+            if ("profiles" in body or "default_profile" in body)
+            else None
         )
         users[name] = User(name, password_hash, password_env, tuple(member_of), own)
-    if auth == "basic" and not users:
-        problem(".users", 'auth = "basic" needs at least one [server.users.NAME]')
-    jwt = _jwt_settings(table(raw.get("jwt"), ".jwt"), problem, unknown) if auth == "jwt" else None
-    if auth != "jwt" and "jwt" in raw:
-        problem(".jwt", 'is only read with auth = "jwt"')
-
-    def seconds(key: str) -> float:
-        default = float(getattr(_DEFAULTS, key))
-        value = raw.get(key)
-        if value is None:
-            return default
-        try:
-            return float(parse_duration(value)) if isinstance(value, str) else float(value)
-        except (TypeError, ValueError):
-            problem(f".{key}", 'must be a duration such as "2s" or a number of seconds')
-            return default
-
-    def number(key: str, low: float, high: float) -> float:
-        default = float(getattr(_DEFAULTS, key))
-        value = raw.get(key, default)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not low <= value <= high
-        ):
-            problem(f".{key}", f"must be a number from {low:g} to {high:g}")
-            return default
-        return float(value)
-
-    settings = ServerSettings(
-        host=typed(raw, "host", str, "") or _DEFAULTS.host,
-        port=port if port is not None else _DEFAULTS.port,
-        workers=workers or _DEFAULTS.workers,
-        auth=auth,
-        allow_open=bool(typed(raw, "allow_open", bool, "")),
-        cors_origins=tuple(origins),
-        access=profile_list(raw, ""),
-        bearer_tokens_env=typed(bearer, "tokens_env", str, ".bearer"),
-        bearer_tokens_file=Path(tokens_file) if tokens_file else None,
-        users=users,
-        groups=groups,
-        reuse_share=number("reuse_share", 0.01, 1.0),
-        min_ttl=int(seconds("min_ttl")),
-        mint_rate=number("mint_rate", 0.1, 1000),
-        mint_queue=seconds("mint_queue"),
-        client_rate=number("client_rate", 0, 100000),
-        client_burst=int(number("client_burst", 1, 100000)),
-        max_body_bytes=int(number("max_body_bytes", 0, 1 << 20)),
-        max_header_bytes=int(number("max_header_bytes", 1024, 1 << 20)),
-        timeout=seconds("timeout"),
-        jwt=jwt,
-        state=_state_settings(table(raw.get("state"), ".state"), problem, unknown),
-    )
-    if problems:
-        raise ConfigError(f"{path}: {len(problems)} problem(s) in [server]", problems=problems)
-    return settings
+    return users
 
 
 def check_startup(settings: ServerSettings) -> None:
@@ -350,16 +461,14 @@ def check_startup(settings: ServerSettings) -> None:
         )
 
 
-def _state_settings(
-    raw: dict[str, Any],
-    problem: Callable[[str, str], None],
-    unknown: Callable[[str, Mapping[str, Any], set[str]], None],
-) -> StateSettings:
-    unknown(".state", raw, _STATE_KEYS)
+def _state_settings(reader: _Reader, raw: dict[str, Any]) -> StateSettings:
+    reader.unknown(".state", raw, _STATE_KEYS)
     defaults = StateSettings()
     backend = raw.get("backend", defaults.backend)
     if backend not in STATE_BACKENDS:
-        problem(".state.backend", f"must be one of {', '.join(STATE_BACKENDS)}, not {backend!r}")
+        reader.problem(
+            ".state.backend", f"must be one of {', '.join(STATE_BACKENDS)}, not {backend!r}"
+        )
         backend = defaults.backend
     cache = raw.get("cache", defaults.cache)
     # Momento cache names: letters, digits, '-', '_' and '.', at most 255 characters.
@@ -368,7 +477,7 @@ def _state_settings(
         or not 0 < len(cache) <= 255
         or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in cache)
     ):
-        problem(".state.cache", "must be a cache name: letters, digits, '-', '_' or '.'")
+        reader.problem(".state.cache", "must be a cache name: letters, digits, '-', '_' or '.'")
         cache = defaults.cache
     return StateSettings(backend=backend, cache=cache)
 
@@ -379,12 +488,26 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
-def _jwt_settings(
-    raw: dict[str, Any],
-    problem: Callable[[str, str], None],
-    unknown: Callable[[str, Mapping[str, Any], set[str]], None],
-) -> JwtSettings | None:
-    unknown(".jwt", raw, _JWT_KEYS)
+def jwks_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a JWKS address, or None: https, or plain http to loopback only (a
+    JWKS fetched in the clear can be swapped for an attacker's keys on the way)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and host and is_loopback(host):
+        return None
+    if parts.scheme == "http" and host:
+        return "must be https:// (plain http:// only to a loopback address)"
+    return "must be an https:// URL"
+
+
+def _jwt_settings(reader: _Reader, raw: dict[str, Any]) -> JwtSettings | None:
+    reader.unknown(".jwt", raw, _JWT_KEYS)
     ok = True
 
     def text(key: str, required: bool = False) -> str | None:
@@ -392,11 +515,11 @@ def _jwt_settings(
         value = raw.get(key)
         if value is None:
             if required:
-                problem(".jwt", f"needs {key!r}")
+                reader.problem(".jwt", f"needs {key!r}")
                 ok = False
             return None
         if not isinstance(value, str) or not value:
-            problem(f".jwt.{key}", "must be a non-empty string")
+            reader.problem(f".jwt.{key}", "must be a non-empty string")
             ok = False
             return None
         return value
@@ -413,14 +536,17 @@ def _jwt_settings(
     ):
         audience = tuple(audience_raw)
     else:
-        problem(".jwt.audience", "needs the client id or API identifier (a string or a list)")
+        reader.problem(
+            ".jwt.audience", "needs the client id or API identifier (a string or a list)"
+        )
         ok = False
     jwks_url, jwks_file = text("jwks_url"), text("jwks_file")
     if (jwks_url is None) == (jwks_file is None):
-        problem(".jwt", "needs exactly one of jwks_url or jwks_file")
+        reader.problem(".jwt", "needs exactly one of jwks_url or jwks_file")
         ok = False
-    if jwks_url is not None and not jwks_url.startswith(("https://", "http://")):
-        problem(".jwt.jwks_url", "must be an http(s) URL")
+    url_problem = jwks_url_problem(jwks_url) if jwks_url is not None else None
+    if url_problem is not None:
+        reader.problem(".jwt.jwks_url", url_problem)
         ok = False
     algorithms = raw.get("algorithms", list(_JWT_DEFAULTS.algorithms))
     if (
@@ -428,7 +554,7 @@ def _jwt_settings(
         or not algorithms
         or not all(isinstance(a, str) and a in JWT_ALGORITHMS for a in algorithms)
     ):
-        problem(
+        reader.problem(
             ".jwt.algorithms",
             "must list algorithms among " + ", ".join(JWT_ALGORITHMS) + " (never none, never HS*)",
         )
@@ -440,7 +566,7 @@ def _jwt_settings(
         except ValueError:
             leeway = -1
     if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 600:
-        problem(".jwt.leeway", "must be 0 to 600 seconds")
+        reader.problem(".jwt.leeway", "must be 0 to 600 seconds")
         ok = False
     groups_claim = text("groups_claim") or _JWT_DEFAULTS.groups_claim
     token_id_claim = text("token_id_claim") or _JWT_DEFAULTS.token_id_claim

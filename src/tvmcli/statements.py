@@ -16,6 +16,7 @@ MAX_TOKEN_ID_LENGTH = 64
 MIN_LIFETIME_SECONDS = 1
 MAX_LIFETIME_SECONDS = 25 * 3600
 ACCOUNT_MINTS_PER_SECOND = 5  # a hard limit per Momento account
+ACCOUNT_WINDOW_SECONDS = 1.0  # ... counted per second
 
 
 @dataclass(frozen=True)

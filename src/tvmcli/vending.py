@@ -3,9 +3,10 @@
 - A token is reused per (profile, token id) until `reuse_share` of its life has passed, and
   never handed out with less than `min_ttl` left.
 - Concurrent requests for the same key share one mint (single flight).
-- All mints pass one account-wide limiter: at most `rate` per second (plus a little slack so
-  network jitter cannot squeeze six into Momento's second). A request waits up to `queue`
-  seconds for a slot, then is shed with a retry-after hint.
+- Every call to the token service, a mint's first and each retry, passes one account-wide
+  limiter: at most `rate` per second (plus a little slack so network jitter cannot squeeze
+  six into Momento's second). A call waits up to `queue` seconds for a slot, then the mint
+  is shed with a retry-after hint.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ MAX_CACHED = 10_000
 
 
 class Minter(Protocol):
+    """What mints for a TokenVendor. It must await `admit()` before EVERY call to the token
+    service, first and retries (the account limit counts calls, not mints), and let what
+    `admit` raises (MintLimitError) end the mint."""
+
     async def mint(
         self,
         statements: Sequence[Statement],
@@ -42,6 +47,7 @@ class Minter(Protocol):
         token_id: str | None = None,
         *,
         profile: str | None = None,
+        admit: Callable[[], Awaitable[None]] | None = None,
     ) -> Token: ...
 
 
@@ -229,18 +235,23 @@ class TokenVendor:
             pause = min(pause * 2, 0.2)
 
     async def _mint(self, profile: Profile, expires_in: int, token_id: str | None) -> _Entry:
-        await self.limiter.acquire()
-        minted_at = self._clock()  # the token's life starts by our clock, for reuse_share
+        admitted: list[float] = []
+
+        async def admit() -> None:  # before every call to the token service, retries too
+            await self.limiter.acquire()
+            admitted.append(self._clock())
+
         try:
             token = await self.minter.mint(
-                profile.statements, expires_in, token_id, profile=profile.name
+                profile.statements, expires_in, token_id, profile=profile.name, admit=admit
             )
         except Exception as exc:
             self.last_error_at, self.last_error = self._clock(), type(exc).__name__
             raise
         self.mints += 1
         self.last_answer_at = self._clock()
-        return _Entry(token, minted_at)
+        # The token's life starts by our clock, for reuse_share: at the call that made it.
+        return _Entry(token, admitted[-1] if admitted else self._clock())
 
     def record_failure(self, error: BaseException) -> None:
         """A failed mint, for /healthz."""

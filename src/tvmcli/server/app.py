@@ -16,7 +16,6 @@ pass it on so the gRPC channel is closed and the access log flushed at shutdown:
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
@@ -34,7 +33,7 @@ from tvmcli.errors import ConfigError
 from tvmcli.server.access_log import AccessLog
 from tvmcli.server.auth import Authenticator, BasicAuth, BearerAuth, OpenAuth, bearer_tokens
 from tvmcli.server.client_script import CLIENT_JS_PATH, ClientScript
-from tvmcli.server.errors import ApiError, error_response
+from tvmcli.server.errors import ApiError, error_response, log_internal_error
 from tvmcli.server.guard import ClientLimiter, Guard
 from tvmcli.server.openapi import TOKEN_PATHS
 from tvmcli.server.routes import Routes
@@ -188,5 +187,5 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_bug(request: Request, exc: Exception) -> Response:
-    logging.getLogger("tvmcli.server").error("internal error: %s", type(exc).__name__)
+    log_internal_error(exc)  # what the Guard did not catch: an error in the Guard itself
     return error_response(500, "internal", "internal error")

@@ -1,7 +1,8 @@
 """Who is calling: open, bearer and basic authentication, and what each caller may use.
 
 An authenticator turns request headers into a Principal or raises Unauthorized. Secrets are
-compared in constant time and never logged.
+compared in constant time and never logged; basic auth does the same scrypt work for every
+user name, known or not.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tvmcli.errors import ConfigError
-from tvmcli.server.passwords import same_secret, verify_password
+from tvmcli.server.passwords import hash_password, same_secret, verify_password
 from tvmcli.settings import Access, ServerSettings
 
 
@@ -72,19 +74,33 @@ class BearerAuth(Authenticator):
 
 
 class BasicAuth(Authenticator):
+    """Users with scrypt hashes (or a password from the environment, hashed at start-up).
+
+    Every well-formed attempt costs one scrypt run, whether the user exists or not (an unknown
+    name is checked against a decoy hash), so the time of an answer does not say which user
+    names exist. `scrypt_runs` counts them. Recent successes are remembered for a minute (by a
+    digest, not the password), which only the right password can reach.
+    """
+
     _CACHE_SECONDS = 60.0
 
     def __init__(self, settings: ServerSettings, env: Mapping[str, str]) -> None:
         self._users = settings.users
-        self._env_passwords: dict[str, str] = {}
+        self._hashes: dict[str, str] = {}
         for user in settings.users.values():
             if user.password_env is not None:
                 value = env.get(user.password_env)
                 if not value:
+                    # Never the variable's name: a user may have put the password there.
                     raise ConfigError(
-                        f"user {user.name!r}: environment variable {user.password_env} is not set"
+                        f"[server.users.{user.name}] password_env names an environment "
+                        "variable that is not set"
                     )
-                self._env_passwords[user.name] = value
+                self._hashes[user.name] = hash_password(value)  # checked like any other
+            else:
+                self._hashes[user.name] = user.password_hash or ""
+        self._decoy = hash_password(secrets.token_urlsafe(16))  # for names that are no user
+        self.scrypt_runs = 0
         # scrypt takes ~50 ms by design; remember recent successes (by digest, not password).
         self._verified: OrderedDict[bytes, float] = OrderedDict()
 
@@ -100,8 +116,9 @@ class BasicAuth(Authenticator):
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise Unauthorized("bad_credentials", "expected Basic credentials", challenge) from None
         name, sep, password = decoded.partition(":")
+        ok = await self._check(name, password)  # the same work with or without a colon
         user = self._users.get(name)
-        if not sep or user is None or not await self._check(name, password):
+        if not sep or user is None or not ok:
             raise Unauthorized("bad_credentials", "wrong user name or password", challenge)
         return Principal(name, name, user.groups)
 
@@ -111,17 +128,17 @@ class BasicAuth(Authenticator):
         seen = self._verified.get(digest)
         if seen is not None and now - seen < self._CACHE_SECONDS:
             return True
-        user = self._users[name]
-        if user.password_env is not None:
-            ok = same_secret(password, self._env_passwords[name])
-        else:
-            # scrypt is slow by design: off the event loop
-            ok = await asyncio.to_thread(verify_password, password, user.password_hash or "")
-        if ok:
+        known = name in self._hashes
+        self.scrypt_runs += 1
+        # scrypt is slow by design: off the event loop
+        ok = await asyncio.to_thread(
+            verify_password, password, self._hashes[name] if known else self._decoy
+        )
+        if ok and known:
             self._verified[digest] = now
             while len(self._verified) > 1000:
                 self._verified.popitem(last=False)
-        return ok
+        return ok and known
 
 
 def bearer_tokens(settings: ServerSettings, env: Mapping[str, str]) -> list[str]:
@@ -129,8 +146,9 @@ def bearer_tokens(settings: ServerSettings, env: Mapping[str, str]) -> list[str]
     if settings.bearer_tokens_env:
         value = env.get(settings.bearer_tokens_env)
         if not value:
+            # Never the variable's name: a user may have put the token itself there.
             raise ConfigError(
-                f"[server.bearer] tokens_env: ${settings.bearer_tokens_env} is not set"
+                "[server.bearer] tokens_env names an environment variable that is not set"
             )
         tokens += [t.strip() for t in value.split(",") if t.strip()]
     if settings.bearer_tokens_file:

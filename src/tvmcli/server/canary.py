@@ -24,8 +24,8 @@ async def check_key(vendor: TokenVendor) -> None:
     """Raises AuthError if Momento refuses the server's key; other failures are logged and
     recorded for /healthz. Leaves no connection open (the server's own loop opens its own)."""
     try:
-        await vendor.limiter.acquire()
-        await vendor.minter.mint(CANARY, 1, None)
+        # Through the mint budget, retries included, like every other call.
+        await vendor.minter.mint(CANARY, 1, None, admit=vendor.limiter.acquire)
     except AuthError:
         raise
     except TvmError as error:

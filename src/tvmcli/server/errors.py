@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import traceback
+
 from starlette.responses import JSONResponse
+
+_log = logging.getLogger("tvmcli.server")
 
 
 class ApiError(Exception):
@@ -24,3 +30,13 @@ def error_response(
         status_code=status,
         headers={"Cache-Control": "no-store", **(headers or {})},
     )
+
+
+def log_internal_error(exc: BaseException) -> None:
+    """A bug, logged as its type and where it was raised: never its message or a traceback
+    with values, which may carry a request's text (a header, a claim)."""
+    frames = traceback.extract_tb(exc.__traceback__)[-4:]
+    where = " <- ".join(
+        f"{os.path.basename(f.filename)}:{f.lineno} {f.name}" for f in reversed(frames)
+    )
+    _log.error("internal error: %s at %s", type(exc).__name__, where or "?")

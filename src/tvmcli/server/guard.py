@@ -3,6 +3,7 @@ and the access-log line of every request."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -14,8 +15,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tvmcli.netaddr import is_loopback, split_host_port
 from tvmcli.server.access_log import AccessLog, access_log, printable
-from tvmcli.server.errors import error_response
-from tvmcli.settings import ServerSettings
+from tvmcli.server.errors import error_response, log_internal_error
+from tvmcli.settings import Network, ServerSettings
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_CLOSE = {"Connection": "close"}
 
 
 class ClientLimiter:
@@ -71,32 +76,74 @@ class Guard:
                 status_holder["status"] = message["status"]
             await send(message)
 
-        refusal = self._refusal(scope)
+        client = self._client(scope)
+        refusal = self._refusal(scope, client)
         try:
             if refusal is not None:
                 await refusal(scope, receive, send_logged)
             else:
                 await self.app(scope, receive, send_logged)
+        except Exception as exc:
+            # Caught here rather than left to Starlette, which would answer and then re-raise
+            # to uvicorn, which logs the exception's message (a request's text) in a traceback.
+            log_internal_error(exc)
+            if "status" not in status_holder:
+                await error_response(500, "internal", "internal error")(scope, receive, send_logged)
         finally:
-            self._log(scope, status_holder.get("status", 500), started)
+            self._log(scope, client, status_holder.get("status", 500), started)
 
-    def _refusal(self, scope: Scope) -> Callable[[Scope, Receive, Send], Awaitable[None]] | None:
+    def _client(self, scope: Scope) -> str:
+        """The client's address: the TCP peer, or, when the peer is a trusted proxy, the
+        nearest address in X-Forwarded-For that is not one (proxies append, so entries to the
+        left of a trusted hop's are the client's own say). Not `Forwarded`: one header, one
+        rule. From any other peer the header is ignored: a client cannot pick its address."""
+        peer = str((scope.get("client") or ("-", 0))[0])
+        trusted = self.settings.trusted_proxies
+        if not trusted or not _within(_address(peer), trusted):
+            return peer
+        hops = [
+            hop.strip()
+            for key, value in scope["headers"]
+            if key == b"x-forwarded-for"
+            for hop in value.decode("latin-1").split(",")
+        ]
+        client = peer
+        for hop in reversed(hops):
+            address = _address(hop)
+            if address is None:
+                break  # not an address: the trusted hop that passed it on answers for it
+            client = str(address)
+            if not _within(address, trusted):
+                break
+        return client
+
+    def _refusal(
+        self, scope: Scope, client: str
+    ) -> Callable[[Scope, Receive, Send], Awaitable[None]] | None:
         settings = self.settings
-        size, host, length = 0, b"", b""
+        size, host, length, chunked = 0, b"", b"", False
         for key, value in scope["headers"]:  # one pass: this runs on every request
             size += len(key) + len(value)
             if key == b"host":
                 host = value
             elif key == b"content-length":
                 length = value
+            elif key == b"transfer-encoding":
+                chunked = True
         if size > settings.max_header_bytes:
             return error_response(431, "headers_too_large", "request headers are too large")
         if self._check_host and not self._host_ok(host, scope):
             return error_response(400, "bad_host", "the Host header must name this server")
+        # No handler reads a body, so none is ever counted as it streams in: a body of unknown
+        # length (Transfer-Encoding) is refused outright, one too long by its Content-Length.
+        # Either way the connection closes, so the unread rest is never parsed as a request.
+        if chunked:
+            return error_response(
+                411, "length_required", "a request body needs Content-Length", _CLOSE
+            )
         if length and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return error_response(413, "too_large", "request body is too large")
+            return error_response(413, "too_large", "request body is too large", _CLOSE)
         if self.clients.rate > 0:
-            client = (scope.get("client") or ("unknown", 0))[0]
             wait = self.clients.check(client)
             if wait is not None:
                 return error_response(
@@ -119,17 +166,35 @@ class Guard:
                 self._hosts[key] = allowed
         return allowed
 
-    def _log(self, scope: Scope, status: int, started: float) -> None:
+    def _log(self, scope: Scope, client: str, status: int, started: float) -> None:
         """One line: client, method, path, status, time, and who got which profile and token
         id (set by the handler), never a credential."""
         if not access_log.isEnabledFor(logging.INFO):
             return
         state = scope.get("state", {})
-        client = (scope.get("client") or ("-", 0))[0]
         elapsed = (time.perf_counter() - started) * 1000
         self.access.add(
-            f"{client} {scope['method']} {printable(scope['path'])} {status} {elapsed:.1f}ms "
-            f"principal={printable(state.get('principal') or '-')} "
-            f"profile={state.get('profile') or '-'} "
+            f"{printable(client)} {scope['method']} {printable(scope['path'])} {status} "
+            f"{elapsed:.1f}ms principal={printable(state.get('principal') or '-')} "
+            f"profile={printable(state.get('profile') or '-')} "
             f"token_id={printable(state.get('token_id') or '-')}"
         )
+
+
+def _address(text: str) -> IPAddress | None:
+    """An IP address, bare or as a proxy may write it with a port ('[::1]:80', '1.2.3.4:5')."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    host, port = split_host_port(text)
+    if port is None:
+        return None
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _within(address: IPAddress | None, networks: tuple[Network, ...]) -> bool:
+    return address is not None and any(address in network for network in networks)

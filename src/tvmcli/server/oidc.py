@@ -19,6 +19,10 @@ import jwt
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized
 from tvmcli.settings import JwtSettings
 
+# The key type each algorithm family verifies with: an RS256 header naming an EC key is refused
+# before PyJWT is asked (it would raise TypeError).
+_KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+
 REFETCH_INTERVAL = 60.0
 FETCH_TIMEOUT = 5.0
 MAX_JWKS_BYTES = 1 << 20
@@ -108,6 +112,23 @@ class JwtAuth(Authenticator):
         challenge = f'{self._CHALLENGE}, error="invalid_token"'
         return Unauthorized(code, message, challenge)
 
+    def _algorithm_and_kid(self, token: str) -> tuple[str, str]:
+        """The header's `alg` (one we accept) and `kid` (a string), or a refusal. A header
+        with `crit` is refused: this verifier implements no extension (RFC 7515, 4.1.11)."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise self._refuse("invalid_token") from None
+        algorithm, kid = header.get("alg"), header.get("kid")
+        if (
+            not isinstance(algorithm, str)
+            or algorithm not in self.settings.algorithms
+            or not isinstance(kid, str)
+            or "crit" in header
+        ):
+            raise self._refuse("invalid_token")
+        return algorithm, kid
+
     async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
             raise Unauthorized(
@@ -119,16 +140,10 @@ class JwtAuth(Authenticator):
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise self._refuse("invalid_token")
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
-            raise self._refuse("invalid_token") from None
-        algorithm, kid = header.get("alg"), header.get("kid")
-        if algorithm not in self.settings.algorithms or not isinstance(kid, str):
-            raise self._refuse("invalid_token")
+        algorithm, kid = self._algorithm_and_kid(token)
         key = await self.jwks.key(kid)
-        if key is None:
-            raise self._refuse("invalid_token")
+        if key is None or _KEY_TYPES[algorithm[:2]] != key.key_type:
+            raise self._refuse("invalid_token")  # unknown kid, or a key of another family
         try:
             claims = jwt.decode(
                 token,
@@ -147,7 +162,10 @@ class JwtAuth(Authenticator):
             raise self._refuse("wrong_issuer") from None
         except jwt.InvalidAudienceError:
             raise self._refuse("wrong_audience") from None
-        except jwt.InvalidTokenError:
+        except (jwt.PyJWTError, ValueError, TypeError):
+            # Every other way a token can be wrong (a key PyJWT cannot use for this algorithm
+            # raises TypeError, a curve mismatch InvalidKeyError): one answer, and no message
+            # of the attacker's making reaches a log.
             raise self._refuse("invalid_token") from None
         identity = claim_at(claims, self.settings.token_id_claim)
         if not isinstance(identity, str) or not identity:

@@ -34,7 +34,8 @@ def openapi_document() -> dict[str, Any]:
                 "in": "query",
                 "required": False,
                 "schema": {"type": "string", "maxLength": MAX_TOKEN_ID_LENGTH},
-                "description": "Token id (when the profile and the sign-in do not fix one)",
+                "description": "Token id (when the profile and the sign-in do not fix one): "
+                "printable, at most 64 bytes in UTF-8",
             },
         ],
         "responses": {
@@ -42,7 +43,7 @@ def openapi_document() -> dict[str, Any]:
                 "description": "a token",
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Token"}}},
             },
-            **errors(400, 401, 403, 404, 429, 502, 503, 504),
+            **errors(400, 401, 403, 411, 413, 429, 431, 502, 503, 504),
         },
         "security": [{"bearer": []}, {"basic": []}, {}],
     }

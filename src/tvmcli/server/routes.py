@@ -14,16 +14,17 @@ from tvmcli import __version__
 from tvmcli.config import Config
 from tvmcli.durations import iso_utc
 from tvmcli.errors import TvmError
+from tvmcli.profiles import check_token_id
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized, access_for
 from tvmcli.server.errors import ApiError
 from tvmcli.server.oidc import IdentityProviderUnavailable
 from tvmcli.server.openapi import openapi_document
 from tvmcli.state.shared import FleetLimiter
-from tvmcli.statements import MAX_TOKEN_ID_LENGTH
 from tvmcli.vending import MintLimiter, TokenVendor
 
 ANSWERED_RECENTLY = 300.0
 _NO_STORE = {"Cache-Control": "no-store"}
+_NOT_ALLOWED = "no profile by that name that you may use; GET /profiles lists yours"
 
 
 class Routes:
@@ -72,12 +73,12 @@ class Routes:
             raise ApiError(
                 400, "profile_required", "no default profile for you; pass ?profile=NAME"
             )
-        if name not in profiles:
-            raise ApiError(404, "unknown_profile", f"no profile named {name!r}")
-        if name not in allowed:
-            raise ApiError(403, "profile_not_allowed", f"you may not use profile {name!r}")
+        profile = profiles.get(name) if name in allowed else None
+        if profile is None:
+            # One answer whether the profile exists or not, naming nothing: a caller learns
+            # which profiles exist only from GET /profiles, which lists the ones it may use.
+            raise ApiError(403, "profile_not_allowed", _NOT_ALLOWED)
         state["profile"] = name
-        profile = profiles[name]
         token_id = choose_token_id(profile.token_id, principal.identity, query.get("name"))
         state["token_id"] = token_id
         try:
@@ -193,14 +194,25 @@ def single_values(request: Request) -> dict[str, str]:
 
 
 def choose_token_id(fixed: str | None, identity: str | None, asked: str | None) -> str | None:
-    """The profile's own id, else the signed-in identity, else ?name= (the TVM's query)."""
+    """The profile's own id, else the signed-in identity, else ?name= (the TVM's query), each
+    held to the one token id rule (`check_token_id`)."""
     if fixed is not None:
-        return fixed
+        return fixed  # checked when the profiles were loaded
     if identity is not None and asked is not None and asked != identity:
         raise ApiError(
             403, "name_not_allowed", "the token id is your sign-in; ?name= cannot change it"
         )
-    chosen = identity if identity is not None else asked
-    if chosen is not None and len(chosen) > MAX_TOKEN_ID_LENGTH:
-        raise ApiError(400, "bad_query", f"the token id is over {MAX_TOKEN_ID_LENGTH} characters")
-    return chosen
+    if identity is not None:
+        try:
+            check_token_id(identity)
+        except ValueError as exc:
+            raise ApiError(
+                403, "bad_identity", f"your sign-in cannot be a Momento token id: it {exc}"
+            ) from None
+        return identity
+    if asked is not None:
+        try:
+            check_token_id(asked)
+        except ValueError as exc:
+            raise ApiError(400, "bad_query", f"?name= {exc}") from None
+    return asked

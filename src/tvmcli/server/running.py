@@ -82,16 +82,35 @@ def url(host: str, port: int) -> str:
     return f"http://{join_host_port(host, port)}/token"
 
 
-def _uvicorn_config(
+def uvicorn_config(
     app: ASGIApp | Callable[[], ASGIApp], settings: ServerSettings, **extra: object
 ) -> Any:
+    """uvicorn's Config for the vending app: the one used by `serve`, its workers and the tests.
+
+    - No forwarding header is believed here (`proxy_headers=False`; uvicorn's default trusts
+      X-Forwarded-For from 127.0.0.1): the Guard reads X-Forwarded-For from the peers
+      `[server] trusted_proxies` names, and from no one else.
+    - A request's head must arrive within `header_timeout`, an idle keep-alive connection
+      closes after `idle_timeout`, and at most `max_connections` are open
+      (`connections.BoundedH11Protocol`; uvicorn has no header deadline of its own).
+    """
     import uvicorn
 
+    from tvmcli.server.connections import BoundedH11Protocol
+
+    protocol = functools.partial(
+        BoundedH11Protocol,
+        header_timeout=settings.header_timeout,
+        max_connections=settings.max_connections,
+    )
     return uvicorn.Config(
         app,
+        http=protocol,  # type: ignore[arg-type]
+        proxy_headers=False,
         log_config=None,
         access_log=False,  # ours leaves secrets out; uvicorn's would log every query string
         server_header=False,
+        timeout_keep_alive=settings.idle_timeout,  # type: ignore[arg-type]
         h11_max_incomplete_event_size=settings.max_header_bytes * 2,
         timeout_graceful_shutdown=5,
         **extra,  # type: ignore[arg-type]
@@ -103,7 +122,7 @@ def run(app: ASGIApp, sock: socket.socket, settings: ServerSettings) -> None:
     import uvicorn
 
     configure_logging()
-    uvicorn.Server(_uvicorn_config(app, settings)).run(sockets=[sock])
+    uvicorn.Server(uvicorn_config(app, settings)).run(sockets=[sock])
 
 
 def run_workers(
@@ -117,10 +136,8 @@ def run_workers(
 
     configure_logging()
     factory = functools.partial(_worker_app, config, api_key, bearer_token)
-    uvicorn_config = _uvicorn_config(
-        factory, config.server, factory=True, workers=config.server.workers
-    )
-    Multiprocess(uvicorn_config, sockets=[sock]).run()
+    multi = uvicorn_config(factory, config.server, factory=True, workers=config.server.workers)
+    Multiprocess(multi, sockets=[sock]).run()
 
 
 def _worker_app(config: Config, api_key: ApiKey, bearer_token: str | None) -> ASGIApp:

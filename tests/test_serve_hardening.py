@@ -1,0 +1,619 @@
+"""The vending server under attack and faults (issue 10): each test reproduces one attack or
+injected fault against the real app under uvicorn on loopback, minting from the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+
+from tests.serving import BEARER, serve
+from tvmcli.emulator import Emulator, Faults
+
+AUTH = {"Authorization": f"Bearer {BEARER}"}
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+
+
+# -- Momento statuses without a mapping (item 10) ---------------------------------------------
+
+REFUSALS = ["NOT_FOUND", "ALREADY_EXISTS", "FAILED_PRECONDITION", "OUT_OF_RANGE", "UNIMPLEMENTED"]
+TRANSIENT = ["UNKNOWN", "ABORTED", "DATA_LOSS", "CANCELLED"]
+
+
+@pytest.mark.parametrize("status", REFUSALS + TRANSIENT)
+def test_every_momento_status_is_a_json_error_never_a_500(
+    status: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    faults = Faults(fail_rate=1.0, fail_status=grpc.StatusCode[status])
+    with Emulator(rate_limit=0, faults=faults) as emulator, serve(emulator, timeout=1) as server:
+        response = httpx.get(server.url + "/token", headers=AUTH, timeout=10)
+    if status in REFUSALS:
+        assert_error(response, 502, "momento_error")
+    else:
+        assert_error(response, 503, "momento_unavailable")
+        assert int(response.headers["retry-after"]) >= 1
+    assert "Traceback" not in caplog.text
+    assert "internal error" not in caplog.text
+
+
+def test_an_unmapped_status_exits_5_from_the_cli_library_too() -> None:
+    from tvmcli.credential_format import Kind
+    from tvmcli.credentials import ApiKey
+    from tvmcli.errors import ExitCode, MomentoError, TvmError
+    from tvmcli.minting import mint_once
+    from tvmcli.roles import Role
+    from tvmcli.statements import Statement
+
+    faults = Faults(fail_rate=1.0, fail_status=grpc.StatusCode.UNIMPLEMENTED)
+    with Emulator(rate_limit=0, faults=faults) as emulator:
+        key = ApiKey(emulator.issue_api_key(), emulator.endpoint, "test", Kind.V2_API_KEY)
+        with pytest.raises(TvmError) as caught:
+            mint_once(key, (Statement(Role.READ_ONLY, "c"),), 60, timeout=1)
+    assert isinstance(caught.value, MomentoError)
+    assert caught.value.exit_code is ExitCode.UNAVAILABLE
+    assert "UNIMPLEMENTED" in caught.value.message
+
+
+# -- token ids: one rule for ?name=, sign-ins and profiles (item 12) ----------------------------
+
+BAD_IDS = {
+    "NUL": "a\x00b",
+    "newline": "alice\nbob",
+    "escape sequence": "\x1b]0;title\x07",
+    "bidi override": "evil\u202egpj.exe",
+    "zero-width joiner": "a\u200db",
+    "65 ASCII": "x" * 65,
+    "emoji 80 bytes": "\U0001f600" * 20,
+    "accents 66 bytes": "\u00e9" * 33,
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_IDS.values()), ids=list(BAD_IDS))
+def test_name_must_be_a_printable_token_id_of_at_most_64_bytes(
+    emulator: Emulator, name: str
+) -> None:
+    with serve(emulator) as server:
+        response = httpx.get(server.url + "/token", params={"name": name}, headers=AUTH)
+    assert_error(response, 400, "bad_query")
+    assert emulator.service.stats()["calls"] == 0
+
+
+@pytest.mark.parametrize("name", ["x" * 64, "\u00fc" * 32, "rita@example.com", "a b"])
+def test_names_within_the_rule_are_minted(emulator: Emulator, name: str) -> None:
+    with serve(emulator) as server:
+        response = httpx.get(server.url + "/token", params={"name": name}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert response.json()["tokenId"] == name
+
+
+def toml_string(text: str) -> str:
+    def escape(c: str) -> str:
+        if c.isascii() and c.isprintable() and c not in '"\\':
+            return c
+        return f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
+
+    return '"' + "".join(escape(c) for c in text) + '"'
+
+
+@pytest.mark.parametrize("name", list(BAD_IDS.values()), ids=list(BAD_IDS))
+def test_profiles_and_user_names_follow_the_same_token_id_rule(name: str) -> None:
+    from tvmcli.config import parse_config
+    from tvmcli.errors import ConfigError
+    from tvmcli.server.passwords import hash_password
+
+    escaped = toml_string(name)
+    permissions = 'permissions = [{ role = "read-only", cache = "c" }]\n'
+    profile = f"[profiles.p]\ntoken_id = {escaped}\n{permissions}"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(profile, Path("p.toml"))
+    assert any("'p'.token_id" in p for p in caught.value.problems)
+    user = (
+        '[profiles.p]\npermissions = [{ role = "read-only", cache = "c" }]\n'
+        f'[server]\nauth = "basic"\n[server.users.{escaped}]\n'
+        f'password_hash = "{hash_password("pw")}"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(user, Path("p.toml"))
+    assert any("the user name becomes the token id" in p for p in caught.value.problems)
+
+
+# -- a secret where a variable name belongs (item 11) ------------------------------------------
+
+SECRET_VALUES = ["s3cr3t-Bearer-Token-value-1234", "S3cr3tBearerTokenValue1234xyz"]
+
+
+@pytest.mark.parametrize("secret", SECRET_VALUES, ids=["not a name", "shaped like a name"])
+@pytest.mark.parametrize("field", ["tokens_env", "password_env"])
+def test_a_secret_given_as_the_variable_name_is_never_echoed(
+    cli: Any, emulator_env: Emulator, tmp_path: Path, secret: str, field: str
+) -> None:
+    from tests.serving import PROFILES
+
+    if field == "tokens_env":
+        server = f'[server]\n[server.bearer]\ntokens_env = "{secret}"\n'
+    else:
+        server = f'[server]\nauth = "basic"\n[server.users.walt]\npassword_env = "{secret}"\n'
+    path = tmp_path / "tvm.toml"
+    path.write_text(PROFILES + server)
+    result = cli("serve", "-c", str(path), "--port", "0")
+    assert result.exit_code == 3, result.output
+    assert field in result.stderr
+    assert secret not in result.stdout + result.stderr
+    assert secret[:12] not in result.stdout + result.stderr
+
+
+# -- every [server] number has a range (item 14) ------------------------------------------------
+
+BAD_NUMBERS = [
+    ("timeout", "0"),
+    ("timeout", "-1"),
+    ("timeout", '"0s"'),
+    ("timeout", "nan"),
+    ("mint_queue", "-1"),
+    ("mint_queue", '"1h"'),
+    ("min_ttl", "-5"),
+    ("min_ttl", '"26h"'),
+    ("mint_rate", "0"),
+    ("mint_rate", "-5"),
+    ("reuse_share", "0"),
+    ("reuse_share", "1.5"),
+    ("client_rate", "-1"),
+    ("client_burst", "0"),
+    ("client_burst", "2.5"),
+    ("max_body_bytes", "-1"),
+    ("max_header_bytes", "10"),
+    ("workers", "0"),
+    ("workers", "2.0"),
+    ("port", "-1"),
+    ("port", "true"),
+    ("header_timeout", "0"),
+    ("idle_timeout", "-1"),
+    ("max_connections", "0"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_NUMBERS)
+def test_every_server_number_is_range_checked_naming_the_field(field: str, value: str) -> None:
+    from tests.serving import PROFILES
+    from tvmcli.config import parse_config
+    from tvmcli.errors import ConfigError, ExitCode
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(PROFILES + f"\n[server]\n{field} = {value}\n", Path("p.toml"))
+    assert caught.value.exit_code is ExitCode.CONFIG
+    [problem] = caught.value.problems
+    assert f"[server].{field}: must be" in problem
+
+
+def test_serve_exits_3_naming_a_bad_timeout(emulator_env: Emulator, tmp_path: Path) -> None:
+    """As a user runs it (a subprocess: before the check, serve started and ran forever)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.serving import PROFILES
+
+    path = tmp_path / "tvm.toml"
+    path.write_text(PROFILES + "\n[server]\ntimeout = 0\n")
+    tvm = str(Path(sys.executable).parent / "momento-tvm")
+    result = subprocess.run(
+        [tvm, "serve", "-c", str(path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ),
+    )
+    assert result.returncode == 3
+    assert "[server].timeout: must be a duration from 0.1s" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_number_in_the_range_table_reaches_the_settings() -> None:
+    import dataclasses
+
+    from tests.serving import PROFILES
+    from tvmcli.config import parse_config
+    from tvmcli.settings import NUMBERS, ServerSettings
+
+    fields = {f.name for f in dataclasses.fields(ServerSettings)}
+    assert set(NUMBERS) <= fields
+    table = "\n".join(f"{key} = {int(limits.high)}" for key, limits in NUMBERS.items())
+    settings = parse_config(PROFILES + f"\n[server]\n{table}\n", Path("p.toml")).server
+    for key, limits in NUMBERS.items():
+        assert getattr(settings, key) == int(limits.high), key
+
+
+# -- plain http:// JWKS only to loopback (item 15) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://idp.example.com/.well-known/jwks.json", True),
+        ("http://127.0.0.1:8080/jwks", True),
+        ("http://localhost/jwks", True),
+        ("http://[::1]:9/jwks", True),
+        ("http://idp.example.com/jwks", False),
+        ("http://10.0.0.5/jwks", False),
+        ("http://127.0.0.1.evil.example/jwks", False),
+        ("http://localhost.evil.example/jwks", False),
+        ("https:///jwks", False),
+        ("http://127.0.0.1:99999/jwks", False),
+        ("ftp://idp.example.com/jwks", False),
+    ],
+)
+def test_plain_http_jwks_urls_only_for_loopback(url: str, ok: bool) -> None:
+    from tvmcli.config import parse_config
+    from tvmcli.errors import ConfigError
+
+    text = (
+        '[profiles.p]\npermissions = [{ role = "read-only", cache = "c" }]\n'
+        f'[server]\nauth = "jwt"\n[server.jwt]\nissuer = "i"\naudience = "a"\njwks_url = "{url}"\n'
+    )
+    if ok:
+        assert parse_config(text, Path("p.toml")).server.jwt is not None
+    else:
+        with pytest.raises(ConfigError) as caught:
+            parse_config(text, Path("p.toml"))
+        assert any(".jwt.jwks_url" in p for p in caught.value.problems)
+
+
+# -- a chunked body cannot bypass max_body_bytes (item 15) --------------------------------------
+
+
+def test_a_chunked_body_is_refused_like_an_oversized_one(emulator: Emulator) -> None:
+    def chunks() -> Any:
+        for _ in range(64):
+            yield b"x" * 1024  # 64 KiB, max_body_bytes is 1 KiB
+
+    with serve(emulator) as server:
+        response = httpx.request("GET", server.url + "/token", headers=AUTH, content=chunks())
+        small = httpx.request("GET", server.url + "/token", headers=AUTH, content=iter([b"x"]))
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert_error(response, 411, "length_required")
+    assert response.headers["connection"] == "close"
+    assert_error(small, 411, "length_required")
+    assert emulator.service.stats()["calls"] == 0
+
+
+# -- 403 for a profile the caller may not use, whether it exists or not (item 15) ---------------
+
+
+def test_unknown_and_forbidden_profiles_get_the_same_403(emulator: Emulator) -> None:
+    from tests.serving import DEFAULT_SERVER
+
+    limited = DEFAULT_SERVER.replace(
+        "[server.bearer]", 'profiles = ["chat-reader"]\n[server.bearer]'
+    )
+    answers = []
+    with serve(emulator, limited) as server:
+        for name in ("chat-writer", "no-such-profile"):  # the first exists, the second not
+            answers.append(httpx.get(server.url + "/token", params={"profile": name}, headers=AUTH))
+    with serve(emulator) as server:  # a caller who may use every profile
+        answers.append(httpx.get(server.url + "/token", params={"profile": "nope"}, headers=AUTH))
+    for response in answers:
+        assert_error(response, 403, "profile_not_allowed")
+    assert len({r.json()["error"]["message"] for r in answers}) == 1
+    assert "no-such-profile" not in answers[1].text
+
+
+# -- X-Forwarded-For only from trusted proxies (item 2) -----------------------------------------
+
+RATED = (
+    'default_profile = "chat-reader"\nclient_rate = 1\nclient_burst = 2\n'
+    '[server.bearer]\ntokens_env = "TEST_BEARER"\n'
+)
+
+
+def raw_request(url: str, head: bytes) -> bytes:
+    """One request written byte for byte (httpx refuses some of these header values)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(head)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_forwarded_for_from_an_untrusted_peer_changes_nothing(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tvmcli.server.access")
+    with serve(emulator, "[server]\n" + RATED) as server:
+        statuses = [
+            httpx.get(
+                server.url + "/token", headers={**AUTH, "X-Forwarded-For": f"10.0.0.{i}"}
+            ).status_code
+            for i in range(4)
+        ]
+        host = server.url.removeprefix("http://")
+        forged = raw_request(
+            server.url,
+            b"GET /healthz HTTP/1.1\r\nHost: " + host.encode() + b"\r\n"
+            b"X-Forwarded-For: \x9b2J\x9b31m6.6.6.6\r\nConnection: close\r\n\r\n",
+        )
+    assert statuses[:2] == [200, 200]
+    assert 429 in statuses[2:]  # one bucket: the peer's, whatever the header says
+    assert forged.startswith(b"HTTP/1.1 429") or forged.startswith(b"HTTP/1.1 200")
+    lines = [r.getMessage() for r in caplog.records if r.name == "tvmcli.server.access"]
+    text = "\n".join(lines)
+    assert "10.0.0." not in text
+    assert "6.6.6.6" not in text
+    assert "\x9b" not in text
+    assert all(line.startswith("127.0.0.1 ") for line in text.split("\n"))
+
+
+def test_forwarded_for_from_a_trusted_proxy_names_the_client(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tvmcli.server.access")
+    trusting = '[server]\ntrusted_proxies = ["127.0.0.0/8", "::1"]\n' + RATED
+
+    def via_proxy(server_url: str, chain: str) -> int:
+        headers = {**AUTH, "X-Forwarded-For": chain}
+        return httpx.get(server_url + "/token", headers=headers).status_code
+
+    with serve(emulator, trusting) as server:
+        own_buckets = [via_proxy(server.url, f"10.0.0.{i}") for i in range(4)]
+        # The client may prepend anything; the address the proxy appended is what counts.
+        spoofed = [via_proxy(server.url, f"{i}.{i}.{i}.{i}, 5.5.5.5") for i in range(1, 5)]
+        through_two = via_proxy(server.url, "7.7.7.7, 127.0.0.9")
+        garbage = raw_request(
+            server.url,
+            b"GET /healthz HTTP/1.1\r\nHost: "
+            + server.url.removeprefix("http://").encode()
+            + b"\r\nX-Forwarded-For: \x9b31mnot-an-address\r\nConnection: close\r\n\r\n",
+        )
+    assert own_buckets == [200, 200, 200, 200]
+    assert spoofed[:2] == [200, 200]
+    assert 429 in spoofed[2:]
+    assert through_two == 200
+    assert garbage.startswith(b"HTTP/1.1 ")
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name == "tvmcli.server.access")
+    assert "10.0.0.3 GET /token 200" in text
+    assert "5.5.5.5 GET /token 429" in text
+    assert "7.7.7.7 GET /token 200" in text
+    assert "1.1.1.1" not in text
+    assert "127.0.0.1 GET /healthz" in text  # garbage: the proxy answers for it
+    assert "\x9b" not in text
+
+
+# -- connection limits: header deadline, idle, count (item 13) ----------------------------------
+
+LIMITED = (
+    "[server]\nheader_timeout = 1\nidle_timeout = 1\nmax_connections = 3\n"
+    '[server.bearer]\ntokens_env = "TEST_BEARER"\n'
+)
+
+
+def connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=20)
+
+
+def closed_by_server(conn: socket.socket) -> bool:
+    """True once the server closed the connection (EOF or reset) within the socket's timeout;
+    False if it was still open when the timeout passed."""
+    try:
+        while conn.recv(65536):
+            pass
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_a_connection_that_never_sends_its_request_head_is_closed(emulator: Emulator) -> None:
+    with serve(emulator, LIMITED) as server:
+        silent = connect(server.url)
+        partial = connect(server.url)
+        partial.sendall(b"GET /token HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        assert closed_by_server(silent)
+        assert closed_by_server(partial)
+        silent.close()
+        partial.close()
+
+
+def test_a_request_head_sent_a_byte_at_a_time_is_cut_off(emulator: Emulator) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
+    with serve(emulator, LIMITED) as server:
+        conn = connect(server.url)
+        answer = b""
+        try:
+            for byte in head:  # one every 0.05 s: the whole head would take ~12 s
+                conn.sendall(bytes([byte]))
+                time.sleep(0.05)
+            conn.settimeout(5)
+            while chunk := conn.recv(65536):
+                answer += chunk
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass
+        conn.close()
+    assert not answer.startswith(b"HTTP/1.1")  # the head never got through: no answer
+
+
+def test_a_keep_alive_connection_that_sends_a_byte_after_its_answer_is_closed(
+    emulator: Emulator,
+) -> None:
+    with serve(emulator, LIMITED) as server:
+        conn = connect(server.url)
+        host = server.url.removeprefix("http://").encode()
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        conn.sendall(b"G")  # cancels uvicorn's keep-alive timer; the head deadline remains
+        assert closed_by_server(conn)
+        conn.close()
+
+
+def test_connections_beyond_max_connections_get_503_and_are_closed(emulator: Emulator) -> None:
+    with serve(emulator, LIMITED.replace("header_timeout = 1", "header_timeout = 30")) as server:
+        held = [connect(server.url) for _ in range(3)]
+        time.sleep(0.2)  # let the server take them in
+        extra = connect(server.url)
+        answer = b""
+        while chunk := extra.recv(65536):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 503")
+        assert b'"busy"' in answer
+        for conn in held:
+            conn.close()
+        time.sleep(0.2)
+        assert httpx.get(server.url + "/healthz").status_code == 200  # room again
+
+
+# -- basic auth: unknown users cost the same scrypt run as known ones (item 6) -------------------
+
+
+def test_basic_auth_runs_scrypt_for_unknown_users_too(emulator: Emulator) -> None:
+    import statistics
+
+    from tests.test_serve import TIERS
+    from tvmcli.config import parse_config
+    from tvmcli.server.auth import BasicAuth
+
+    settings = parse_config(PROFILES_FOR_TIERS + TIERS, Path("t.toml")).server
+    auth = BasicAuth(settings, {"WALT_PASSWORD": "walt-password"})
+    attempts = {
+        "unknown user": ("ghost", "guess"),
+        "known user, wrong password": ("rita", "guess"),
+        "password_env user, wrong password": ("walt", "guess"),
+        "no colon": ("rita-without-colon", None),
+    }
+    times: dict[str, list[float]] = {label: [] for label in attempts}
+    with (
+        serve(emulator, TIERS, authenticator=auth) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        for _ in range(5):
+            for label, (user, password) in attempts.items():
+                raw = user if password is None else f"{user}:{password}"
+                header = "Basic " + base64.b64encode(raw.encode()).decode()
+                before = auth.scrypt_runs
+                started = time.perf_counter()
+                response = client.get("/token", headers={"Authorization": header})
+                times[label].append(time.perf_counter() - started)
+                assert_error(response, 401, "bad_credentials")
+                assert auth.scrypt_runs == before + 1, label  # the same work, every time
+    # The deterministic signal is the counter above; the clocks only confirm it loosely:
+    # an unknown user is not answered in a fraction of a known user's time.
+    known = statistics.median(times["known user, wrong password"])
+    for label in ("unknown user", "no colon", "password_env user, wrong password"):
+        assert statistics.median(times[label]) > known / 4, (label, times)
+
+
+PROFILES_FOR_TIERS = """
+[profiles.chat-reader]
+permissions = [{ role = "subscribe-only", cache = "chat", topic = "*" }]
+[profiles.chat-writer]
+permissions = [{ role = "publish-subscribe", cache = "chat", topic = "*" }]
+"""
+
+
+# -- every call to the token service takes mint budget, retries too (item 1) --------------------
+
+FRESH = '[server]\nauth = "open"\nclient_rate = 0\nmint_rate = 5\n'
+
+
+def fresh_burst(url: str, count: int) -> list[httpx.Response]:
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(
+                *(client.get(url + "/token", params={"profile": "fresh"}) for _ in range(count))
+            )
+
+    return asyncio.run(burst())
+
+
+def test_retries_take_mint_budget_so_a_failing_service_sees_at_most_the_rate() -> None:
+    """Momento failing every call: 5 mints at once, each retrying for its 2 s deadline. With
+    every call admitted by the limiter (5 per 1.05 s window), the service sees at most 10
+    calls in those 2 s; before, each mint retried on its own and it saw dozens."""
+    faults = Faults(fail_rate=1.0, fail_status=grpc.StatusCode.UNAVAILABLE)
+    with (
+        Emulator(rate_limit=0, faults=faults) as emulator,
+        serve(emulator, FRESH, timeout=2.0) as server,
+    ):
+        responses = fresh_burst(server.url, 5)
+    assert {r.status_code for r in responses} == {503}
+    calls = emulator.service.stats()["calls"]
+    assert 5 <= calls <= 10, calls
+
+
+def test_retries_under_half_failures_never_make_momento_throttle_us() -> None:
+    """The attack of issue 10: 50 % of calls fail and are retried. Momento (the emulator's 5
+    per second) must never have to refuse one of this server's calls as over the limit."""
+    faults = Faults(fail_rate=0.5, fail_status=grpc.StatusCode.UNAVAILABLE)
+    with (
+        Emulator(rate_limit=5, faults=faults) as emulator,
+        serve(
+            emulator, FRESH.replace("mint_rate = 5", "mint_rate = 5\nmint_queue = 6"), timeout=8
+        ) as server,
+    ):
+        responses = fresh_burst(server.url, 15)
+    assert "RESOURCE_EXHAUSTED" not in emulator.service.stats()["refusals"]
+    assert all(r.status_code in (200, 503) for r in responses)
+
+
+def test_resource_exhausted_backs_off_a_full_window() -> None:
+    from tvmcli.credential_format import Kind
+    from tvmcli.credentials import ApiKey
+    from tvmcli.minting import Minter
+    from tvmcli.roles import Role
+    from tvmcli.statements import Statement
+
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(seconds)
+
+    faults = Faults(fail_first=1, fail_status=grpc.StatusCode.RESOURCE_EXHAUSTED)
+    with Emulator(rate_limit=0, faults=faults) as emulator:
+        key = ApiKey(emulator.issue_api_key(), emulator.endpoint, "test", Kind.V2_API_KEY)
+
+        async def mint() -> None:
+            async with Minter(key, timeout=10, sleep=sleep) as minter:
+                await minter.mint((Statement(Role.READ_ONLY, "c"),), 60)
+
+        asyncio.run(mint())
+    assert emulator.service.stats()["refusals"] == {"RESOURCE_EXHAUSTED": 1}
+    assert slept
+    assert slept[0] >= 1.0
+
+
+def test_the_limiter_refusing_a_retry_ends_the_mint_with_mint_limit() -> None:
+    from tvmcli.credential_format import Kind
+    from tvmcli.credentials import ApiKey
+    from tvmcli.errors import MintLimitError
+    from tvmcli.minting import Minter
+    from tvmcli.roles import Role
+    from tvmcli.statements import Statement
+    from tvmcli.vending import MintLimiter
+
+    faults = Faults(fail_first=1, fail_status=grpc.StatusCode.UNAVAILABLE)
+    with Emulator(rate_limit=0, faults=faults) as emulator:
+        key = ApiKey(emulator.issue_api_key(), emulator.endpoint, "test", Kind.V2_API_KEY)
+
+        async def mint() -> None:
+            limiter = MintLimiter(rate=1, queue=0.5)  # a retry would wait ~1 s: over the queue
+            async with Minter(key, timeout=10) as minter:
+                await minter.mint((Statement(Role.READ_ONLY, "c"),), 60, admit=limiter.acquire)
+
+        with pytest.raises(MintLimitError):
+            asyncio.run(mint())
+    assert emulator.service.stats()["calls"] == 1
