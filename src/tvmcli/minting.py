@@ -7,6 +7,7 @@ UNKNOWN_ERROR, so this talks gRPC directly with the SDK's own wire types.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -145,9 +146,16 @@ class Minter:
     async def _call_with_retries(
         self, request: token_pb2._GenerateDisposableTokenRequest, admit: Admit | None
     ) -> token_pb2._GenerateDisposableTokenResponse:
+        started = time.monotonic()
+        queued = 0.0
         if admit is not None:
+            # Connect before taking budget: a call admitted while its channel still connects
+            # reaches Momento late, in the same second as the next batch, which is refused.
+            await self._ready(started + self.timeout)
+            before = time.monotonic()
             await admit()  # the first call waits as long as the limiter's own queue allows
-        deadline = time.monotonic() + self.timeout
+            queued = time.monotonic() - before
+        deadline = started + queued + self.timeout
         attempt = 0
         while True:
             remaining = deadline - time.monotonic()
@@ -172,6 +180,16 @@ class Minter:
                     await asyncio.wait_for(admit(), deadline - time.monotonic())
                 except asyncio.TimeoutError:  # no budget before the deadline: the last answer
                     raise self._translate(last_error, attempt) from None
+
+    async def _ready(self, deadline: float) -> None:
+        """Wait (until `deadline` at most) for the channel to connect; a channel that cannot
+        connect is left to the call, which reports why."""
+        self._connect()
+        assert self._channel is not None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(
+                self._channel.channel_ready(), max(0.001, deadline - time.monotonic())
+            )
 
     def _translate(self, error: grpc.aio.AioRpcError, attempts: int) -> TvmError:
         code = error.code()
