@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -14,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +72,15 @@ class Key:
 
 
 class JwksServer:
-    """Serves {"keys": [...]} on loopback and counts fetches; `down` makes it answer 500."""
+    """Serves {"keys": [...]} on loopback and counts fetches; `down` makes it answer 500,
+    `cache_control` adds that header, `drip` sends the body one byte per that many seconds."""
 
     def __init__(self) -> None:
         self.keys: list[dict[str, Any]] = []
         self.fetches = 0
         self.down = False
+        self.cache_control: str | None = None
+        self.drip: float | None = None
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -89,13 +94,25 @@ class JwksServer:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
+                if outer.cache_control is not None:
+                    self.send_header("Cache-Control", outer.cache_control)
                 self.end_headers()
-                self.wfile.write(body)
+                if outer.drip is None:
+                    self.wfile.write(body)
+                    return
+                try:
+                    for byte in body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(outer.drip)
+                except OSError:
+                    pass  # the fetcher gave up
 
             def log_message(self, *args: object) -> None:
                 pass
 
         self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.http.server_address[1]}/.well-known/jwks.json"
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
 
@@ -330,27 +347,118 @@ def test_a_tampered_payload_is_refused(emulator: Emulator, jwks: JwksServer, rsa
         assert_refused(token_with(url, forged), "invalid_token")
 
 
-def test_unknown_kid_refetches_at_most_once_a_minute_and_rotation_works(
-    emulator: Emulator, jwks: JwksServer, rsa_key: Key
-) -> None:
-    now = [1000.0]
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@contextlib.contextmanager
+def clocked_server(
+    emulator: Emulator, jwks: JwksServer, *, fetch_deadline: float = 5.0
+) -> Iterator[tuple[str, Clock, JwksCache]]:
+    """A jwt server whose JWKS cache runs on a clock the test moves."""
+    clock = Clock()
     text = jwt_server(COGNITO_ISSUER, COGNITO_CLIENT, f'jwks_url = "{jwks.url}"')
     settings = parse_config(PROFILES + text, Path("t.toml")).server
     assert settings.jwt is not None
-    auth = JwtAuth(settings.jwt, JwksCache(settings.jwt, clock=lambda: now[0]))
+    cache = JwksCache(settings.jwt, clock=clock, fetch_deadline=fetch_deadline)
+    with serve(emulator, text, authenticator=JwtAuth(settings.jwt, cache)) as server:
+        yield server.url, clock, cache
+
+
+def test_a_rotated_key_is_fetched_within_seconds_not_a_minute(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key
+) -> None:
     rotated = Key("rsa", "rsa-2")
-    with serve(emulator, text, authenticator=auth) as server:
-        assert token_with(server.url, cognito(rsa_key, ["readers"])).status_code == 200
+    with clocked_server(emulator, jwks) as (url, clock, _):
+        assert token_with(url, cognito(rsa_key, ["readers"])).status_code == 200
         assert jwks.fetches == 1
         jwks.keys = [*jwks.keys, rotated.jwk]  # the provider publishes a new key
-        now[0] += 10
-        assert_refused(token_with(server.url, cognito(rotated, ["readers"])), "invalid_token")
-        assert_refused(token_with(server.url, cognito(rotated, ["readers"])), "invalid_token")
-        assert jwks.fetches == 1  # not again within the minute
-        now[0] += 60
-        assert token_with(server.url, cognito(rotated, ["readers"])).status_code == 200
+        clock.now += 2  # within the cooldown: an unknown kid fetches nothing
+        assert_refused(token_with(url, cognito(rotated, ["readers"])), "invalid_token")
+        assert jwks.fetches == 1
+        clock.now += 4  # 6 s after the last fetch (it was 60 s)
+        assert token_with(url, cognito(rotated, ["readers"])).status_code == 200
         assert jwks.fetches == 2
-        assert token_with(server.url, cognito(rsa_key, ["readers"])).status_code == 200
+        assert token_with(url, cognito(rsa_key, ["readers"])).status_code == 200
+        assert jwks.fetches == 2
+
+
+def test_a_crowd_of_unknown_kids_fetches_at_most_twice(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key
+) -> None:
+    strangers = [Key("rsa", f"stranger-{i}") for i in range(3)]
+    with clocked_server(emulator, jwks) as (url, clock, _):
+        assert token_with(url, cognito(rsa_key, ["readers"])).status_code == 200
+        clock.now += 10
+
+        async def crowd() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=10) as client:
+                return await asyncio.gather(
+                    *(
+                        client.get(
+                            url + "/token",
+                            headers={
+                                "Authorization": "Bearer "
+                                + strangers[i % 3].sign(
+                                    {"sub": "x", "iss": COGNITO_ISSUER},
+                                    kid=f"unknown-{i}",
+                                )
+                            },
+                        )
+                        for i in range(30)
+                    )
+                )
+
+        answers = asyncio.run(crowd())
+    assert {r.status_code for r in answers} == {401}
+    assert jwks.fetches <= 3  # the first fetch, then at most two for the crowd
+
+
+def test_a_key_the_provider_removes_is_dropped_on_the_max_age_schedule(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key, ec_key: Key
+) -> None:
+    jwks.cache_control = "public, max-age=120"
+    with clocked_server(emulator, jwks) as (url, clock, _):
+        assert token_with(url, cognito(rsa_key, ["readers"])).status_code == 200
+        jwks.keys = [ec_key.jwk]  # rsa-1 is withdrawn (say, after a compromise)
+        clock.now += 60
+        assert token_with(url, cognito(rsa_key, ["readers"])).status_code == 200  # not yet due
+        assert jwks.fetches == 1
+        clock.now += 61
+        assert_refused(token_with(url, cognito(rsa_key, ["readers"])), "invalid_token")
+        assert jwks.fetches == 2
+        assert token_with(url, cognito(ec_key, ["readers"])).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "quiet", "due"),
+    [
+        ("max-age=1", 25, 31),  # too short: at least 30 s
+        ("max-age=999999", 3000, 3601),  # too long: at most an hour
+        (None, 250, 301),  # none: 5 minutes
+        ("no-cache", 250, 301),
+    ],
+)
+def test_the_refresh_schedule_is_bounded(
+    emulator: Emulator,
+    jwks: JwksServer,
+    rsa_key: Key,
+    cache_control: str | None,
+    quiet: int,
+    due: int,
+) -> None:
+    jwks.cache_control = cache_control
+    with clocked_server(emulator, jwks) as (url, clock, _):
+        assert token_with(url, cognito(rsa_key, ["readers"])).status_code == 200
+        clock.now += quiet
+        assert token_with(url, cognito(rsa_key, ["readers"])).status_code == 200
+        assert jwks.fetches == 1
+        clock.now += due - quiet
+        assert token_with(url, cognito(rsa_key, ["readers"])).status_code == 200
         assert jwks.fetches == 2
 
 
@@ -362,8 +470,63 @@ def test_a_jwks_server_that_is_down_is_a_clear_503(
         response = token_with(url, cognito(rsa_key, ["readers"]))
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "identity_provider_unavailable"
-        assert response.headers["retry-after"] == "5"
+        assert response.headers["retry-after"] == "1"
         assert httpx.get(url + "/healthz").status_code == 200  # the server itself is fine
+
+
+def test_after_an_outage_the_jwks_is_fetched_again_within_seconds(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key
+) -> None:
+    jwks.down = True
+    with clocked_server(emulator, jwks) as (url, clock, _):
+        first = token_with(url, cognito(rsa_key, ["readers"]))
+        assert (first.status_code, first.headers["retry-after"]) == (503, "1")
+        clock.now += 0.5  # before the retry time: no new fetch, still 503
+        assert token_with(url, cognito(rsa_key, ["readers"])).status_code == 503
+        assert jwks.fetches == 1
+        clock.now += 1
+        second = token_with(url, cognito(rsa_key, ["readers"]))  # fails again: wait doubles
+        assert (second.status_code, second.headers["retry-after"]) == (503, "2")
+        assert jwks.fetches == 2
+        jwks.down = False  # the provider recovers
+        clock.now += 2
+        assert token_with(url, cognito(rsa_key, ["readers"])).status_code == 200
+        assert jwks.fetches == 3
+
+
+def test_a_jwks_sent_a_byte_a_second_meets_one_deadline(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key
+) -> None:
+    """urllib's timeout was per read: a byte a second held every request for as long as the
+    JWKS lasted (about 1,900 bytes: half an hour). One deadline ends the fetch."""
+    jwks.drip = 1.0
+    with clocked_server(emulator, jwks, fetch_deadline=1.5) as (url, _, _):
+        response = token_with(url, cognito(rsa_key, ["readers"]))  # the client waits 10 s
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "identity_provider_unavailable"
+
+
+def test_a_stuck_scheduled_refresh_does_not_hold_other_requests(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key
+) -> None:
+    with clocked_server(emulator, jwks, fetch_deadline=4.0) as (url, clock, _):
+        assert token_with(url, cognito(rsa_key, ["readers"])).status_code == 200
+        jwks.drip = 1.0
+        clock.now += 301  # the refresh is due; the provider now sends a byte a second
+        finished: list[str] = []
+
+        def timed(label: str) -> int:
+            status = token_with(url, cognito(rsa_key, ["readers"])).status_code
+            finished.append(label)
+            return status
+
+        with ThreadPoolExecutor(2) as pool:
+            refreshing = pool.submit(timed, "refreshing")
+            time.sleep(0.5)  # the first request is now fetching (for up to 4 s)
+            other = pool.submit(timed, "other")
+            assert other.result() == 200
+            assert refreshing.result() == 200  # the fetch failed: the known keys stay
+    assert finished == ["other", "refreshing"]
 
 
 def test_a_missing_authorization_header_is_401(emulator: Emulator, jwks: JwksServer) -> None:
@@ -484,3 +647,105 @@ def test_a_sign_in_identity_that_cannot_be_a_token_id_is_403(
     assert response.status_code == 403, response.text
     assert response.json()["error"]["code"] == "bad_identity"
     assert emulator.service.stats()["calls"] == 0
+
+
+# -- the JWKS fetch itself ----------------------------------------------------------------------
+
+
+class OneAnswer:
+    """A loopback HTTP(S) server answering every GET with `status`, `headers` and `body`."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes, tls: Any = None):
+        outer = self
+        self.hits = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.hits += 1
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.http.socket = tls.wrap_socket(self.http.socket, server_side=True)
+        self.port = self.http.server_address[1]
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def fetch_now(url: str) -> Any:
+    from tvmcli.server.fetch import fetch
+    from tvmcli.settings import jwks_url_problem
+
+    return asyncio.run(
+        fetch(url, deadline=5, max_bytes=1 << 20, allowed=lambda u: jwks_url_problem(u) is None)
+    )
+
+
+def test_the_jwks_fetch_verifies_tls_certificates(tmp_path: Path) -> None:
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    from tvmcli.server.fetch import FetchError
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server = OneAnswer(200, {}, b'{"keys": []}', tls=context)
+    try:
+        with pytest.raises(FetchError, match="cannot connect"):
+            fetch_now(f"https://localhost:{server.port}/jwks")  # self-signed: not trusted
+    finally:
+        server.close()
+
+
+def test_the_jwks_fetch_follows_redirects_only_where_a_jwks_url_may_point() -> None:
+    from tvmcli.server.fetch import FetchError
+
+    target = OneAnswer(200, {"Cache-Control": "max-age=60"}, b'{"keys": []}')
+    near = OneAnswer(302, {"Location": f"http://127.0.0.1:{target.port}/jwks"}, b"")
+    away = OneAnswer(302, {"Location": "http://idp.example.com/jwks"}, b"")
+    try:
+        fetched = fetch_now(f"http://127.0.0.1:{near.port}/old")
+        assert fetched.body == b'{"keys": []}'
+        assert fetched.headers["cache-control"] == "max-age=60"
+        with pytest.raises(FetchError, match="redirect"):
+            fetch_now(f"http://127.0.0.1:{away.port}/old")
+    finally:
+        for server in (target, near, away):
+            server.close()

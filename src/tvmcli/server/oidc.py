@@ -1,92 +1,163 @@
 """auth = "jwt": verify sign-in tokens from an OIDC provider (Cognito, Auth0, Keycloak, ...).
 
 Signatures are checked against the provider's JWKS with public-key algorithms only; `iss`,
-`aud`, `exp`, `nbf` and `iat` are checked with a leeway. Keys are cached and fetched again on
-an unknown `kid`, at most once a minute. Refusals carry a reason code and nothing more.
+`aud`, `exp`, `nbf` and `iat` are checked with a leeway. Refusals carry a reason code and
+nothing more.
+
+The JWKS (`JwksCache`) is fetched with one deadline for the whole exchange, refreshed on a
+schedule (the provider's `Cache-Control: max-age`, within bounds) so removed keys are dropped,
+and fetched early when a token names an unknown `kid` (key rotation), at most once per
+cooldown however many unknown kids arrive. After a failed fetch the next try waits 1 s, then
+2, 4, ... up to a minute; while no keys were ever fetched the server answers 503 with that
+wait as Retry-After. When a refresh fails the keys already known stay in use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 import jwt
 
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized
-from tvmcli.settings import JwtSettings
+from tvmcli.server.fetch import FetchError, fetch
+from tvmcli.settings import JwtSettings, jwks_url_problem
 
 # The key type each algorithm family verifies with: an RS256 header naming an EC key is refused
 # before PyJWT is asked (it would raise TypeError).
 _KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 
-REFETCH_INTERVAL = 60.0
-FETCH_TIMEOUT = 5.0
+FETCH_DEADLINE = 5.0  # the whole fetch: connect, TLS, head and body
 MAX_JWKS_BYTES = 1 << 20
+REFRESH_DEFAULT = 300.0  # without Cache-Control: max-age
+REFRESH_MIN, REFRESH_MAX = 30.0, 3600.0  # max-age is honoured within these
+UNKNOWN_KID_COOLDOWN = 5.0  # an unknown kid fetches at most once per this
+RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # backoff after a failed fetch
+
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+_log = logging.getLogger("tvmcli.server")
 
 
 class IdentityProviderUnavailable(Exception):
-    """The JWKS could not be fetched and no keys are known: the server answers 503."""
+    """No keys were ever fetched and the JWKS cannot be: the server answers 503."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"the JWKS cannot be fetched; retry after {retry_after:.0f}s")
+        self.retry_after = retry_after
 
 
 class JwksCache:
-    def __init__(self, settings: JwtSettings, clock: Callable[[], float] = time.monotonic) -> None:
+    """The provider's signing keys by `kid`. `clock` drives the schedule (tests pass their
+    own); `fetch_deadline` bounds each fetch in real seconds."""
+
+    def __init__(
+        self,
+        settings: JwtSettings,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        fetch_deadline: float = FETCH_DEADLINE,
+    ) -> None:
         self.settings = settings
         self._clock = clock
+        self._deadline = fetch_deadline
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at: float | None = None
+        self._loaded = False  # a fetch has succeeded (its key set may still be empty)
+        self._refresh_at = 0.0  # when the scheduled refresh is due
+        self._retry_at = 0.0  # no fetch before this after a failure
+        self._failures = 0
+        self._last_attempt: float | None = None
         self._lock = asyncio.Lock()
+        self.fetches = 0
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
-        if kid in self._keys:
-            return self._keys[kid]
-        async with self._lock:
-            if kid not in self._keys and self._may_refetch():
+        """The key for `kid`, or None. Raises IdentityProviderUnavailable while no key set was
+        ever fetched."""
+        key = self._keys.get(kid)
+        if key is not None:
+            if self._due() and not self._lock.locked():
+                # This request refreshes (within the fetch deadline); requests arriving
+                # meanwhile go on with the keys already known.
+                async with self._lock:
+                    if self._due():
+                        await self._refresh()
+                return self._keys.get(kid)  # None if the provider has removed it
+            return key
+        async with self._lock:  # one fetch for a crowd of unknown kids
+            if kid not in self._keys and self._may_fetch_for_unknown_kid():
                 await self._refresh()
+        if not self._loaded:
+            raise IdentityProviderUnavailable(max(1.0, self._retry_at - self._clock()))
         return self._keys.get(kid)
 
-    def _may_refetch(self) -> bool:
-        return self._fetched_at is None or self._clock() - self._fetched_at >= REFETCH_INTERVAL
+    def _due(self) -> bool:
+        return self._clock() >= max(self._refresh_at, self._retry_at)
+
+    def _may_fetch_for_unknown_kid(self) -> bool:
+        now = self._clock()
+        if now < self._retry_at:
+            return False
+        if not self._loaded:
+            return True
+        return self._last_attempt is None or now - self._last_attempt >= UNKNOWN_KID_COOLDOWN
 
     async def _refresh(self) -> None:
-        self._fetched_at = self._clock()
+        self._last_attempt = self._clock()
+        self.fetches += 1
         try:
-            document = await asyncio.to_thread(self._load)
-            keys = {}
-            for entry in document.get("keys", []):
-                if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str):
-                    continue
-                if entry.get("use", "sig") != "sig":
-                    continue
-                try:
-                    keys[entry["kid"]] = jwt.PyJWK(entry)
-                except (jwt.PyJWKError, jwt.InvalidKeyError):
-                    continue  # a key type we cannot use; the others still count
-        except (OSError, ValueError) as exc:
-            if not self._keys:
-                raise IdentityProviderUnavailable(type(exc).__name__) from None
-            return  # keep the keys we have; try again after the interval
-        self._keys = keys
+            document, max_age = await self._load()
+        except (FetchError, OSError, ValueError) as exc:
+            self._failures += 1
+            wait = min(RETRY_MAX, RETRY_FIRST * 2 ** (self._failures - 1))
+            self._retry_at = self._clock() + wait
+            reason = str(exc) if isinstance(exc, FetchError) else type(exc).__name__
+            _log.warning("cannot fetch the JWKS: %s; next try in %.0fs", reason, wait)
+            return
+        self._failures, self._retry_at = 0, 0.0
+        self._keys, self._loaded = _signing_keys(document), True
+        interval = REFRESH_DEFAULT if max_age is None else max_age
+        self._refresh_at = self._clock() + min(REFRESH_MAX, max(REFRESH_MIN, interval))
 
-    def _load(self) -> dict[str, Any]:
+    async def _load(self) -> tuple[dict[str, Any], float | None]:
         settings = self.settings
+        max_age: float | None = None
         if settings.jwks_file is not None:
-            raw = settings.jwks_file.read_bytes()[:MAX_JWKS_BYTES]
+            path = settings.jwks_file
+            raw = await asyncio.to_thread(lambda: path.read_bytes()[:MAX_JWKS_BYTES])
         else:
             assert settings.jwks_url is not None
-            # The settings admit only http(s) URLs, so no file: or custom scheme reaches here.
-            request = urllib.request.Request(  # noqa: S310
-                settings.jwks_url, headers={"Accept": "application/json"}
+            fetched = await fetch(
+                settings.jwks_url,
+                deadline=self._deadline,
+                max_bytes=MAX_JWKS_BYTES,
+                allowed=lambda url: jwks_url_problem(url) is None,
             )
-            with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310
-                raw = response.read(MAX_JWKS_BYTES)
+            raw = fetched.body
+            found = _MAX_AGE.search(fetched.headers.get("cache-control", ""))
+            max_age = float(found.group(1)) if found else None
         document = json.loads(raw)
         if not isinstance(document, dict):
             raise ValueError("a JWKS is a JSON object")
-        return document
+        return document, max_age
+
+
+def _signing_keys(document: dict[str, Any]) -> dict[str, jwt.PyJWK]:
+    keys = {}
+    entries = document.get("keys", [])
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str):
+            continue
+        if entry.get("use", "sig") != "sig":
+            continue
+        try:
+            keys[entry["kid"]] = jwt.PyJWK(entry)
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
+            continue  # a key type we cannot use; the others still count
+    return keys
 
 
 def claim_at(claims: dict[str, Any], path: str) -> Any:

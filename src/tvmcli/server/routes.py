@@ -46,12 +46,12 @@ class Routes:
     async def principal_of(self, request: Request) -> Principal:
         try:
             return await self.authenticator.authenticate(request.headers.get("authorization"))
-        except IdentityProviderUnavailable:
+        except IdentityProviderUnavailable as outage:
             raise ApiError(
                 503,
                 "identity_provider_unavailable",
                 "cannot fetch the sign-in keys; retry shortly",
-                {"Retry-After": "5"},
+                {"Retry-After": str(max(1, math.ceil(outage.retry_after)))},
             ) from None
         except Unauthorized as refusal:
             raise ApiError(
