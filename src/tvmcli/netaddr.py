@@ -1,5 +1,6 @@
 """Host and port text, and what counts as loopback: one parser and one predicate for the
-credentials (plaintext only to loopback), the server (auth and Host checks) and `inspect`."""
+credentials (plaintext only to loopback), the server (auth and Host checks) and `inspect`;
+and the one rule for HTTP addresses we fetch from (https, plain http only to loopback)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,24 @@ def split_host_port(text: str) -> tuple[str, int | None]:
 def join_host_port(host: str, port: int) -> str:
     """The inverse: IPv6 addresses get brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why `url` cannot be fetched from, or None: https, or plain http to loopback only (an
+    answer fetched in the clear can be swapped on the way). For JWKS and discovery addresses,
+    the CI identity-token endpoint and `mint --from`."""
+    from urllib.parse import urlsplit  # only the commands that fetch need it
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and host and is_loopback(host):
+        return None
+    if parts.scheme == "http" and host:
+        return "must be https:// (plain http:// only to a loopback address)"
+    return "must be an https:// URL"

@@ -20,6 +20,14 @@ groups = ["writers"]
 [server.groups.writers]
 profiles = ["chat-reader", "chat-writer"]
 default_profile = "chat-writer"
+
+[server.trust.github]                 # auth = "jwt": a CI issuer; see README "Keyless CI"
+issuer = "https://token.actions.githubusercontent.com"
+audience = "momento-tvm"
+[[server.trust.github.rules]]
+claims = { repository = "acme/web", ref = "refs/heads/main" }
+profiles = ["ci-deploy"]
+token_id = "{repository}#{run_id}"    # optional; default: the token's sub
 ```
 
 Every number has a range (`NUMBERS`), checked at load: a bad value is a problem naming its
@@ -34,13 +42,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple
 
 from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.durations import parse_duration
 from tvmcli.errors import ConfigError
-from tvmcli.netaddr import is_loopback
+from tvmcli.netaddr import http_url_problem, is_loopback
 from tvmcli.profiles import check_token_id, suggest
 from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND, MAX_LIFETIME_SECONDS
 
@@ -89,6 +96,7 @@ _KEYS = {
     "max_connections",
     "trusted_proxies",
     "jwt",
+    "trust",
     "state",
 }
 _JWT_KEYS = {
@@ -101,6 +109,18 @@ _JWT_KEYS = {
     "groups_claim",
     "token_id_claim",
 }
+_TRUST_KEYS = {
+    "issuer",
+    "audience",
+    "jwks_url",
+    "jwks_file",
+    "algorithms",
+    "leeway",
+    "provider",
+    "rules",
+}
+CI_PROVIDERS = ("github", "gitlab")
+_RULE_KEYS = {"claims", "profiles", "token_id"}
 _BEARER_KEYS = {"tokens_env", "tokens_file"}
 _USER_KEYS = {"password_hash", "password_env", "groups", "profiles", "default_profile"}
 _GROUP_KEYS = {"profiles", "default_profile"}
@@ -135,6 +155,34 @@ class JwtSettings:
     leeway: int = 60
     groups_claim: str = "cognito:groups"
     token_id_claim: str = "sub"  # noqa: S105 - a claim name
+
+
+@dataclass(frozen=True)
+class TrustRule:
+    """One [[server.trust.NAME.rules]]: when every claim matches its pattern (exact, or `*`
+    as a glob), the caller may use `profiles`; `token_id` is a template of {claim}s (None: the
+    token's `sub`)."""
+
+    claims: tuple[tuple[str, str], ...]
+    profiles: tuple[str, ...]
+    token_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    """A CI issuer (GitHub Actions, GitLab, ...) whose ID tokens are traded for profiles by
+    claim rules. Verified as [server.jwt] is; without jwks_url or jwks_file the keys are found
+    by OIDC discovery at the issuer."""
+
+    name: str
+    issuer: str
+    audience: tuple[str, ...]
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    leeway: int = 60
+    provider: str | None = None  # "github" or "gitlab": which claims its tokens carry
+    rules: tuple[TrustRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,6 +228,7 @@ class ServerSettings:
     # Peers (CIDR) whose X-Forwarded-For names the client; from anyone else it is ignored.
     trusted_proxies: tuple[Network, ...] = ()
     jwt: JwtSettings | None = None
+    trusts: tuple[TrustSettings, ...] = ()
     state: StateSettings = StateSettings()
 
     @property
@@ -344,9 +393,7 @@ def parse_server_settings(
     users = _users(reader, raw, groups)
     if auth == "basic" and not users:
         reader.problem(".users", 'auth = "basic" needs at least one [server.users.NAME]')
-    jwt = _jwt_settings(reader, reader.table(raw.get("jwt"), ".jwt")) if auth == "jwt" else None
-    if auth != "jwt" and "jwt" in raw:
-        reader.problem(".jwt", 'is only read with auth = "jwt"')
+    jwt, trusts = _oidc(reader, raw, auth)
     number = functools.partial(reader.number, raw)
     settings = ServerSettings(
         host=reader.typed(raw, "host", str, "") or _DEFAULTS.host,
@@ -360,6 +407,7 @@ def parse_server_settings(
         groups=groups,
         trusted_proxies=reader.networks(raw),
         jwt=jwt,
+        trusts=trusts,
         port=int(number("port")),
         workers=int(number("workers")),
         reuse_share=number("reuse_share"),
@@ -491,23 +539,25 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 def jwks_url_problem(url: str) -> str | None:
     """Why `url` cannot be a JWKS address, or None: https, or plain http to loopback only (a
     JWKS fetched in the clear can be swapped for an attacker's keys on the way)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return "is not a valid URL"
-    if parts.scheme == "https" and host:
-        return None
-    if parts.scheme == "http" and host and is_loopback(host):
-        return None
-    if parts.scheme == "http" and host:
-        return "must be https:// (plain http:// only to a loopback address)"
-    return "must be an https:// URL"
+    return http_url_problem(url)
 
 
-def _jwt_settings(reader: _Reader, raw: dict[str, Any]) -> JwtSettings | None:
-    reader.unknown(".jwt", raw, _JWT_KEYS)
+class _Verifying(NamedTuple):
+    """What [server.jwt] and each [server.trust.NAME] share: how a token is verified."""
+
+    issuer: str
+    audience: tuple[str, ...]
+    jwks_url: str | None
+    jwks_file: Path | None
+    algorithms: tuple[str, ...]
+    leeway: int
+
+
+def _verifying(
+    reader: _Reader, raw: dict[str, Any], where: str, audience_hint: str, discovery: bool
+) -> _Verifying | None:
+    """Issuer, audience, key source, algorithms and leeway of one table, or None (and the
+    problems). With `discovery`, no key source means OIDC discovery at the issuer."""
     ok = True
 
     def text(key: str, required: bool = False) -> str | None:
@@ -515,11 +565,11 @@ def _jwt_settings(reader: _Reader, raw: dict[str, Any]) -> JwtSettings | None:
         value = raw.get(key)
         if value is None:
             if required:
-                reader.problem(".jwt", f"needs {key!r}")
+                reader.problem(where, f"needs {key!r}")
                 ok = False
             return None
         if not isinstance(value, str) or not value:
-            reader.problem(f".jwt.{key}", "must be a non-empty string")
+            reader.problem(f"{where}.{key}", "must be a non-empty string")
             ok = False
             return None
         return value
@@ -536,17 +586,27 @@ def _jwt_settings(reader: _Reader, raw: dict[str, Any]) -> JwtSettings | None:
     ):
         audience = tuple(audience_raw)
     else:
-        reader.problem(
-            ".jwt.audience", "needs the client id or API identifier (a string or a list)"
-        )
+        reader.problem(f"{where}.audience", f"{audience_hint} (a string or a list)")
         ok = False
     jwks_url, jwks_file = text("jwks_url"), text("jwks_file")
-    if (jwks_url is None) == (jwks_file is None):
-        reader.problem(".jwt", "needs exactly one of jwks_url or jwks_file")
+    if jwks_url is not None and jwks_file is not None:
+        reader.problem(where, "needs one of jwks_url or jwks_file, not both")
         ok = False
+    elif jwks_url is None and jwks_file is None and not discovery:
+        reader.problem(where, "needs exactly one of jwks_url or jwks_file")
+        ok = False
+    elif jwks_url is None and jwks_file is None and issuer is not None:
+        problem = http_url_problem(issuer)
+        if problem is not None:
+            reader.problem(
+                f"{where}.issuer",
+                f"{problem}: its keys are found by OIDC discovery there "
+                "(or set jwks_url or jwks_file)",
+            )
+            ok = False
     url_problem = jwks_url_problem(jwks_url) if jwks_url is not None else None
     if url_problem is not None:
-        reader.problem(".jwt.jwks_url", url_problem)
+        reader.problem(f"{where}.jwks_url", url_problem)
         ok = False
     algorithms = raw.get("algorithms", list(_JWT_DEFAULTS.algorithms))
     if (
@@ -555,7 +615,7 @@ def _jwt_settings(reader: _Reader, raw: dict[str, Any]) -> JwtSettings | None:
         or not all(isinstance(a, str) and a in JWT_ALGORITHMS for a in algorithms)
     ):
         reader.problem(
-            ".jwt.algorithms",
+            f"{where}.algorithms",
             "must list algorithms among " + ", ".join(JWT_ALGORITHMS) + " (never none, never HS*)",
         )
         ok = False
@@ -566,19 +626,178 @@ def _jwt_settings(reader: _Reader, raw: dict[str, Any]) -> JwtSettings | None:
         except ValueError:
             leeway = -1
     if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 600:
-        reader.problem(".jwt.leeway", "must be 0 to 600 seconds")
+        reader.problem(f"{where}.leeway", "must be 0 to 600 seconds")
         ok = False
-    groups_claim = text("groups_claim") or _JWT_DEFAULTS.groups_claim
-    token_id_claim = text("token_id_claim") or _JWT_DEFAULTS.token_id_claim
     if not ok or issuer is None:
         return None
-    return JwtSettings(
-        issuer=issuer,
-        audience=audience,
-        jwks_url=jwks_url,
-        jwks_file=Path(jwks_file) if jwks_file else None,
-        algorithms=tuple(algorithms),
-        leeway=int(leeway),
-        groups_claim=groups_claim,
-        token_id_claim=token_id_claim,
+    return _Verifying(
+        issuer,
+        audience,
+        jwks_url,
+        Path(jwks_file) if jwks_file else None,
+        tuple(algorithms),
+        int(leeway),
     )
+
+
+def _jwt_settings(reader: _Reader, raw: dict[str, Any]) -> JwtSettings | None:
+    reader.unknown(".jwt", raw, _JWT_KEYS)
+    verifying = _verifying(
+        reader,
+        raw,
+        ".jwt",
+        "needs the client id or API identifier",
+        discovery=False,
+    )
+    names = {}
+    for key in ("groups_claim", "token_id_claim"):
+        value = raw.get(key, getattr(_JWT_DEFAULTS, key))
+        if not isinstance(value, str) or not value:
+            reader.problem(f".jwt.{key}", "must be a non-empty string")
+            value = getattr(_JWT_DEFAULTS, key)
+        names[key] = value
+    if verifying is None:
+        return None
+    return JwtSettings(**verifying._asdict(), **names)
+
+
+def _oidc(
+    reader: _Reader, raw: Mapping[str, Any], auth: str
+) -> tuple[JwtSettings | None, tuple[TrustSettings, ...]]:
+    """[server.jwt] (sign-in) and [server.trust.NAME] (CI issuers): read with auth = "jwt",
+    which needs at least one of them; each issuer is trusted by one table only."""
+    if auth != "jwt":
+        for table in ("jwt", "trust"):
+            if table in raw:
+                reader.problem(f".{table}", 'is only read with auth = "jwt"')
+        return None, ()
+    if "jwt" not in raw and "trust" not in raw:
+        reader.problem(
+            ".auth",
+            'auth = "jwt" needs [server.jwt] (sign-in tokens) or [server.trust.NAME] '
+            "(CI identity tokens)",
+        )
+        return None, ()
+    trusts = _trusts(reader, raw)
+    jwt = _jwt_settings(reader, reader.table(raw["jwt"], ".jwt")) if "jwt" in raw else None
+    issuers = [trust.issuer for trust in trusts] + ([jwt.issuer] if jwt else [])
+    for issuer in sorted({i for i in issuers if issuers.count(i) > 1}):
+        reader.problem(
+            ".trust",
+            f"issuer {issuer!r} is trusted by more than one table; tokens are routed "
+            "to one by their iss: put its rules in one [server.trust.NAME]",
+        )
+    return jwt, trusts
+
+
+def _trusts(reader: _Reader, raw: Mapping[str, Any]) -> tuple[TrustSettings, ...]:
+    trusts = []
+    for name, body in reader.table(raw.get("trust"), ".trust").items():
+        where = f".trust.{name}"
+        body = reader.table(body, where)
+        reader.unknown(where, body, _TRUST_KEYS)
+        verifying = _verifying(
+            reader,
+            body,
+            where,
+            'needs the audience your pipelines ask for, e.g. "momento-tvm"',
+            discovery=True,
+        )
+        issuer = verifying.issuer if verifying is not None else str(body.get("issuer", ""))
+        provider = _provider(reader, body, where, issuer)
+        rules = body.get("rules")
+        if not isinstance(rules, list) or not rules:
+            reader.problem(where, f"needs rules: [[server.trust.{name}.rules]] tables")
+            rules = []
+        parsed = tuple(
+            rule
+            for index, table in enumerate(rules)
+            if (rule := _trust_rule(reader, table, f"{where}.rules[{index}]", issuer, provider))
+        )
+        if verifying is not None and len(parsed) == len(rules):
+            trusts.append(
+                TrustSettings(name=name, **verifying._asdict(), provider=provider, rules=parsed)
+            )
+    return tuple(trusts)
+
+
+def _provider(reader: _Reader, raw: Mapping[str, Any], where: str, issuer: str) -> str | None:
+    """The trust's CI provider: implied by GitHub Actions' and gitlab.com's issuers, named with
+    `provider =` for GitHub Enterprise Server or self-managed GitLab."""
+    from tvmcli.claim_rules import provider_of
+
+    implied = provider_of(issuer)
+    named = raw.get("provider")
+    if named is None:
+        return implied
+    if not isinstance(named, str) or named not in CI_PROVIDERS:
+        reader.problem(f"{where}.provider", f"must be one of {', '.join(CI_PROVIDERS)}")
+        return implied
+    if implied is not None and named != implied:
+        reader.problem(f"{where}.provider", f"{issuer} is {implied}'s issuer, not {named}'s")
+        return implied
+    return named
+
+
+def _trust_rule(
+    reader: _Reader, raw: Any, where: str, issuer: str, provider: str | None
+) -> TrustRule | None:
+    from tvmcli import claim_rules
+
+    if not isinstance(raw, dict):
+        reader.problem(where, "must be a table")
+        return None
+    reader.unknown(where, raw, _RULE_KEYS)
+    count = len(reader.problems)
+    claims = raw.get("claims")
+    patterns: list[tuple[str, str]] = []
+    if not isinstance(claims, dict) or not claims:
+        reader.problem(
+            f"{where}.claims",
+            'needs claims to match, e.g. { repository = "acme/web" }: a rule with none '
+            "would trust every token of the issuer",
+        )
+    else:
+        for claim, pattern in claims.items():
+            if isinstance(pattern, bool):
+                pattern = "true" if pattern else "false"
+            elif isinstance(pattern, int):
+                pattern = str(pattern)
+            if not isinstance(pattern, str) or not pattern:
+                reader.problem(
+                    f"{where}.claims.{claim}", "must be a non-empty string (or a number)"
+                )
+                continue
+            patterns.append((claim, pattern))
+        problem = claim_rules.binding_problem(provider, issuer, patterns)
+        if problem is not None and len(patterns) == len(claims):
+            reader.problem(f"{where}.claims", problem)
+    profiles = raw.get("profiles")
+    if not isinstance(profiles, list) or not profiles:
+        reader.problem(f"{where}.profiles", "needs the profiles this rule grants")
+    else:
+        reader.profile_list({"profiles": profiles}, where)
+    template = reader.typed(raw, "token_id", str, where)
+    if template is not None:
+        try:
+            named = claim_rules.template_claims(template)
+        except ValueError as exc:
+            reader.problem(f"{where}.token_id", str(exc))
+        else:
+            present = claim_rules.always_present(provider, (c for c, _ in patterns))
+            for claim in named:
+                if claim not in present:
+                    also = provider
+                    reader.problem(
+                        f"{where}.token_id",
+                        f"names {{{claim}}}, which a token matching this rule may lack: name "
+                        "sub, a claim this rule matches"
+                        + (
+                            f", or one {claim_rules.PROVIDER_NAMES[also]} puts in every token"
+                            if also
+                            else ""
+                        ),
+                    )
+    if len(reader.problems) > count:
+        return None
+    return TrustRule(tuple(patterns), tuple(profiles or ()), template)
