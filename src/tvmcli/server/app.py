@@ -157,10 +157,9 @@ def authenticator_for(
     if settings.auth == "basic":
         return BasicAuth(settings, env)
     if settings.auth == "jwt":
-        from tvmcli.server.oidc import JwtAuth
+        from tvmcli.server.trust import jwt_authenticator
 
-        assert settings.jwt is not None  # the settings refuse jwt without [server.jwt]
-        return JwtAuth(settings.jwt)
+        return jwt_authenticator(settings)
     tokens = bearer_tokens(settings, env) + ([extra_bearer] if extra_bearer else [])
     if not tokens:
         raise ConfigError(

@@ -24,11 +24,21 @@ from tvmcli.settings import Access, ServerSettings
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller. `identity` becomes the token id (None for shared secrets)."""
+    """An authenticated caller. `identity` becomes the token id (None for shared secrets);
+    `access`, when the authenticator decides it (a CI trust's rules), replaces the groups'."""
 
     name: str
     identity: str | None
     groups: tuple[str, ...] = ()
+    access: Access | None = None
+
+    def identity_for(self, profile: str) -> str | None:
+        """The token id of this caller's tokens of `profile`."""
+        return self.identity
+
+    def audit(self, profile: str | None) -> tuple[tuple[str, str], ...]:
+        """More fields for the access-log line of a request for `profile` (never a secret)."""
+        return ()
 
 
 class Unauthorized(Exception):
@@ -166,6 +176,8 @@ def bearer_tokens(settings: ServerSettings, env: Mapping[str, str]) -> list[str]
 
 def access_for(principal: Principal, settings: ServerSettings) -> Access:
     """Profiles this caller may use: its own list, joined with its groups' (None means all)."""
+    if principal.access is not None:
+        return principal.access
     if settings.auth not in ("basic", "jwt"):
         return settings.access
     grants = [settings.groups[g] for g in principal.groups if g in settings.groups]

@@ -168,7 +168,8 @@ class Guard:
 
     def _log(self, scope: Scope, client: str, status: int, started: float) -> None:
         """One line: client, method, path, status, time, and who got which profile and token
-        id (set by the handler), never a credential."""
+        id (set by the handler; for a CI trust also its name, rule, issuer and subject), never
+        a credential."""
         if not access_log.isEnabledFor(logging.INFO):
             return
         state = scope.get("state", {})
@@ -178,6 +179,7 @@ class Guard:
             f"{elapsed:.1f}ms principal={printable(state.get('principal') or '-')} "
             f"profile={printable(state.get('profile') or '-')} "
             f"token_id={printable(state.get('token_id') or '-')}"
+            + "".join(f" {key}={printable(value)}" for key, value in state.get("audit", ()))
         )
 
 

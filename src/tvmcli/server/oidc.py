@@ -1,4 +1,5 @@
-"""auth = "jwt": verify sign-in tokens from an OIDC provider (Cognito, Auth0, Keycloak, ...).
+"""auth = "jwt": verify tokens from an OIDC provider: sign-in tokens (Cognito, Auth0, Keycloak,
+...) with `JwtAuth`, CI identity tokens with the same `TokenVerifier` (`server/trust.py`).
 
 Signatures are checked against the provider's JWKS with public-key algorithms only; `iss`,
 `aud`, `exp`, `nbf` and `iat` are checked with a leeway. Refusals carry a reason code and
@@ -10,6 +11,10 @@ and fetched early when a token names an unknown `kid` (key rotation), at most on
 cooldown however many unknown kids arrive. After a failed fetch the next try waits 1 s, then
 2, 4, ... up to a minute; while no keys were ever fetched the server answers 503 with that
 wait as Retry-After. When a refresh fails the keys already known stay in use.
+
+Without jwks_url or jwks_file the JWKS address comes from OIDC discovery
+(`ISSUER/.well-known/openid-configuration`, whose `issuer` must be the configured one),
+fetched again at every refresh, discovery and JWKS within the one deadline.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import jwt
 
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized
-from tvmcli.server.fetch import FetchError, fetch
+from tvmcli.server.fetch import Fetched, FetchError, fetch
 from tvmcli.settings import JwtSettings, jwks_url_problem
 
 # The key type each algorithm family verifies with: an RS256 header naming an EC key is refused
@@ -43,6 +49,27 @@ _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 _log = logging.getLogger("tvmcli.server")
 
 
+class Verifying(Protocol):
+    """What a verifier needs: [server.jwt] (`JwtSettings`) or a [server.trust.NAME]."""
+
+    @property
+    def issuer(self) -> str: ...
+    @property
+    def audience(self) -> tuple[str, ...]: ...
+    @property
+    def jwks_url(self) -> str | None: ...
+    @property
+    def jwks_file(self) -> Path | None: ...
+    @property
+    def algorithms(self) -> tuple[str, ...]: ...
+    @property
+    def leeway(self) -> int: ...
+
+
+def discovery_url(issuer: str) -> str:
+    return issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
 class IdentityProviderUnavailable(Exception):
     """No keys were ever fetched and the JWKS cannot be: the server answers 503."""
 
@@ -57,7 +84,7 @@ class JwksCache:
 
     def __init__(
         self,
-        settings: JwtSettings,
+        settings: Verifying,
         clock: Callable[[], float] = time.monotonic,
         *,
         fetch_deadline: float = FETCH_DEADLINE,
@@ -115,7 +142,12 @@ class JwksCache:
             wait = min(RETRY_MAX, RETRY_FIRST * 2 ** (self._failures - 1))
             self._retry_at = self._clock() + wait
             reason = str(exc) if isinstance(exc, FetchError) else type(exc).__name__
-            _log.warning("cannot fetch the JWKS: %s; next try in %.0fs", reason, wait)
+            _log.warning(
+                "cannot fetch the JWKS of %s: %s; next try in %.0fs",
+                self.settings.issuer,
+                reason,
+                wait,
+            )
             return
         self._failures, self._retry_at = 0, 0.0
         self._keys, self._loaded = _signing_keys(document), True
@@ -129,13 +161,10 @@ class JwksCache:
             path = settings.jwks_file
             raw = await asyncio.to_thread(lambda: path.read_bytes()[:MAX_JWKS_BYTES])
         else:
-            assert settings.jwks_url is not None
-            fetched = await fetch(
-                settings.jwks_url,
-                deadline=self._deadline,
-                max_bytes=MAX_JWKS_BYTES,
-                allowed=lambda url: jwks_url_problem(url) is None,
-            )
+            # One deadline, in real seconds, for discovery and the JWKS together.
+            ends = time.monotonic() + self._deadline
+            url = settings.jwks_url or await self._discover(ends)
+            fetched = await self._fetch(url, ends)
             raw = fetched.body
             found = _MAX_AGE.search(fetched.headers.get("cache-control", ""))
             max_age = float(found.group(1)) if found else None
@@ -143,6 +172,28 @@ class JwksCache:
         if not isinstance(document, dict):
             raise ValueError("a JWKS is a JSON object")
         return document, max_age
+
+    async def _fetch(self, url: str, ends: float) -> Fetched:
+        left = ends - time.monotonic()
+        if left <= 0:
+            raise FetchError(f"no complete answer within {self._deadline:g}s")
+        return await fetch(
+            url,
+            deadline=left,
+            max_bytes=MAX_JWKS_BYTES,
+            allowed=lambda target: jwks_url_problem(target) is None,
+        )
+
+    async def _discover(self, ends: float) -> str:
+        """The `jwks_uri` of the issuer's discovery document (OIDC Discovery 1.0, 4)."""
+        issuer = self.settings.issuer
+        document = json.loads((await self._fetch(discovery_url(issuer), ends)).body)
+        if not isinstance(document, dict) or document.get("issuer") != issuer:
+            raise FetchError("the discovery document does not name this issuer")
+        uri = document.get("jwks_uri")
+        if not isinstance(uri, str) or jwks_url_problem(uri) is not None:
+            raise FetchError("the discovery document has no https jwks_uri")
+        return uri
 
 
 def _signing_keys(document: dict[str, Any]) -> dict[str, jwt.PyJWK]:
@@ -172,16 +223,35 @@ def claim_at(claims: dict[str, Any], path: str) -> Any:
     return value
 
 
-class JwtAuth(Authenticator):
-    _CHALLENGE = 'Bearer realm="momento-tvm"'
+class TokenVerifier(Authenticator):
+    """A bearer JWT checked against one issuer's keys and rules; `principal` says who the
+    verified claims name. `WHAT` is how refusals call the token."""
 
-    def __init__(self, settings: JwtSettings, jwks: JwksCache | None = None) -> None:
-        self.settings = settings
+    WHAT = "sign-in token"
+    REQUIRED: tuple[str, ...] = ("exp", "iat", "iss", "aud")
+    CHALLENGE = 'Bearer realm="momento-tvm"'
+
+    def __init__(self, settings: Verifying, jwks: JwksCache | None = None) -> None:
+        self.verifying = settings
         self.jwks = jwks or JwksCache(settings)
 
-    def _refuse(self, code: str, message: str = "the sign-in token is not valid") -> Unauthorized:
-        challenge = f'{self._CHALLENGE}, error="invalid_token"'
-        return Unauthorized(code, message, challenge)
+    def refuse(self, code: str, message: str | None = None) -> Unauthorized:
+        challenge = f'{self.CHALLENGE}, error="invalid_token"'
+        return Unauthorized(code, message or f"the {self.WHAT} is not valid", challenge)
+
+    def bearer(self, authorization: str | None) -> str:
+        """The token of `Authorization: Bearer TOKEN`, or a refusal."""
+        if not authorization:
+            raise Unauthorized(
+                "missing_credentials",
+                "send Authorization: Bearer <ID or access token>",
+                self.CHALLENGE,
+            )
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise self.refuse("invalid_token")
+        return token
 
     def _algorithm_and_kid(self, token: str) -> tuple[str, str]:
         """The header's `alg` (one we accept) and `kid` (a string), or a refusal. A header
@@ -189,58 +259,67 @@ class JwtAuth(Authenticator):
         try:
             header = jwt.get_unverified_header(token)
         except (jwt.PyJWTError, ValueError, TypeError):
-            raise self._refuse("invalid_token") from None
+            raise self.refuse("invalid_token") from None
         algorithm, kid = header.get("alg"), header.get("kid")
         if (
             not isinstance(algorithm, str)
-            or algorithm not in self.settings.algorithms
+            or algorithm not in self.verifying.algorithms
             or not isinstance(kid, str)
             or "crit" in header
         ):
-            raise self._refuse("invalid_token")
+            raise self.refuse("invalid_token")
         return algorithm, kid
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        if not authorization:
-            raise Unauthorized(
-                "missing_credentials",
-                "send Authorization: Bearer <ID or access token>",
-                self._CHALLENGE,
-            )
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise self._refuse("invalid_token")
+        return self.principal(await self.verified(self.bearer(authorization)))
+
+    async def verified(self, token: str) -> dict[str, Any]:
+        """The token's claims once its signature, issuer, audience and times check out."""
         algorithm, kid = self._algorithm_and_kid(token)
         key = await self.jwks.key(kid)
         if key is None or _KEY_TYPES[algorithm[:2]] != key.key_type:
-            raise self._refuse("invalid_token")  # unknown kid, or a key of another family
+            raise self.refuse("invalid_token")  # unknown kid, or a key of another family
+        settings = self.verifying
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key=key.key,
                 algorithms=[algorithm],
-                audience=list(self.settings.audience),
-                issuer=self.settings.issuer,
-                leeway=self.settings.leeway,
-                options={"require": ["exp", "iat", "iss", "aud"], "verify_iat": True},
+                audience=list(settings.audience),
+                issuer=settings.issuer,
+                leeway=settings.leeway,
+                options={"require": list(self.REQUIRED), "verify_iat": True},
             )
         except jwt.ExpiredSignatureError:
-            raise self._refuse("token_expired", "the sign-in token has expired") from None
+            raise self.refuse("token_expired", f"the {self.WHAT} has expired") from None
         except jwt.ImmatureSignatureError:
-            raise self._refuse("token_not_yet_valid") from None
+            raise self.refuse("token_not_yet_valid") from None
         except jwt.InvalidIssuerError:
-            raise self._refuse("wrong_issuer") from None
+            raise self.refuse("wrong_issuer") from None
         except jwt.InvalidAudienceError:
-            raise self._refuse("wrong_audience") from None
+            raise self.refuse("wrong_audience") from None
         except (jwt.PyJWTError, ValueError, TypeError):
             # Every other way a token can be wrong (a key PyJWT cannot use for this algorithm
             # raises TypeError, a curve mismatch InvalidKeyError): one answer, and no message
             # of the attacker's making reaches a log.
-            raise self._refuse("invalid_token") from None
+            raise self.refuse("invalid_token") from None
+        return claims
+
+    def principal(self, claims: dict[str, Any]) -> Principal:
+        raise NotImplementedError
+
+
+class JwtAuth(TokenVerifier):
+    """[server.jwt]: a sign-in token; its groups claim picks [server.groups]."""
+
+    def __init__(self, settings: JwtSettings, jwks: JwksCache | None = None) -> None:
+        super().__init__(settings, jwks)
+        self.settings = settings
+
+    def principal(self, claims: dict[str, Any]) -> Principal:
         identity = claim_at(claims, self.settings.token_id_claim)
         if not isinstance(identity, str) or not identity:
-            raise self._refuse("invalid_token")
+            raise self.refuse("invalid_token")
         groups = claim_at(claims, self.settings.groups_claim)
         if isinstance(groups, str):
             groups = [groups]

@@ -63,11 +63,14 @@ class Routes:
         principal = await self.principal_of(request)
         state = request.scope.setdefault("state", {})  # what the access log reads
         state["principal"] = principal.name
+        state["audit"] = principal.audit(None)
         profiles = self.config.profiles
         access = access_for(principal, self.settings)
         allowed = access.profiles if access.profiles is not None else tuple(profiles)
         if not allowed:
-            raise ApiError(403, "no_profiles", "you may use no profile (no group grants one)")
+            raise ApiError(
+                403, "no_profiles", "you may use no profile (no group or rule grants one)"
+            )
         name = query.get("profile") or access.default or (allowed[0] if len(allowed) == 1 else None)
         if name is None:
             raise ApiError(
@@ -79,7 +82,10 @@ class Routes:
             # which profiles exist only from GET /profiles, which lists the ones it may use.
             raise ApiError(403, "profile_not_allowed", _NOT_ALLOWED)
         state["profile"] = name
-        token_id = choose_token_id(profile.token_id, principal.identity, query.get("name"))
+        state["audit"] = principal.audit(name)
+        token_id = choose_token_id(
+            profile.token_id, principal.identity_for(name), query.get("name")
+        )
         state["token_id"] = token_id
         try:
             minted = await self.vendor.token(profile, profile.expires_in, token_id)
