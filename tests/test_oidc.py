@@ -684,7 +684,7 @@ class OneAnswer:
 
 
 def fetch_now(url: str) -> Any:
-    from tvmcli.server.fetch import fetch
+    from tvmcli.httpfetch import fetch
     from tvmcli.settings import jwks_url_problem
 
     return asyncio.run(
@@ -700,7 +700,7 @@ def test_the_jwks_fetch_verifies_tls_certificates(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
 
-    from tvmcli.server.fetch import FetchError
+    from tvmcli.httpfetch import FetchError
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
@@ -735,7 +735,7 @@ def test_the_jwks_fetch_verifies_tls_certificates(tmp_path: Path) -> None:
 
 
 def test_the_jwks_fetch_follows_redirects_only_where_a_jwks_url_may_point() -> None:
-    from tvmcli.server.fetch import FetchError
+    from tvmcli.httpfetch import FetchError
 
     target = OneAnswer(200, {"Cache-Control": "max-age=60"}, b'{"keys": []}')
     near = OneAnswer(302, {"Location": f"http://127.0.0.1:{target.port}/jwks"}, b"")

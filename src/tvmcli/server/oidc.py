@@ -30,8 +30,8 @@ from typing import Any, Protocol
 
 import jwt
 
+from tvmcli.httpfetch import Fetched, FetchError, fetch
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized
-from tvmcli.server.fetch import Fetched, FetchError, fetch
 from tvmcli.settings import JwtSettings, jwks_url_problem
 
 # The key type each algorithm family verifies with: an RS256 header naming an EC key is refused

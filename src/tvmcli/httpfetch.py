@@ -2,7 +2,9 @@
 the body. urllib's timeout is per read, so a server sending a byte a second holds it for as
 long as it likes; here the whole exchange runs as one asyncio task under `asyncio.wait_for`,
 and nothing is left running when the deadline passes. HTTP/1.1 framing is h11's (uvicorn's
-own parser). Used for the JWKS; redirects are followed only to URLs `allowed` accepts.
+own parser). `fetch` gets a JWKS or discovery document (200 only; redirects followed only to
+URLs `allowed` accepts); `get` asks once and returns any answer (`mint --from`: a vending
+server and GitHub's ID-token endpoint). TLS is verified against the system's CAs.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -30,6 +32,19 @@ class Fetched:
     url: str
     headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
     body: bytes
+    status: int = 200
+
+
+async def get(
+    url: str, *, deadline: float, max_bytes: int, headers: Sequence[tuple[str, str]] = ()
+) -> Fetched:
+    """GET `url` once (any status, no redirect followed), all of it within `deadline` seconds
+    (FetchError). `headers` are sent as given: the caller checks they are printable."""
+    try:
+        status, answer, body = await asyncio.wait_for(_get(url, max_bytes, headers), deadline)
+    except asyncio.TimeoutError:
+        raise FetchError(f"no complete answer within {deadline:g}s") from None
+    return Fetched(url, answer, body, status)
 
 
 async def fetch(
@@ -61,7 +76,9 @@ async def _follow(url: str, max_bytes: int, allowed: Callable[[str], bool], left
         url, left = target, left - 1
 
 
-async def _get(url: str, max_bytes: int) -> tuple[int, dict[str, str], bytes]:
+async def _get(
+    url: str, max_bytes: int, extra: Sequence[tuple[str, str]] = ()
+) -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(url)
     secure = parts.scheme == "https"
     host = parts.hostname or ""
@@ -75,7 +92,8 @@ async def _get(url: str, max_bytes: int) -> tuple[int, dict[str, str], bytes]:
         raise FetchError(f"cannot connect ({type(exc).__name__})") from None
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        return await _exchange(reader, writer, parts.netloc.rpartition("@")[2], target, max_bytes)
+        netloc = parts.netloc.rpartition("@")[2]
+        return await _exchange(reader, writer, netloc, target, max_bytes, extra)
     except h11.ProtocolError:
         raise FetchError("not a valid HTTP answer") from None
     except OSError as exc:
@@ -92,6 +110,7 @@ async def _exchange(
     netloc: str,
     target: str,
     max_bytes: int,
+    extra: Sequence[tuple[str, str]],
 ) -> tuple[int, dict[str, str], bytes]:
     conn = h11.Connection(h11.CLIENT)
     request = h11.Request(
@@ -102,6 +121,7 @@ async def _exchange(
             ("Accept", "application/json"),
             ("User-Agent", f"momento-tvm/{__version__}"),
             ("Connection", "close"),
+            *extra,
         ],
     )
     writer.write(conn.send(request) + (conn.send(h11.EndOfMessage()) or b""))
