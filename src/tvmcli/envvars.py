@@ -10,8 +10,16 @@ DEBUG = "MOMENTO_TVM_DEBUG"  # tracebacks for internal errors
 EMULATOR_PID = "MOMENTO_TVM_EMULATOR_PID"
 API_KEY_SECRET_ARN = "MOMENTO_API_KEY_SECRET_ARN"  # noqa: S105 - AWS Lambda: the key's secret
 
+TVM_URL = "MOMENTO_TVM_URL"  # the vending server `mint --from` asks by default
+TVM_BEARER = "MOMENTO_TVM_BEARER"  # a bearer token for that server
+# GitHub Actions sets these in a job with `permissions: id-token: write`.
+ACTIONS_ID_TOKEN_REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"  # noqa: S105 - a name
+ACTIONS_ID_TOKEN_REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a name
+
 TOKEN_EXPIRES_AT = "MOMENTO_TOKEN_EXPIRES_AT"  # noqa: S105 - the name of the expiry variable
 DEFAULT_TOKEN_VARIABLE = API_KEY  # where a delivered token goes unless --env-var says otherwise
 
 # Variables that may hold a key able to mint: `exec` removes them from the child's environment.
 KEY_VARIABLES = (API_KEY, LEGACY_API_KEY)
+# Variables that may prove an identity to a vending server: `exec --from` removes them too.
+IDENTITY_VARIABLES = (ACTIONS_ID_TOKEN_REQUEST_URL, ACTIONS_ID_TOKEN_REQUEST_TOKEN, TVM_BEARER)

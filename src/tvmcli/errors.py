@@ -135,3 +135,20 @@ class ExpiredError(TvmError):
     http_status = 401
     code = "expired"
     public_message = "the token has expired"
+
+
+class RefusedError(TvmError):
+    """A vending server (`mint --from`), or the CI system's ID-token endpoint, refused this
+    caller: 401 or 403 (exit 4)."""
+
+    exit_code = ExitCode.AUTH
+    http_status = 403
+    code = "refused"
+    public_message = "the vending server refused the caller"
+
+
+class UnexpectedAnswerError(TvmError):
+    """An answer that is not what a momento-tvm server (or GitHub's ID-token endpoint) sends:
+    the wrong URL, a proxy's page (exit 1)."""
+
+    code = "unexpected_answer"

@@ -2,8 +2,10 @@
 second per account.
 
 One file per (profile, its statements and lifetime, token id, endpoint, key), named by a hash:
-the key itself is never stored. The folder is 0700 and files 0600; a file that is corrupt, not
-ours, readable by others or for another endpoint is ignored and replaced, never trusted.
+the key itself is never stored. A token from a vending server (`--from`) is kept per (server
+address, profile, token id, identity kind, audience): no secret at all. The folder is 0700
+and files 0600; a file that is corrupt, not ours, readable by others or for another endpoint
+is ignored and replaced, never trusted.
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ def cache_key(
     material = json.dumps(
         [profile, [repr(s) for s in statements], expires_in, token_id, api_key.endpoint, key_digest]
     )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def remote_cache_key(
+    address: str, profile: str, token_id: str | None, identity: str, audience: str | None
+) -> str:
+    """The key of a token from a vending server (`--from`): its address, the profile, the token
+    id asked for, which identity asked (its kind, never its value) and the audience. The
+    server decides scope and lifetime; no secret goes into the key."""
+    material = json.dumps(["from", address, profile, token_id, identity, audience])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 

@@ -79,12 +79,17 @@ def github_file_block(variables: dict[str, str], delimiter: str | None = None) -
 
 
 def child_environment(
-    base: dict[str, str], token: str, expires_at: int, env_var: str
+    base: dict[str, str],
+    token: str,
+    expires_at: int,
+    env_var: str,
+    remove: tuple[str, ...] = envvars.KEY_VARIABLES,
 ) -> dict[str, str]:
     """The environment for `exec`'s command: the token in `env_var`, its expiry beside it, and
-    the minting key removed, so the command holds only the scoped token."""
+    what obtained it removed (the minting key; with --from the identity), so the command holds
+    only the scoped token."""
     check_variable_name(env_var)
-    env = {k: v for k, v in base.items() if k not in envvars.KEY_VARIABLES}
+    env = {k: v for k, v in base.items() if k not in remove}
     env[env_var] = token
     env[envvars.TOKEN_EXPIRES_AT] = str(expires_at)
     return env

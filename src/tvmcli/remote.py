@@ -1,0 +1,336 @@
+"""A token from a vending server instead of a key: `mint --from URL`, `exec --from URL`.
+
+The caller proves who it is with what its CI gives it (an OIDC ID token) or a bearer token;
+the server (`momento-tvm serve`) decides the profile's scope, lifetime and token id, and
+mints. No Momento key is involved on this side.
+
+- Identity (`identity_from`): `--id-token-env NAME` or `--bearer-file FILE` when given (one of
+  them); else, in GitHub Actions, an ID token requested for the audience; else
+  `$MOMENTO_TVM_BEARER`; else none (an open server).
+- One deadline (`--timeout`) covers the ID-token request and the token: 429 and 503 are asked
+  again after their Retry-After while it allows, then exit 5; 401 and 403 exit 4 with the
+  server's message; unreachable, 504 and other 5xx exit 5; anything that is not a
+  momento-tvm answer exits 1, saying so.
+- https:// with the system's CAs; plain http:// only to loopback (`netaddr.http_url_problem`).
+  The credential sent is never printed, and a server message repeating it is withheld.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+from tvmcli import envvars
+from tvmcli.credential_format import CredentialFormatError, Kind, parse_credential
+from tvmcli.errors import (
+    MintTimeoutError,
+    RefusedError,
+    UnavailableError,
+    UnexpectedAnswerError,
+    UsageError,
+)
+from tvmcli.httpfetch import Fetched, FetchError, get
+from tvmcli.jwtcodec import JwtFormatError, decode_unverified
+from tvmcli.netaddr import http_url_problem
+from tvmcli.tokens import Token
+
+DEFAULT_AUDIENCE = "momento-tvm"
+MAX_ANSWER_BYTES = 64 * 1024
+RETRIED = frozenset({429, 503})
+_ENVELOPES = (Kind.DISPOSABLE_TOKEN, Kind.ENVELOPE)  # what a vending server hands out
+
+
+class Identity:
+    """Who the caller says it is. `kind` names the source (never the value) for messages and
+    the --reuse key; `audience` joins that key too. The value itself is fetched by `value`."""
+
+    def __init__(
+        self,
+        kind: str,
+        describe: str,
+        *,
+        value: str | None = None,
+        audience: str | None = None,
+        request: tuple[str, str] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.describe = describe
+        self.audience = audience
+        self._value = value
+        self._request = request  # GitHub Actions: (request URL, request token)
+
+    def __repr__(self) -> str:
+        return f"Identity({self.kind!r}, audience={self.audience!r})"
+
+    async def value(self, ends: float) -> str | None:
+        if self._request is None:
+            return self._value
+        url, token = self._request
+        return await _github_id_token(url, token, self.audience or DEFAULT_AUDIENCE, ends)
+
+
+def identity_from(
+    env: Mapping[str, str],
+    *,
+    id_token_env: str | None,
+    bearer_file: Path | None,
+    audience: str | None,
+) -> Identity:
+    """The caller's identity, first found: a flag's, GitHub Actions', $MOMENTO_TVM_BEARER's."""
+    if id_token_env is not None and bearer_file is not None:
+        raise UsageError("--id-token-env and --bearer-file are two identities: give one")
+    if audience is not None and (id_token_env is not None or bearer_file is not None):
+        raise UsageError(
+            "--audience is what GitHub Actions' ID token is asked for; "
+            "an ID token in a variable already has its audience"
+        )
+    if id_token_env is not None:
+        token = env.get(id_token_env, "").strip()
+        if not token:
+            raise UsageError(
+                f"--id-token-env: ${id_token_env} is not set or empty",
+                hint="In GitLab CI, declare it under id_tokens: in the job.",
+            )
+        _check_header_safe(token, f"${id_token_env}")
+        return Identity(
+            f"id-token-env:{id_token_env}",
+            f"the ID token in ${id_token_env}",
+            value=token,
+            audience=_unverified_audience(token),
+        )
+    if bearer_file is not None:
+        return Identity(
+            f"bearer-file:{bearer_file}",
+            f"the bearer token in {bearer_file}",
+            value=_read_bearer(bearer_file),
+        )
+    request_url = env.get(envvars.ACTIONS_ID_TOKEN_REQUEST_URL, "")
+    request_token = env.get(envvars.ACTIONS_ID_TOKEN_REQUEST_TOKEN, "")
+    if request_url and request_token:
+        return Identity(
+            "github-actions",
+            "a GitHub Actions ID token",
+            audience=audience or DEFAULT_AUDIENCE,
+            request=(request_url, request_token),
+        )
+    if audience is not None:
+        raise UsageError(
+            "--audience needs GitHub Actions' ID token, which is not available here",
+            hint="The job needs `permissions: id-token: write`.",
+        )
+    bearer = env.get(envvars.TVM_BEARER, "").strip()
+    if bearer:
+        _check_header_safe(bearer, f"${envvars.TVM_BEARER}")
+        return Identity("bearer-env", f"the bearer token in ${envvars.TVM_BEARER}", value=bearer)
+    return Identity("none", "no identity")
+
+
+def server_address(url: str, source: str = "--from") -> str:
+    """The --from URL (`source` says where it came from), checked, without a trailing /token:
+    the server's address (the --reuse key uses it)."""
+    try:
+        parts = urlsplit(url)
+        secret_in_url = parts.username is not None or parts.password is not None
+    except ValueError:
+        secret_in_url = False
+    if secret_in_url:  # checked first: the URL is never shown, it holds a password
+        raise UsageError(f"{source}: a URL cannot carry a user or password; use --bearer-file")
+    problem = http_url_problem(url)
+    if problem is not None:
+        raise UsageError(f"{source} {_shown(url)} {problem}")
+    if parts.query or parts.fragment:
+        raise UsageError(f"{source} takes the server's address, without ?query or #fragment")
+    path = parts.path.rstrip("/").removesuffix("/token")
+    return urlunsplit((parts.scheme, parts.netloc.lower(), path, "", ""))
+
+
+def fetch_token(
+    address: str, profile: str, identity: Identity, *, token_id: str | None, timeout: float
+) -> Token:
+    """The token for `profile` from the server at `address` (see `server_address`)."""
+    from tvmcli.syncrun import run_sync
+
+    return run_sync(lambda: _fetch_token(address, profile, identity, token_id, timeout))
+
+
+async def _fetch_token(
+    address: str, profile: str, identity: Identity, token_id: str | None, timeout: float
+) -> Token:
+    ends = time.monotonic() + timeout
+    credential = await identity.value(ends)
+    query = {"profile": profile, **({"name": token_id} if token_id is not None else {})}
+    url = f"{address}/token?{urlencode(query)}"
+    headers = [("Authorization", f"Bearer {credential}")] if credential else []
+    what = f"the vending server at {address}"
+    answer = await _ask(url, headers, ends, what)
+    if answer.status == 200:
+        return _token_from(answer, what, profile)
+    code, message = _error_of(answer, credential)
+    said = f"{message} ({code})" if message else f"HTTP {answer.status}"
+    if answer.status in (401, 403):
+        hint = (
+            "No identity was sent: pass --id-token-env NAME (GitLab id_tokens:), run in GitHub "
+            "Actions with `permissions: id-token: write`, or give --bearer-file."
+            if credential is None
+            else f"Sent {identity.describe}."
+        )
+        raise RefusedError(f"{what} refused: {said}", hint=hint)
+    if answer.status == 400 and message:
+        raise UsageError(f"{what}: {said}")
+    if answer.status == 504:
+        raise MintTimeoutError(f"{what}: {said}")
+    if answer.status >= 500:
+        raise UnavailableError(f"{what} answered HTTP {answer.status}: {said}")
+    raise UnexpectedAnswerError(
+        f"{what} answered HTTP {answer.status} ({said}), not a token",
+        hint="Is --from the address of a momento-tvm server?",
+    )
+
+
+async def _github_id_token(request_url: str, request_token: str, audience: str, ends: float) -> str:
+    """GitHub Actions' ID token for `audience`: GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=...
+    with `Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN`; the answer is {"value": jwt}."""
+    what = "GitHub Actions' ID-token endpoint"
+    problem = http_url_problem(request_url)
+    if problem is not None:
+        raise UsageError(f"${envvars.ACTIONS_ID_TOKEN_REQUEST_URL} {problem}")
+    _check_header_safe(request_token, f"${envvars.ACTIONS_ID_TOKEN_REQUEST_TOKEN}")
+    separator = "&" if "?" in request_url else "?"
+    url = f"{request_url}{separator}audience={quote(audience, safe='')}"
+    answer = await _ask(url, [("Authorization", f"bearer {request_token}")], ends, what)
+    if answer.status in (401, 403):
+        raise RefusedError(
+            f"{what} refused the request (HTTP {answer.status})",
+            hint="The job needs `permissions: id-token: write`.",
+        )
+    if answer.status >= 500:
+        raise UnavailableError(f"{what} answered HTTP {answer.status}")
+    try:
+        value = json.loads(answer.body)["value"] if answer.status == 200 else None
+    except (ValueError, KeyError, TypeError):
+        value = None
+    if not isinstance(value, str) or not value:
+        raise UnexpectedAnswerError(f"{what} answered HTTP {answer.status} without an ID token")
+    _check_header_safe(value, "the ID token GitHub Actions sent")
+    return value
+
+
+async def _ask(url: str, headers: list[tuple[str, str]], ends: float, what: str) -> Fetched:
+    """One GET, asked again after Retry-After on 429 and 503 while the deadline allows."""
+    while True:
+        left = ends - time.monotonic()
+        if left <= 0:
+            raise MintTimeoutError(f"no answer from {what} within --timeout")
+        try:
+            answer = await get(url, deadline=left, max_bytes=MAX_ANSWER_BYTES, headers=headers)
+        except FetchError as exc:
+            if time.monotonic() >= ends - 0.05:
+                raise MintTimeoutError(f"no answer from {what} within --timeout") from None
+            raise UnavailableError(f"cannot reach {what}: {exc}") from None
+        if answer.status not in RETRIED:
+            return answer
+        wait = _retry_after(answer.headers.get("retry-after"))
+        state = "throttling" if answer.status == 429 else "unavailable"
+        if time.monotonic() + wait >= ends:
+            raise UnavailableError(
+                f"{what} is {state} (HTTP {answer.status}); it asks to retry after "
+                f"{wait:g}s, past --timeout",
+                hint="Retry later, or give a longer --timeout.",
+            )
+        await asyncio.sleep(wait)
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds from a Retry-After header (seconds or an HTTP date); 1 when absent or odd."""
+    if value is None:
+        return 1.0
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), 3600.0)
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return 1.0
+    return min(max(0.0, when - time.time()), 3600.0)
+
+
+def _token_from(answer: Fetched, what: str, profile: str) -> Token:
+    """The TVM JSON ({authToken, expiresAt, endpoint, profile, tokenId}) as a Token."""
+    not_tvm = UnexpectedAnswerError(
+        f"{what} answered 200 with something other than a momento-tvm token",
+        hint="Is --from the address of a momento-tvm server?",
+    )
+    try:
+        body = json.loads(answer.body)
+        auth_token, expires_at = body["authToken"], body["expiresAt"]
+        decoded = parse_credential(auth_token) if isinstance(auth_token, str) else None
+    except (ValueError, KeyError, TypeError, CredentialFormatError):
+        raise not_tvm from None
+    endpoint = body.get("endpoint", decoded.endpoint if decoded else None)
+    token_id = body.get("tokenId")
+    if (
+        decoded is None
+        or decoded.kind not in _ENVELOPES
+        or not isinstance(expires_at, int)
+        or isinstance(expires_at, bool)
+        or expires_at <= 0
+        or not isinstance(endpoint, str)
+        or endpoint != decoded.endpoint
+        or not (token_id is None or isinstance(token_id, str))
+        or body.get("profile", profile) != profile
+    ):
+        raise not_tvm
+    return Token(auth_token, endpoint, expires_at, token_id, profile)
+
+
+def _error_of(answer: Fetched, credential: str | None) -> tuple[str, str]:
+    """(code, message) of a momento-tvm error answer, made safe to print; ("", "") when the
+    answer has no such shape."""
+    try:
+        error = json.loads(answer.body)["error"]
+        code, message = error["code"], error["message"]
+    except (ValueError, KeyError, TypeError):
+        return "", ""
+    if not isinstance(code, str) or not isinstance(message, str):
+        return "", ""
+    if credential and (credential in message or credential in code):
+        return "withheld", "the answer repeated the credential sent"
+    return _shown(code, 40), _shown(message, 200)
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """Text from elsewhere, fit for one line on a terminal: control characters escaped."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def _check_header_safe(value: str, where: str) -> None:
+    if not value.isascii() or not all(33 <= ord(c) <= 126 for c in value):
+        raise UsageError(f"{where} holds characters an HTTP header cannot carry")
+
+
+def _read_bearer(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"--bearer-file {path}: cannot read it ({reason})") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise UsageError(f"--bearer-file {path} is empty")
+    _check_header_safe(lines[0], f"--bearer-file {path}")
+    return lines[0]
+
+
+def _unverified_audience(token: str) -> str | None:
+    """The `aud` an ID token names (not a secret), for the --reuse key; None if unreadable."""
+    try:
+        audience = decode_unverified(token)[1].get("aud")
+    except JwtFormatError:
+        return None
+    return json.dumps(audience) if audience is not None else None
