@@ -200,3 +200,40 @@ def gitlab_claims(
     }
     claims.update(override)
     return claims
+
+
+CI_PROFILES = """
+[profiles.ci-deploy]
+expires_in = "15m"
+permissions = [{ role = "read-write", cache = "deploy" }]
+
+[profiles.ci-readonly]
+expires_in = "15m"
+permissions = [{ role = "read-only", cache = "deploy" }]
+"""
+
+
+def keyless_server_toml(github: Provider, gitlab: Provider, extra: str = "") -> str:
+    """A server trusting both providers played here: acme/web's main branch (GitHub) and its
+    protected refs (GitLab) may deploy."""
+    return f"""
+[server]
+auth = "jwt"
+client_rate = 0
+{extra}
+[server.trust.github]
+issuer = "{github.issuer}"
+audience = "momento-tvm"
+provider = "github"
+[[server.trust.github.rules]]
+claims = {{ repository = "acme/web", ref = "refs/heads/main" }}
+profiles = ["ci-deploy"]
+
+[server.trust.gitlab]
+issuer = "{gitlab.issuer}"
+audience = "https://tvm.example.com"
+provider = "gitlab"
+[[server.trust.gitlab.rules]]
+claims = {{ project_path = "acme/web", ref_protected = "true" }}
+profiles = ["ci-deploy"]
+"""

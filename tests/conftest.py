@@ -37,7 +37,7 @@ permissions = [
 def isolated_user_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No test sees the developer's keys, profiles or caches, or leaves any behind."""
     for name in list(os.environ):
-        if name.startswith(("MOMENTO_", "GITHUB_", "XDG_")):
+        if name.startswith(("MOMENTO_", "GITHUB_", "XDG_", "ACTIONS_")):
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     home.mkdir()

@@ -95,6 +95,59 @@ def test_unknown_profile_is_the_same_either_way(
     assert err == typer.stderr
 
 
+def test_mint_from_agrees_either_way(
+    emulator: Emulator,
+    cli: Callable[..., Result],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """--from and its identity options are parsed by the fast path too, with the same result."""
+    from tests.ci_providers import (
+        CI_PROFILES,
+        Provider,
+        github_claims,
+        gitlab_claims,
+        keyless_server_toml,
+    )
+    from tests.serving import serve
+
+    github, gitlab = Provider(), Provider()
+    github.job = github_claims(audience=None)
+    for name, value in github.actions_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GITLAB_TOKEN", gitlab.sign(gitlab_claims()))
+    (tmp_path / "bearer").write_text("x" * 20)
+    try:
+        with serve(emulator, keyless_server_toml(github, gitlab), CI_PROFILES) as server:
+            cases = [
+                (["--from", server.url, "-o", "json", "--audience=momento-tvm"], 0),
+                (["--from=" + server.url, "-o", "json", "--id-token-env", "GITLAB_TOKEN"], 0),
+                (["--from", server.url, "--audience", "other"], 4),
+                (["--from", server.url, "--bearer-file", str(tmp_path / "bearer")], 4),
+                (["--from", "http://tvm.example.com"], 2),
+                (["--id-token-env", "GITLAB_TOKEN"], 2),
+            ]
+            for extra, exit_code in cases:
+                args = ["mint", "ci-deploy", *extra]
+                code, out, err = run_fast(args, capsys)
+                typer = cli(*args)
+                assert code == typer.exit_code == exit_code, (extra, err, typer.stderr)
+                assert err == typer.stderr
+                if exit_code:
+                    assert out == typer.stdout == ""
+                else:
+                    ours, theirs = json.loads(out), json.loads(typer.stdout)
+                    assert ours.keys() == theirs.keys()
+                    assert (ours["profile"], ours["tokenId"]) == (
+                        theirs["profile"],
+                        theirs["tokenId"],
+                    )
+    finally:
+        github.close()
+        gitlab.close()
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -111,6 +164,9 @@ def test_unknown_profile_is_the_same_either_way(
         ["mint", "a", "--token-id"],
         ["mint", "a", "--token-id", "--reuse"],
         ["mint", "a", "--unknown"],
+        ["mint", "a", "--from"],
+        ["mint", "a", "--from", "u", "--from", "v"],
+        ["mint", "a", "--bearer-file", "."],
         ["cache", "path", "--help"],
         ["--version", "x"],
     ],

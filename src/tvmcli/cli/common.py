@@ -104,6 +104,47 @@ TimeoutOption = Annotated[
 ]
 
 
+FromOption = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        help="Get the token from this momento-tvm server (https://, or http:// to loopback) "
+        "instead of minting with a key. Default: $MOMENTO_TVM_URL.",
+        metavar="URL",
+        show_default=False,
+    ),
+]
+IdTokenEnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--id-token-env",
+        help="With --from: prove who you are with the ID token in this variable "
+        "(GitLab CI: a name under id_tokens:).",
+        metavar="NAME",
+        show_default=False,
+    ),
+]
+AudienceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--audience",
+        help="With --from in GitHub Actions: the audience of the ID token asked for. "
+        "Default: momento-tvm.",
+        show_default=False,
+    ),
+]
+BearerFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--bearer-file",
+        help="With --from: send the bearer token in FILE (else $MOMENTO_TVM_BEARER).",
+        metavar="FILE",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+
+
 def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Turn the project's errors into a message on stderr and their documented exit code.
 

@@ -61,6 +61,10 @@ class MintArgs(NamedTuple):
     endpoint: str | None = None
     momento_profile: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    from_url: str | None = None
+    id_token_env: str | None = None
+    audience: str | None = None
+    bearer_file: Path | None = None
 
 
 def deliver(args: MintArgs) -> None:
@@ -72,11 +76,7 @@ def deliver(args: MintArgs) -> None:
     )
     github_file = _github_target(output_format, args.github_env, out)
     flow.check_env_var(env_var)
-    request = flow.token_request(args.config, profile, args.expires_in, args.token_id)
-    key = flow.api_key(args.api_key_file, args.endpoint, args.momento_profile)
-    token = flow.obtain_token(
-        key, request, timeout=args.timeout, reuse=args.reuse, min_ttl=args.min_ttl
-    )
+    token = _obtain(args)
     if github_file is not None:
         output.data(token_env.github_mask(token.auth_token))
         append_once(github_file, token_env.github_file_block(token_variables(token, env_var)))
@@ -89,6 +89,30 @@ def deliver(args: MintArgs) -> None:
         output.key_values(summary(token, profile))
     else:
         output.data(plain(token, profile, fmt, env_var).rstrip("\n"))
+
+
+def _obtain(args: MintArgs) -> Token:
+    """From the vending server with --from (or $MOMENTO_TVM_URL), else minted with a key."""
+    remote = flow.remote_request(
+        args.from_url,
+        args.profile,
+        args.token_id,
+        id_token_env=args.id_token_env,
+        audience=args.audience,
+        bearer_file=args.bearer_file,
+        local_only=flow.local_only(
+            args.expires_in, args.config, args.api_key_file, args.endpoint, args.momento_profile
+        ),
+    )
+    if remote is not None:
+        return flow.obtain_remote_token(
+            remote, timeout=args.timeout, reuse=args.reuse, min_ttl=args.min_ttl
+        )
+    request = flow.token_request(args.config, args.profile, args.expires_in, args.token_id)
+    key = flow.api_key(args.api_key_file, args.endpoint, args.momento_profile)
+    return flow.obtain_token(
+        key, request, timeout=args.timeout, reuse=args.reuse, min_ttl=args.min_ttl
+    )
 
 
 def _github_target(fmt: OutputFormat | None, github_env: bool, out: Path | None) -> Path | None:

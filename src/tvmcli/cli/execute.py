@@ -20,6 +20,7 @@ Examples:
   momento-tvm exec ci-warmup -- python warm_cache.py
   momento-tvm exec chat-writer --env-var MOMENTO_TOKEN -- node bot.js --room lobby
   momento-tvm exec ci-warmup --reuse -- ./deploy.sh
+  momento-tvm exec ci-deploy --from https://tvm.example.com -- ./deploy.sh
 """
 
 CANNOT_START = 127
@@ -56,11 +57,16 @@ def exec_command(
     endpoint: common.EndpointOption = None,
     momento_profile: common.MomentoProfileOption = None,
     timeout: common.TimeoutOption = DEFAULT_TIMEOUT,
+    from_url: common.FromOption = None,
+    id_token_env: common.IdTokenEnvOption = None,
+    audience: common.AudienceOption = None,
+    bearer_file: common.BearerFileOption = None,
 ) -> None:
     """Mint a token for PROFILE, then run COMMAND with it in the environment.
 
     The token goes in $MOMENTO_API_KEY (or --env-var) and its expiry in
-    $MOMENTO_TOKEN_EXPIRES_AT; the key used to mint is removed from the command's environment.
+    $MOMENTO_TOKEN_EXPIRES_AT; the key used to mint is removed from the command's environment
+    (with --from, the identity: the ID token, GitHub's request variables, $MOMENTO_TVM_BEARER).
     The token never appears on a command line. The exit status is COMMAND's (127 if it cannot
     be started), and signals go straight to it: momento-tvm replaces itself with COMMAND.
     """
@@ -68,10 +74,26 @@ def exec_command(
     if not command:
         raise UsageError("no COMMAND after '--': momento-tvm exec PROFILE -- COMMAND [ARGS...]")
     flow.check_env_var(env_var)
-    request = flow.token_request(config, profile, expires_in, token_id)
-    key = flow.api_key(api_key_file, endpoint, momento_profile)
-    token = flow.obtain_token(key, request, timeout=timeout, reuse=reuse, min_ttl=min_ttl)
-    env = token_env.child_environment(dict(os.environ), token.auth_token, token.expires_at, env_var)
+    remote = flow.remote_request(
+        from_url,
+        profile,
+        token_id,
+        id_token_env=id_token_env,
+        audience=audience,
+        bearer_file=bearer_file,
+        local_only=flow.local_only(expires_in, config, api_key_file, endpoint, momento_profile),
+    )
+    removed: tuple[str, ...] = envvars.KEY_VARIABLES
+    if remote is not None:
+        token = flow.obtain_remote_token(remote, timeout=timeout, reuse=reuse, min_ttl=min_ttl)
+        removed += envvars.IDENTITY_VARIABLES + ((id_token_env,) if id_token_env else ())
+    else:
+        request = flow.token_request(config, profile, expires_in, token_id)
+        key = flow.api_key(api_key_file, endpoint, momento_profile)
+        token = flow.obtain_token(key, request, timeout=timeout, reuse=reuse, min_ttl=min_ttl)
+    env = token_env.child_environment(
+        dict(os.environ), token.auth_token, token.expires_at, env_var, removed
+    )
     sys.stdout.flush()
     sys.stderr.flush()
     try:

@@ -48,6 +48,10 @@ _MINT_OPTIONS = {
     "--endpoint": ("endpoint", True),
     "--momento-profile": ("momento_profile", True),
     "--timeout": ("timeout", True),
+    "--from": ("from_url", True),
+    "--id-token-env": ("id_token_env", True),
+    "--audience": ("audience", True),
+    "--bearer-file": ("bearer_file", True),
 }
 
 
@@ -100,7 +104,7 @@ def _mint(argv: list[str]) -> int | None:
             values["timeout"] = seconds
     except ValueError:
         return None  # Typer reports the bad value
-    for field in ("out", "config"):
+    for field in ("out", "config", "bearer_file"):
         if field in values:
             path = Path(str(values[field]))
             if path.is_dir():

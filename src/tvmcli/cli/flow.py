@@ -23,6 +23,7 @@ from tvmcli.paths import default_cache_dir
 from tvmcli.profiles import Profile, check_lifetime, check_token_id
 
 if TYPE_CHECKING:
+    from tvmcli.remote import Identity
     from tvmcli.tokens import Token
 
 
@@ -134,3 +135,116 @@ def obtain_token(
         left = format_relative(token.expires_at - time.time())
         output.info(f"Reusing the {profile.name} token minted earlier (expires {left})")
     return dataclasses.replace(token, profile=profile.name)
+
+
+def local_only(
+    expires_in: str | None,
+    config: Path | None,
+    api_key_file: str | None,
+    endpoint: str | None,
+    momento_profile: str | None,
+) -> dict[str, object]:
+    """The options only a local mint takes ({flag: value}): with --from the server decides."""
+    return {
+        "--expires-in": expires_in,
+        "--config": config,
+        "--api-key-file": api_key_file,
+        "--endpoint": endpoint,
+        "--momento-profile": momento_profile,
+    }
+
+
+class RemoteRequest(NamedTuple):
+    """A token to ask a vending server for (`--from`), and who asks."""
+
+    address: str
+    profile: str
+    token_id: str | None
+    identity: Identity
+
+
+def remote_request(
+    from_url: str | None,
+    profile: str,
+    token_id: str | None,
+    *,
+    id_token_env: str | None,
+    audience: str | None,
+    bearer_file: Path | None,
+    local_only: dict[str, object],
+) -> RemoteRequest | None:
+    """With --from URL (or $MOMENTO_TVM_URL): the request, checked. None for a local mint.
+    `local_only` are the options that only a local mint takes ({flag: value})."""
+    url = from_url if from_url is not None else os.environ.get(envvars.TVM_URL) or None
+    if url is None:
+        given = {
+            "--id-token-env": id_token_env,
+            "--audience": audience,
+            "--bearer-file": bearer_file,
+        }
+        for flag, option in given.items():
+            if option is not None:
+                raise UsageError(f"{flag} goes with --from URL (or ${envvars.TVM_URL})")
+        return None
+    source = "--from" if from_url is not None else f"${envvars.TVM_URL}"
+    for flag, value in local_only.items():
+        if value is not None:
+            raise UsageError(
+                f"{flag} does not go with {source}: the vending server mints, with its own key "
+                "and its own profiles"
+            )
+    if token_id is not None:
+        try:
+            check_token_id(token_id)
+        except ValueError as exc:
+            raise UsageError(f"--token-id {exc}") from None
+    from tvmcli import remote
+
+    return RemoteRequest(
+        remote.server_address(url, source),
+        profile,
+        token_id,
+        remote.identity_from(
+            os.environ, id_token_env=id_token_env, bearer_file=bearer_file, audience=audience
+        ),
+    )
+
+
+def obtain_remote_token(
+    request: RemoteRequest, *, timeout: float, reuse: bool, min_ttl: str | None
+) -> Token:
+    """Ask the vending server, or with --reuse take a token it gave earlier that still has
+    --min-ttl left (kept per server, profile, token id, identity kind and audience)."""
+    from tvmcli import remote
+    from tvmcli import reuse as reusing
+
+    if min_ttl is not None and not reuse:
+        raise UsageError("--min-ttl goes with --reuse")
+    least = duration_option(min_ttl, "--min-ttl")
+    identity = request.identity
+
+    def ask() -> Token:
+        with output.spinner(f"Asking {request.address} for a {request.profile} token"):
+            return remote.fetch_token(
+                request.address,
+                request.profile,
+                identity,
+                token_id=request.token_id,
+                timeout=timeout,
+            )
+
+    cache = reusing.TokenCache(default_cache_dir(os.environ)) if reuse else None
+    cache_key = reusing.remote_cache_key(
+        request.address, request.profile, request.token_id, identity.kind, identity.audience
+    )
+    token, reused = reusing.obtain(
+        cache,
+        cache_key,
+        request.address,
+        reusing.DEFAULT_MIN_TTL if least is None else least,
+        ask,
+    )
+    if reused:
+        left = format_relative(token.expires_at - time.time())
+        output.info(f"Reusing the {request.profile} token fetched earlier (expires {left})")
+    return dataclasses.replace(token, profile=request.profile)

@@ -22,6 +22,7 @@ Examples:
   momento-tvm mint ci-warmup --output github --github-env       # in a GitHub Actions step
   momento-tvm mint ci-warmup --reuse --min-ttl 10m --output env   # spare the 5/s mint limit
   momento-tvm mint chat-writer --expires-in 30m --token-id build-42 --output json
+  momento-tvm mint ci-deploy --from https://tvm.example.com
 """
 
 
@@ -64,8 +65,15 @@ def mint(
     endpoint: common.EndpointOption = None,
     momento_profile: common.MomentoProfileOption = None,
     timeout: common.TimeoutOption = DEFAULT_TIMEOUT,
+    from_url: common.FromOption = None,
+    id_token_env: common.IdTokenEnvOption = None,
+    audience: common.AudienceOption = None,
+    bearer_file: common.BearerFileOption = None,
 ) -> None:
-    """Mint a disposable token with exactly the permissions PROFILE names."""
+    """Mint a disposable token with exactly the permissions PROFILE names.
+
+    With --from URL (or $MOMENTO_TVM_URL) a momento-tvm server mints it instead, for the
+    identity this job has: an ID token (GitHub Actions, GitLab CI) or a bearer token."""
     deliver.deliver(
         deliver.MintArgs(
             profile,
@@ -82,5 +90,9 @@ def mint(
             endpoint,
             momento_profile,
             timeout,
+            from_url,
+            id_token_env,
+            audience,
+            bearer_file,
         )
     )
