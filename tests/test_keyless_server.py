@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -578,3 +579,15 @@ def test_a_long_token_id_keeps_its_start_and_a_hash_within_64_bytes() -> None:
         assert fitted.isprintable()
         assert text.startswith(fitted.split("~")[0])
     assert fit_token_id("y" * 65) != fit_token_id("y" * 66)
+
+
+def test_the_readme_server_example_loads_as_documented() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    [block] = [
+        b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[server.trust.github]" in b
+    ]
+    settings = parse_config(PROFILES + block, Path("README.md")).server
+    github, gitlab = settings.trusts
+    assert (github.issuer, github.provider, gitlab.provider) == (GITHUB_ISSUER, "github", "gitlab")
+    assert github.rules[1].token_id == "{repository}#{run_id}"
+    assert gitlab.audience == ("https://tvm.example.com",)
