@@ -448,3 +448,22 @@ def test_exec_from_removes_every_identity_from_the_commands_environment(
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert gitlab_only.returncode == 0, gitlab_only.stderr  # Actions' ID token this time
+
+
+def test_https_is_verified_against_the_system_cas(
+    cli: Cli, in_actions: Provider, tmp_path: Path
+) -> None:
+    import ssl
+
+    from tests.test_oidc import OneAnswer, self_signed_certificate
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*self_signed_certificate(tmp_path))
+    impostor = OneAnswer(200, {}, b'{"authToken": "x"}', tls=context)
+    try:
+        result = cli("mint", "ci-deploy", "--from", f"https://localhost:{impostor.port}")
+    finally:
+        impostor.close()
+    assert result.exit_code == 5
+    assert "cannot connect (SSLCertVerificationError)" in result.stderr
+    assert impostor.hits == 0  # the handshake failed: no request, no ID token sent

@@ -692,15 +692,13 @@ def fetch_now(url: str) -> Any:
     )
 
 
-def test_the_jwks_fetch_verifies_tls_certificates(tmp_path: Path) -> None:
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """(certificate, key) files of a self-signed certificate for localhost."""
     import datetime
-    import ssl
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
-
-    from tvmcli.httpfetch import FetchError
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
@@ -716,16 +714,24 @@ def test_the_jwks_fetch_verifies_tls_certificates(tmp_path: Path) -> None:
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
     )
+    return folder / "cert.pem", folder / "key.pem"
+
+
+def test_the_jwks_fetch_verifies_tls_certificates(tmp_path: Path) -> None:
+    import ssl
+
+    from tvmcli.httpfetch import FetchError
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    context.load_cert_chain(*self_signed_certificate(tmp_path))
     server = OneAnswer(200, {}, b'{"keys": []}', tls=context)
     try:
         with pytest.raises(FetchError, match="cannot connect"):

@@ -89,7 +89,7 @@ class TrustAuth(TokenVerifier):
         return TrustPrincipal(
             name=f"trust:{trust.name}",
             identity=None,
-            access=Access(tuple(grants), None),
+            access=Access(tuple(grants), next(iter(grants)) if len(grants) == 1 else None),
             trust=trust.name,
             issuer=trust.issuer,
             subject=subject,
