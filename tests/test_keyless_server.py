@@ -9,7 +9,6 @@ import contextlib
 import json
 import logging
 import re
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from typer.testing import Result
 
 from tests.ci_providers import GITHUB_ISSUER, Provider, github_claims, gitlab_claims
 from tests.serving import Running, serve
-from tests.test_oidc import COGNITO_CLIENT, COGNITO_ISSUER, Key, cognito
+from tests.test_oidc import COGNITO_CLIENT, COGNITO_ISSUER, FromNow, Key, cognito, from_now
 from tvmcli.claim_rules import claim_text, fit_token_id, glob_match, render, rule_matches
 from tvmcli.config import parse_config
 from tvmcli.credential_format import parse_credential
@@ -206,8 +205,8 @@ profiles = ["ci-deploy", "ci-readonly"]
     ("override", "code"),
     [
         ({"aud": "https://github.com/acme"}, "wrong_audience"),
-        ({"exp": int(time.time()) - 120}, "token_expired"),
-        ({"nbf": int(time.time()) + 300}, "token_not_yet_valid"),
+        ({"exp": FromNow(-120)}, "token_expired"),
+        ({"nbf": FromNow(300)}, "token_not_yet_valid"),
         ({"sub": None}, "invalid_token"),
     ],
     ids=["wrong audience", "expired", "not yet valid", "no sub"],
@@ -216,7 +215,7 @@ def test_bad_ci_tokens_are_401_with_a_reason(
     emulator: Emulator, github: Provider, override: dict[str, object], code: str
 ) -> None:
     with keyless(emulator, github_trust(github)) as server:
-        response = vend(server, github.sign({**github_claims(), **override}))
+        response = vend(server, github.sign(from_now({**github_claims(), **override})))
     assert response.status_code == 401, response.text
     assert response.json()["error"]["code"] == code
     assert emulator.service.stats()["calls"] == 0

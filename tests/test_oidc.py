@@ -266,14 +266,24 @@ def test_keycloak_realm_roles_by_dotted_path_with_es256_from_a_jwks_file(
     assert jwks.fetches == 0
 
 
+class FromNow(int):
+    """A time claim given as seconds from when the test runs (not from when it was collected:
+    a long suite would otherwise reach a "future" time before the test runs)."""
+
+
+def from_now(claims: dict[str, Any]) -> dict[str, Any]:
+    now = int(time.time())
+    return {k: now + v if isinstance(v, FromNow) else v for k, v in claims.items()}
+
+
 @pytest.mark.parametrize(
     ("override", "code"),
     [
         ({"iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_OTHER"}, "wrong_issuer"),
         ({"aud": "another-client"}, "wrong_audience"),
-        ({"exp": int(time.time()) - 120}, "token_expired"),
-        ({"nbf": int(time.time()) + 300}, "token_not_yet_valid"),
-        ({"iat": int(time.time()) + 300}, "token_not_yet_valid"),
+        ({"exp": FromNow(-120)}, "token_expired"),
+        ({"nbf": FromNow(300)}, "token_not_yet_valid"),
+        ({"iat": FromNow(300)}, "token_not_yet_valid"),
         ({"exp": None}, "invalid_token"),
     ],
     ids=[
@@ -289,7 +299,7 @@ def test_bad_claims_are_401_with_a_reason_code(
     emulator: Emulator, jwks: JwksServer, rsa_key: Key, override: dict[str, Any], code: str
 ) -> None:
     with cognito_server(emulator, jwks) as url:
-        response = token_with(url, cognito(rsa_key, ["readers"], **override))
+        response = token_with(url, cognito(rsa_key, ["readers"], **from_now(override)))
     assert_refused(response, code)
     assert emulator.service.stats()["calls"] == 0
 
