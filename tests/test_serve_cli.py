@@ -133,6 +133,7 @@ def test_sigterm_lets_a_request_in_flight_finish(config: Path) -> None:
         config.write_text(config.read_text() + '[server.bearer]\ntokens_env = "TVM_TOKENS"\n')
         process, url = start(["-c", str(config), "--port", "0"], env)
         try:
+            _wait_for(url.replace("/token", "/healthz"), {})  # uvicorn is serving, not starting
             with ThreadPoolExecutor(1) as pool:
                 pending = pool.submit(
                     httpx.get,

@@ -86,7 +86,7 @@ def serve(
     # Built before binding, so a bad value fails with no socket open. With --workers, each
     # worker builds its own from the same config; this one only proves that it can.
     app = build_app(config, api_key=key, bearer_token=bearer_token)
-    if not no_canary:
+    if not no_canary and settings.canary:
         from tvmcli.server.canary import run_check
 
         running.configure_logging()

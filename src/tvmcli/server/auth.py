@@ -29,6 +29,7 @@ class Principal:
     name: str
     identity: str | None
     groups: tuple[str, ...] = ()
+    issuer: str | None = None  # for a JWT: who signed it (the audit trail names it)
 
 
 class Unauthorized(Exception):

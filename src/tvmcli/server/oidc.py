@@ -246,4 +246,9 @@ class JwtAuth(Authenticator):
             groups = [groups]
         if not isinstance(groups, list):
             groups = []
-        return Principal(identity, identity, tuple(g for g in groups if isinstance(g, str)))
+        return Principal(
+            identity,
+            identity,
+            tuple(g for g in groups if isinstance(g, str)),
+            issuer=self.settings.issuer,
+        )

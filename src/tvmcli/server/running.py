@@ -6,9 +6,11 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import os
 import secrets
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from tvmcli.errors import ConfigError, UsageError
 from tvmcli.netaddr import join_host_port
 from tvmcli.private_files import write_private
 from tvmcli.server.auth import bearer_tokens
+from tvmcli.server.metrics import MULTIPROCESS_ENV
 from tvmcli.settings import ServerSettings
 
 BEARER_TOKEN_FILE_NAME = "serve-bearer-token"  # noqa: S105 - a file name
@@ -135,6 +138,10 @@ def run_workers(
     from uvicorn.supervisors import Multiprocess
 
     configure_logging()
+    if config.server.metrics and not os.environ.get(MULTIPROCESS_ENV):
+        # prometheus-client's multiprocess mode: every worker writes its counts to files in
+        # this folder and /metrics, in any worker, adds them up. A path, not a secret.
+        os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="momento-tvm-metrics-")
     factory = functools.partial(_worker_app, config, api_key, bearer_token)
     multi = uvicorn_config(factory, config.server, factory=True, workers=config.server.workers)
     Multiprocess(multi, sockets=[sock]).run()
