@@ -522,8 +522,11 @@ def test_a_stuck_scheduled_refresh_does_not_hold_other_requests(
 
         with ThreadPoolExecutor(2) as pool:
             refreshing = pool.submit(timed, "refreshing")
-            time.sleep(0.5)  # the first request is now fetching (for up to 4 s)
-            other = pool.submit(timed, "other")
+            for _ in range(100):  # until the first request's fetch has reached the provider
+                if jwks.fetches == 2:
+                    break
+                time.sleep(0.05)
+            other = pool.submit(timed, "other")  # arrives while that fetch drips (up to 4 s)
             assert other.result() == 200
             assert refreshing.result() == 200  # the fetch failed: the known keys stay
     assert finished == ["other", "refreshing"]
