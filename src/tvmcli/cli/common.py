@@ -98,9 +98,25 @@ MinTtlOption = Annotated[
         show_default=False,
     ),
 ]
+ExpiresAtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--expires-at",
+        help="Expire at this time instead: RFC 3339 (2026-11-26T17:46:45Z) or epoch seconds; "
+        "1s to 25h from now.",
+        metavar="TIME",
+        show_default=False,
+    ),
+]
 TimeoutOption = Annotated[
-    float,
-    typer.Option("--timeout", help="Seconds to wait for Momento, retries included.", min=0.1),
+    str | None,
+    typer.Option(
+        "--timeout",
+        help="How long to wait for Momento, retries included: 10s, 1m, 0.5 (0.1s to 1h). "
+        "Default: 10s.",
+        metavar="DURATION",
+        show_default=False,
+    ),
 ]
 
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from tvmcli import envvars, token_env
 from tvmcli.cli import flow, output
-from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.durations import format_relative, iso_utc
 from tvmcli.errors import UsageError
 from tvmcli.private_files import append_once, write_private
@@ -60,7 +59,8 @@ class MintArgs(NamedTuple):
     api_key_file: str | None = None
     endpoint: str | None = None
     momento_profile: str | None = None
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: str | None = None
+    expires_at: str | None = None
 
 
 def deliver(args: MintArgs) -> None:
@@ -72,11 +72,12 @@ def deliver(args: MintArgs) -> None:
     )
     github_file = _github_target(output_format, args.github_env, out)
     flow.check_env_var(env_var)
-    request = flow.token_request(args.config, profile, args.expires_in, args.token_id)
-    key = flow.api_key(args.api_key_file, args.endpoint, args.momento_profile)
-    token = flow.obtain_token(
-        key, request, timeout=args.timeout, reuse=args.reuse, min_ttl=args.min_ttl
+    timeout = flow.timeout_option(args.timeout)
+    request = flow.token_request(
+        args.config, profile, args.expires_in, args.token_id, args.expires_at
     )
+    key = flow.api_key(args.api_key_file, args.endpoint, args.momento_profile)
+    token = flow.obtain_token(key, request, timeout=timeout, reuse=args.reuse, min_ttl=args.min_ttl)
     if github_file is not None:
         output.data(token_env.github_mask(token.auth_token))
         append_once(github_file, token_env.github_file_block(token_variables(token, env_var)))

@@ -81,7 +81,12 @@ def emulator(
         int,
         typer.Option("--rate-limit", help="Mints per second per account; 0 turns it off.", min=0),
     ] = ACCOUNT_MINTS_PER_SECOND,
-    latency: Annotated[float, typer.Option(help="Seconds added to every call.", min=0)] = 0.0,
+    latency: Annotated[
+        str,
+        typer.Option(
+            help="Time added to every call: 200ms, 1.5s, 2 (seconds).", metavar="DURATION"
+        ),
+    ] = "0",
     fail_rate: Annotated[
         float,
         typer.Option(
@@ -125,9 +130,10 @@ def emulator(
             f"--fail-status: unknown gRPC status {fail_status!r}; one of: {', '.join(statuses)}"
         )
     key_lifetime = flow.duration_option(key_expires_in, "--key-expires-in")
+    delay = flow.seconds_option(latency, "--latency")
     secret = load_or_create_secret(secret_file) if secret_file else None
     _configure_log(log_file)
-    faults = Faults(latency=latency, fail_rate=fail_rate, fail_first=fail_first, fail_status=status)
+    faults = Faults(latency=delay, fail_rate=fail_rate, fail_first=fail_first, fail_status=status)
     server = Emulator(port=port, secret=secret, rate_limit=rate_limit, faults=faults).start()
     api_key = server.issue_api_key(expires_in=key_lifetime)
     if print_env:

@@ -11,7 +11,6 @@ from typer.core import TyperCommand
 
 from tvmcli import envvars, token_env
 from tvmcli.cli import common, flow, output
-from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.errors import TvmError, UsageError
 
 EPILOG = """\
@@ -55,7 +54,8 @@ def exec_command(
     api_key_file: common.ApiKeyFileOption = None,
     endpoint: common.EndpointOption = None,
     momento_profile: common.MomentoProfileOption = None,
-    timeout: common.TimeoutOption = DEFAULT_TIMEOUT,
+    timeout: common.TimeoutOption = None,
+    expires_at: common.ExpiresAtOption = None,
 ) -> None:
     """Mint a token for PROFILE, then run COMMAND with it in the environment.
 
@@ -68,9 +68,10 @@ def exec_command(
     if not command:
         raise UsageError("no COMMAND after '--': momento-tvm exec PROFILE -- COMMAND [ARGS...]")
     flow.check_env_var(env_var)
-    request = flow.token_request(config, profile, expires_in, token_id)
+    seconds = flow.timeout_option(timeout)
+    request = flow.token_request(config, profile, expires_in, token_id, expires_at)
     key = flow.api_key(api_key_file, endpoint, momento_profile)
-    token = flow.obtain_token(key, request, timeout=timeout, reuse=reuse, min_ttl=min_ttl)
+    token = flow.obtain_token(key, request, timeout=seconds, reuse=reuse, min_ttl=min_ttl)
     env = token_env.child_environment(dict(os.environ), token.auth_token, token.expires_at, env_var)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -10,7 +10,6 @@ import typer
 from tvmcli import envvars
 from tvmcli.cli import common, deliver
 from tvmcli.cli.deliver import OutputFormat
-from tvmcli.credentials import DEFAULT_TIMEOUT
 
 EPILOG = """\
 \b
@@ -63,7 +62,8 @@ def mint(
     api_key_file: common.ApiKeyFileOption = None,
     endpoint: common.EndpointOption = None,
     momento_profile: common.MomentoProfileOption = None,
-    timeout: common.TimeoutOption = DEFAULT_TIMEOUT,
+    timeout: common.TimeoutOption = None,
+    expires_at: common.ExpiresAtOption = None,
 ) -> None:
     """Mint a disposable token with exactly the permissions PROFILE names."""
     deliver.deliver(
@@ -82,5 +82,6 @@ def mint(
             endpoint,
             momento_profile,
             timeout,
+            expires_at,
         )
     )
