@@ -242,6 +242,34 @@ BAD = {
     "JWT with bad base64": ("eyJhbGciOiJIUzI1NiJ9.e*30.sig", "not base64url"),
     "JWT payload not JSON": ("eyJhbGciOiJIUzI1NiJ9.aGVsbG8.sig", "payload is not JSON"),
     "over 64 KiB": ("a" * (64 * 1024 + 1), "over 64 KiB"),
+    "v1 envelope whose api_key is not a JWT": (
+        base64.b64encode(b'{"endpoint": "cell-1.example.com", "api_key": "nope"}').decode(),
+        "the api_key inside is not a JWT",
+    ),
+    "envelope JSON nested 5000 deep": (
+        base64.b64encode(b'{"a":' * 5000 + b"1" + b"}" * 5000).decode(),
+        "nested more than 64 levels deep",
+    ),
+    "JWT payload nested 100 deep": (
+        "eyJhbGciOiJIUzI1NiJ9."
+        + jwtcodec.b64url_encode(b'{"a":' + b"[" * 100 + b"]" * 100 + b"}")
+        + ".c2ln",
+        "nested more than 64 levels deep",
+    ),
+    "JWT header nested 20000 deep": (
+        jwtcodec.b64url_encode(b"[" * 20000 + b"]" * 20000) + ".e30.c2ln",
+        "nested more than 64 levels deep",
+    ),
+    "a 5000-digit exp": (
+        "eyJhbGciOiJIUzI1NiJ9." + jwtcodec.b64url_encode(b'{"exp":' + b"9" * 5000 + b"}") + ".c2ln",
+        "a number too long to read",
+    ),
+    "a 5000-digit number in the envelope": (
+        base64.b64encode(
+            b'{"endpoint": "e", "api_key": "a.b.c", "n": ' + b"9" * 5000 + b"}"
+        ).decode(),
+        "a number too long to read",
+    ),
 }
 
 
@@ -253,6 +281,29 @@ def test_bad_input_is_exit_2_with_one_line(cli: Cli, text: str, message: str) ->
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("text", "message"), BAD.values(), ids=BAD.keys())
+def test_bad_input_on_the_fast_path_is_exit_2_with_one_line(
+    text: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console script's path (no Typer, no handle_errors around it) must not crash either."""
+    from tvmcli.cli import fast
+
+    monkeypatch.setenv("TOKEN", text)
+    code = fast.run(["inspect", "--env", "TOKEN", "--check"])
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (2, "")
+    assert message in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_a_broken_envelope_fails_check_instead_of_passing_as_eternal(cli: Cli) -> None:
+    broken = base64.b64encode(b'{"endpoint": "cell-1.example.com", "api_key": "nope"}').decode()
+    result = cli("inspect", broken, "--check")
+    assert result.exit_code == 2
+    assert "never" not in result.stdout + result.stderr
+    assert "no expiry" not in result.stdout + result.stderr
 
 
 def test_non_utf8_bytes_are_exit_2(cli: Cli) -> None:
