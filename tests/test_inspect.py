@@ -46,7 +46,8 @@ def test_disposable_token_shows_endpoint_expiry_id_and_permissions(
     fields = labelled(out)
     assert fields["Kind"] == "disposable token"
     assert fields["Endpoint"] == emulator.endpoint
-    assert fields["token"] == emulator.endpoint
+    assert fields["token (SDKs)"] == f"token.{emulator.endpoint}"  # what both SDKs derive
+    assert "do not reach" in fields["note"]
     assert fields["Status"] == "valid"
     assert fields["Token id"] == "ci-bot"
     assert fields["Subject"] == "emulator"
@@ -103,11 +104,8 @@ def test_json_output_has_stable_names(cli: Cli, emulator: Emulator) -> None:
     assert body["permissions"] == [
         {"resource": "topic", "role": "subscribe-only", "cache": "chat", "scope": "all topics"}
     ]
-    assert body["endpoints"] == {
-        "cache": emulator.endpoint,
-        "control": emulator.endpoint,
-        "token": emulator.endpoint,
-    }
+    derived = {name: f"{name}.{emulator.endpoint}" for name in ("cache", "control", "token")}
+    assert body["endpoints"] == {"pythonSdk": derived, "jsSdk": derived}
 
 
 def test_v1_key_with_spaced_json_envelope(cli: Cli) -> None:
@@ -116,14 +114,39 @@ def test_v1_key_with_spaced_json_envelope(cli: Cli) -> None:
     token = base64.b64encode(spaced.encode()).decode()
     body = json.loads(cli("inspect", token, "-o", "json").stdout)
     assert body["kind"] == "v1-api-key-or-disposable-token"
-    assert body["endpoints"] == {
+    derived = {
         "cache": "cache.cell-4.example.momentohq.com",
         "control": "control.cell-4.example.momentohq.com",
         "token": "token.cell-4.example.momentohq.com",
     }
+    assert body["endpoints"] == {"pythonSdk": derived, "jsSdk": derived}
     assert body["status"] == "no expiry"
     assert body["issuedAtIso"] == "2023-11-14T22:13:20Z"
     assert body["permissions"] is None
+
+
+def test_the_endpoints_shown_are_the_ones_the_python_sdk_derives(cli: Cli) -> None:
+    """Checked against the real SDK: CredentialProvider reads the same credential."""
+    from momento import CredentialProvider
+
+    for endpoint in ("cell-4.example.momentohq.com", "127.0.0.1:5050"):
+        token = make_envelope(endpoint, jwt({"exp": 2_000_000_000, "p": {}}))
+        provider = CredentialProvider.from_disposable_token(token)
+        body = json.loads(cli("inspect", token, "-o", "json").stdout)
+        assert body["endpoints"]["pythonSdk"] == {
+            "cache": provider.cache_endpoint,
+            "control": provider.control_endpoint,
+            "token": provider.token_endpoint,
+        }
+    legacy = jwt({"c": "cache.cell-7.example.com", "cp": "control.cell-7.example.com"})
+    with pytest.warns(DeprecationWarning, match="from_string is deprecated"):
+        provider = CredentialProvider.from_string(legacy)
+    body = json.loads(cli("inspect", legacy, "-o", "json").stdout)
+    assert body["endpoints"]["pythonSdk"] == {
+        "cache": provider.cache_endpoint,
+        "control": provider.control_endpoint,
+        "token": provider.token_endpoint,
+    }
 
 
 def test_v2_key(cli: Cli, emulator: Emulator) -> None:
@@ -139,8 +162,26 @@ def test_legacy_key(cli: Cli) -> None:
     body = json.loads(cli("inspect", token, "-o", "json").stdout)
     assert body["kind"] == "legacy-api-key"
     assert body["endpoint"] == "cell-7.example.com"
-    assert body["endpoints"]["cache"] == "cache.cell-7.example.com"
+    assert body["endpoints"] == {
+        # Python: token = "token." + c; JS (decodeAuthToken): token = c. Both dial c and cp.
+        "pythonSdk": {
+            "cache": "cache.cell-7.example.com",
+            "control": "control.cell-7.example.com",
+            "token": "token.cache.cell-7.example.com",
+        },
+        "jsSdk": {
+            "cache": "cache.cell-7.example.com",
+            "control": "control.cell-7.example.com",
+            "token": "cache.cell-7.example.com",
+        },
+    }
     assert body["claims"] == {"c": "cache.cell-7.example.com", "cp": "control.cell-7.example.com"}
+    fields = labelled(cli("inspect", token).stdout)
+    assert fields["cache (SDKs)"] == "cache.cell-7.example.com"
+    assert fields["token (Python SDK)"] == "token.cache.cell-7.example.com"
+    assert fields["token (JS SDK)"] == "cache.cell-7.example.com"
+    assert fields["via"] == "TLS, port 443"
+    assert "note" not in fields
 
 
 def test_bare_jwt_shows_every_claim(cli: Cli) -> None:

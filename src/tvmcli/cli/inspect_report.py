@@ -15,7 +15,7 @@ from tvmcli.cli import output
 from tvmcli.credential_format import MAX_INPUT_BYTES, parse_credential
 from tvmcli.durations import format_duration, format_relative, iso_utc
 from tvmcli.errors import ExpiredError, TvmError, UsageError
-from tvmcli.inspection import Description, Status, describe
+from tvmcli.inspection import Description, Status, describe, is_host_port
 
 TYPE_CHECKING = False  # no typing or dataclasses at run time, see the module docstring
 if TYPE_CHECKING:
@@ -119,8 +119,7 @@ def render_text(d: Description) -> None:
     rows = [("Kind", d.kind.label), ("Token", d.masked)]
     if d.endpoint:
         rows.append(("Endpoint", d.endpoint))
-        for name, value in (d.endpoints or {}).items():
-            rows.append((f"  {name}", value))
+        rows += endpoint_rows(d.endpoint, d.endpoints or {})
     rows += [
         ("Issued at", _when(d.issued_at, now)),
         ("Expires at", _when(d.expires_at, now) if d.expires_at is not None else "never"),
@@ -140,6 +139,30 @@ def render_text(d: Description) -> None:
             ("Resource", "Role", "Cache", "Scope"),
             ([p["resource"], p["role"], p["cache"], p["scope"]] for p in d.permissions),
         )
+
+
+_SDK_LABELS = {"pythonSdk": "Python SDK", "jsSdk": "JS SDK"}
+
+
+def endpoint_rows(endpoint: str, endpoints: dict[str, dict[str, str]]) -> list[tuple[str, str]]:
+    """What each SDK dials: one row per service, split by SDK only where they differ."""
+    rows = []
+    for service in ("cache", "control", "token"):
+        hosts = {sdk: by_service[service] for sdk, by_service in endpoints.items()}
+        if len(set(hosts.values())) == 1:
+            rows.append((f"  {service} (SDKs)", next(iter(hosts.values()))))
+        else:
+            rows += [(f"  {service} ({_SDK_LABELS[sdk]})", host) for sdk, host in hosts.items()]
+    rows.append(("  via", "TLS, port 443"))
+    if is_host_port(endpoint):
+        rows.append(
+            (
+                "  note",
+                "the SDKs derive these names even from host:port, so they do not reach a "
+                "local server; `momento-tvm emulator` prints the forms that do",
+            )
+        )
+    return rows
 
 
 # -- the fast path -----------------------------------------------------------------------------
