@@ -232,13 +232,16 @@ def _permission_row(item: Any) -> dict[str, str] | None:
 
 def _scope(resource: str, body: dict[str, Any]) -> str | None:
     plural = {"cache": "items", "topic": "topics", "function": "functions"}[resource]
+    selector_name = {
+        "cache": "item_selector",
+        "topic": "topic_selector",
+        "function": "function_selector",
+    }[resource]
     if f"all_{plural}" in body:
         return f"all {plural}"
-    selector = body.get(
-        {"cache": "item_selector", "topic": "topic_selector", "function": "function_selector"}[
-            resource
-        ]
-    )
+    if resource == "cache" and selector_name not in body:
+        return "all items"  # what both SDKs send for a whole cache; Momento reads it so
+    selector = body.get(selector_name)
     if not isinstance(selector, dict) or len(selector) != 1:
         return None
     ((name, value),) = selector.items()
