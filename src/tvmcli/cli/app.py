@@ -50,7 +50,7 @@ def main_options(
 app.command("mint", epilog=mint.EPILOG)(mint.mint)
 app.command("exec", cls=execute.ExecCommand, epilog=execute.EPILOG)(execute.exec_command)
 app.command("inspect", epilog=inspect.EPILOG)(inspect.inspect)
-app.command("emulator", epilog=emulator.EPILOG)(emulator.emulator)
+app.command("emulator", cls=emulator.EmulatorCommand, epilog=emulator.EPILOG)(emulator.emulator)
 app.command("serve", epilog=serve.EPILOG)(serve.serve)
 app.command("hash-password", epilog=hash_password.EPILOG)(hash_password.hash_password)
 app.add_typer(profiles.app, name="profiles")

@@ -82,16 +82,19 @@ def spinner(message: str) -> Iterator[None]:
         yield
 
 
-def key_values(rows: Iterable[tuple[str, str]]) -> None:
-    """Aligned 'Label  value' lines on stdout, labels bold on a terminal. Long values (tokens)
-    are left for the terminal to wrap, so a copied token has no inserted spaces."""
+def key_values(rows: Iterable[tuple[str, str]], *, err: bool = False) -> None:
+    """Aligned 'Label  value' lines on stdout (stderr with err=True), labels bold on a
+    terminal. Long values (tokens) are left for the terminal to wrap, so a copied token has no
+    inserted spaces."""
     rows = list(rows)
     width = max((len(label) for label, _ in rows), default=0)
-    if not sys.stdout.isatty():
+    stream = sys.stderr if err else sys.stdout
+    if not stream.isatty():
         for label, value in rows:
-            data(f"{label.ljust(width)}  {value}")
+            stream.write(f"{label.ljust(width)}  {value}\n")
+        stream.flush()
         return
-    out = _console(stderr=False)
+    out = _console(stderr=err)
     for label, value in rows:
         out.print(f"[bold]{escape(label.ljust(width))}[/]  {escape(value)}", soft_wrap=True)
 
