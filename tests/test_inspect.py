@@ -243,18 +243,52 @@ def test_check_passes_a_valid_token_quietly(cli: Cli, emulator: Emulator) -> Non
 def test_check_fails_an_expired_token_with_exit_6(cli: Cli, emulator: Emulator) -> None:
     token = minted(emulator, lifetime=1)
     time.sleep(1.1)
-    result = cli("inspect", token, "--check", "--quiet")
+    result = cli("inspect", token, "--check")
     assert result.exit_code == 6
-    assert result.stdout == ""
     assert "expired" in result.stderr
 
 
 def test_check_fails_below_min_ttl(cli: Cli, emulator: Emulator) -> None:
     token = minted(emulator, "chat-reader")  # 1h
     assert cli("inspect", token, "--check", "--min-ttl", "50m", "-q").exit_code == 0
-    result = cli("inspect", token, "--check", "--min-ttl", "2h", "-q")
+    result = cli("inspect", token, "--check", "--min-ttl", "2h")
     assert result.exit_code == 6
     assert "less than --min-ttl 2h" in result.stderr
+
+
+@pytest.mark.parametrize("quiet", ["--quiet", "-q"])
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--check", "--min-ttl", "2h"], 6),  # below --min-ttl
+        (["--check", "--require-expiry"], 0),
+        (["--env", "UNSET_VARIABLE"], 2),  # the README's `|| TOKEN=$(mint ...)` on a first run
+    ],
+)
+def test_quiet_prints_nothing_whatever_the_outcome(
+    cli: Cli,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    quiet: str,
+    args: list[str],
+    code: int,
+) -> None:
+    from tvmcli.cli import fast
+
+    token = minted(emulator, "chat-reader")  # 1h
+    monkeypatch.setenv("TOKEN", token)
+    argv = ["inspect", *(["--env", "TOKEN"] if "--env" not in args else []), *args, quiet]
+    result = cli(*argv)
+    assert (result.exit_code, result.stdout, result.stderr) == (code, "", "")
+    assert fast.run(argv) == code
+    assert capsys.readouterr() == ("", "")
+
+
+def test_quiet_still_reports_a_mistake_in_the_command_line(cli: Cli, emulator: Emulator) -> None:
+    result = cli("inspect", minted(emulator), "--check", "--min-ttl", "soon", "-q")
+    assert result.exit_code == 2
+    assert "--min-ttl" in result.stderr
 
 
 def test_no_expiry_passes_check_unless_expiry_is_required(cli: Cli) -> None:

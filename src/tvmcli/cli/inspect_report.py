@@ -80,8 +80,7 @@ def run(
     now: float | None = None,
 ) -> None:
     """Decode and show one credential. Raises UsageError (bad input) or ExpiredError (--check)."""
-    if options.output not in OUTPUTS:
-        raise UsageError(f"--output must be one of {', '.join(OUTPUTS)}, not {options.output!r}")
+    check_output(options.output)
     text = read_input(options, stdin, stdin_is_terminal, environ)
     description = describe(parse_credential(text), text, time.time() if now is None else now)
     if not options.quiet:
@@ -91,6 +90,11 @@ def run(
             render_text(description)
     if options.check:
         check(description, options.min_ttl, options.require_expiry)
+
+
+def check_output(name: str) -> None:
+    if name not in OUTPUTS:
+        raise UsageError(f"--output must be one of {', '.join(OUTPUTS)}, not {name!r}")
 
 
 def check(description: Description, min_ttl: int, require_expiry: bool) -> None:
@@ -224,10 +228,21 @@ def main(
     options: InspectOptions, *, stdin: BinaryIO, stdin_is_terminal: bool, environ: Mapping[str, str]
 ) -> int:
     """`run` with errors reported on stderr; returns the exit code. Anything but a TvmError is a
-    bug and propagates."""
+    bug and propagates.
+
+    --quiet prints nothing about the credential, whatever it is (unreadable, missing, expired):
+    the exit code says it, so `inspect --env TOKEN --check --quiet || TOKEN=$(mint ...)` is
+    silent on a first run too. A mistake in the command line itself (--output, and --min-ttl
+    in the parsers) is still reported: silencing it would hide a typo in a script forever."""
+    try:
+        check_output(options.output)
+    except TvmError as err:
+        output.error(err)
+        return int(err.exit_code)
     try:
         run(options, stdin=stdin, stdin_is_terminal=stdin_is_terminal, environ=environ)
     except TvmError as err:
-        output.error(err)
+        if not options.quiet:
+            output.error(err)
         return int(err.exit_code)
     return 0
