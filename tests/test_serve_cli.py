@@ -348,3 +348,20 @@ def test_serve_on_another_loopback_address_answers(emulator_env: Emulator, confi
     assert response.status_code == 200
     assert response.json()["profile"] == "chat-reader"
     assert spoofed.status_code == 400  # the DNS-rebinding guard still holds
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)])
+def test_workers_exit_by_the_signal_that_stopped_them(
+    emulator_env: Emulator, config: Path, sig: signal.Signals, code: int
+) -> None:
+    """As one worker does (uvicorn re-raises the signal): 143 or 130 in a shell, not 0."""
+    process, url = start(["-c", str(config), "--port", "0", "--workers", "2"], dict(os.environ))
+    try:
+        token_file = Path(os.environ["HOME"]) / ".cache" / "momento-tvm" / "serve-bearer-token"
+        _wait_for(url, {"Authorization": f"Bearer {token_file.read_text().strip()}"})
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == code
+    assert "Traceback" not in stderr

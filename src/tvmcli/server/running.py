@@ -7,6 +7,7 @@ import errno
 import functools
 import logging
 import secrets
+import signal
 import socket
 import sys
 from collections.abc import Callable, Mapping
@@ -115,12 +116,32 @@ def run_workers(
     account's mint rate; each keeps its own token cache."""
     from uvicorn.supervisors import Multiprocess
 
+    class Supervisor(Multiprocess):
+        """Remembers the signal that stopped it: uvicorn's single server re-raises it once
+        shut down (exit 143 or 130 in a shell), its supervisor just returns (exit 0)."""
+
+        stopped_by: int | None = None
+
+        def handle_int(self) -> None:
+            self.stopped_by = signal.SIGINT
+            super().handle_int()
+
+        def handle_term(self) -> None:
+            self.stopped_by = signal.SIGTERM
+            super().handle_term()
+
     configure_logging()
     factory = functools.partial(_worker_app, config, api_key, bearer_token)
     uvicorn_config = _uvicorn_config(
         factory, config.server, factory=True, workers=config.server.workers
     )
-    Multiprocess(uvicorn_config, sockets=[sock]).run()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    supervisor = Supervisor(uvicorn_config, sockets=[sock])
+    supervisor.run()
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+    if supervisor.stopped_by is not None:
+        signal.raise_signal(supervisor.stopped_by)
 
 
 def _worker_app(config: Config, api_key: ApiKey, bearer_token: str | None) -> ASGIApp:
