@@ -213,8 +213,9 @@ def test_no_key_exits_3_with_a_hint(cli: Cli, profiles_file: Path) -> None:
 def test_missing_profiles_file_exits_3(cli: Cli, emulator_env: Emulator) -> None:
     result = cli("mint", "chat-reader")
     assert result.exit_code == 3
-    assert "no profiles file at" in result.stderr
+    assert "no profiles file" in result.stderr
     assert "momento-tvm/profiles.toml" in result.stderr
+    assert "momento-tvm profiles init" in result.stderr
 
 
 def test_config_from_environment_and_local_file(

@@ -133,7 +133,7 @@ def test_wheel_holds_every_module_of_the_package(dist: Dist) -> None:
     sources = {
         path.relative_to(ROOT / "src").as_posix()
         for path in (ROOT / "src" / "tvmcli").rglob("*")
-        if path.suffix in (".py", ".typed") and "__pycache__" not in path.parts
+        if path.suffix in (".py", ".typed", ".toml") and "__pycache__" not in path.parts
     }
     with zipfile.ZipFile(dist.wheel) as wheel:
         assert sources <= set(wheel.namelist())
@@ -152,6 +152,13 @@ def test_installed_wheel_reports_its_version(installed: Path) -> None:
     assert Path(where.strip()).is_relative_to(installed)  # the wheel, not this checkout
     out = run(installed / "bin" / "momento-tvm", "--version", cwd=installed)
     assert __version__ in out
+
+
+def test_installed_wheel_writes_the_starter_profiles_file(installed: Path, tmp_path: Path) -> None:
+    """pip and pipx users have no checkout: the example ships in the wheel."""
+    target = tmp_path / "profiles.toml"
+    run(installed / "bin" / "momento-tvm", "profiles", "init", target, cwd=tmp_path)
+    assert target.read_text() == (ROOT / "profiles.example.toml").read_text()
 
 
 @pytest.mark.usefixtures("emulator_env")  # MOMENTO_API_KEY and MOMENTO_ENDPOINT: the emulator

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from tvmcli.cli import common, flow, output
-from tvmcli.config import find_config
+from tvmcli.config import find_config, write_starter
 from tvmcli.durations import format_duration
 from tvmcli.profiles import Profile
 
@@ -108,4 +108,39 @@ def path(config: common.ConfigOption = None) -> None:
     found: Path = find_config(config, os.environ, Path.cwd())
     output.data(str(found))
     if not found.exists():
-        output.info("(no file there yet; start from profiles.example.toml)")
+        output.info("(no file there yet; create it with: momento-tvm profiles init)")
+
+
+@app.command(
+    "init",
+    epilog="\b\nExamples:\n  momento-tvm profiles init\n"
+    "  momento-tvm profiles init ./momento-tvm.toml\n"
+    "  momento-tvm profiles init deploy/profiles.toml --force",
+)
+@common.handle_errors
+def init(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Where to write. Default: where commands look "
+            "($MOMENTO_TVM_CONFIG, else ~/.config/momento-tvm/profiles.toml).",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Write a commented starter profiles file (every feature shown) to edit."""
+    target = path if path is not None else find_config(None, os.environ, Path.cwd())
+    write_starter(target, force=force)
+    output.info(f"Wrote a starter profiles file to {target} (mode 0600); edit it, then run:")
+    output.info("  momento-tvm profiles validate" + _config_flag(target))
+    if _config_flag(target):
+        output.info(
+            f"Commands look elsewhere first: pass --config {target} or set MOMENTO_TVM_CONFIG."
+        )
+
+
+def _config_flag(target: Path) -> str:
+    """' --config TARGET' unless commands find TARGET by themselves (asked once it exists)."""
+    found = find_config(None, os.environ, Path.cwd())
+    return "" if found.resolve() == target.resolve() else f" --config {target}"
