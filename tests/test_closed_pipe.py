@@ -90,9 +90,9 @@ def test_a_shell_sees_141_as_for_any_unix_tool(key_env: dict[str, str]) -> None:
 def test_exec_hands_its_command_the_default_sigpipe(key_env: dict[str, str]) -> None:
     """Python ignores SIGPIPE and exec keeps ignored signals: `yes | head -1` inside complained
     about a broken pipe instead of ending quietly."""
+    command = ["sh", "-c", "yes | head -1; grep SigIgn /proc/self/status"]
     result = subprocess.run(
-        [str(BIN / "momento-tvm"), "exec", "chat-reader", "-c", str(EXAMPLE), "--"]
-        + ["sh", "-c", "yes | head -1; grep SigIgn /proc/self/status"],
+        [str(BIN / "momento-tvm"), "exec", "chat-reader", "-c", str(EXAMPLE), "--", *command],
         capture_output=True,
         text=True,
         timeout=60,
