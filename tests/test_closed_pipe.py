@@ -54,6 +54,8 @@ def key_env(emulator: Emulator) -> dict[str, str]:
         ["mint", "chat-reader", "-c", str(EXAMPLE)],  # the fast path
         ["mint", "chat-reader", "-c", str(EXAMPLE), "--output", "text"],
         ["--debug", "mint", "chat-reader", "-c", str(EXAMPLE)],  # Typer
+        ["mint", "chat-reader", "-c", str(EXAMPLE), "--debug"],
+        ["inspect", "--env", "MOMENTO_API_KEY", "--output=json", "--debug"],
         ["profiles", "list", "-c", str(EXAMPLE)],
         ["profiles", "show", "chat-writer", "-c", str(EXAMPLE), "-o", "json"],
         ["cache", "path"],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 
-
 # Long-running servers keep Python's SIGPIPE handling: a client that goes away must not kill
 # them (asyncio writes to sockets without MSG_NOSIGNAL).
 _SERVERS = ("serve", "emulator")

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from tvmcli import __version__, envvars
 from tvmcli.cli import cache, emulator, execute, hash_password, inspect, mint, profiles, serve
 
+
+class _DebugAnywhere(TyperGroup):
+    """Accepts --debug anywhere before `--`, as "rerun with --debug" invites: it is moved to
+    the front, where the callback takes it. After `--` it belongs to exec's command. (A
+    --debug meant as another option's value, `--token-id --debug`, is taken as the flag.)"""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end]:
+            args = ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
+        result: list[str] = super().parse_args(ctx, args)
+        return result
+
+
 app = typer.Typer(
     name="momento-tvm",
+    cls=_DebugAnywhere,
     help="Mint, inspect and vend scoped Momento disposable tokens.\n\n"
     "Profiles in a TOML file name the caches, topics, keys and lifetimes of each kind of token.",
     no_args_is_help=True,
