@@ -96,6 +96,19 @@ def load_config(
     return parse_config(text, found)
 
 
+def profile_names(path: Path) -> dict[str, str]:
+    """Profile names and descriptions, read without validating anything: for shell completion,
+    which must be quick and must never fail. Raises OSError or ValueError on a broken file."""
+    data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    profiles = data.get("profiles")
+    if not isinstance(profiles, dict):
+        return {}
+    return {
+        name: str(body.get("description", "")) if isinstance(body, dict) else ""
+        for name, body in profiles.items()
+    }
+
+
 def _no_file(found: Path, *, searched: bool) -> ConfigError:
     """Where a user without a file looked, and the command that makes one."""
     if searched:

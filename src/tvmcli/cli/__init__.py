@@ -23,9 +23,13 @@ def main() -> None:
     code = run(argv)
     if code is not None:
         sys.exit(code)
+    from pathlib import Path
+
     from tvmcli.cli.app import app
 
-    app(prog_name="momento-tvm")
+    # The program name picks the completion variable (_TVM_COMPLETE for `tvm`), so completion
+    # installed from either name answers under that name.
+    app(prog_name="tvm" if Path(sys.argv[0]).stem == "tvm" else "momento-tvm")
 
 
 def _die_on_closed_pipe() -> None:

@@ -32,7 +32,7 @@ app = typer.Typer(
     "Profiles in a TOML file name the caches, topics, keys and lifetimes of each kind of token.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="\b\nExamples:\n"
     "  momento-tvm emulator --print-env --quiet\n"

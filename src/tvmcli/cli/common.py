@@ -18,6 +18,32 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def complete_profile(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """Profile names for the shell, from the file the command would read (--config if already
+    typed). Reads the TOML only, validates nothing, and never raises or prints: a missing or
+    broken file completes nothing rather than write an error into the user's prompt."""
+    import os
+
+    from tvmcli.config import find_config, profile_names
+
+    try:
+        given = ctx.params.get("config")  # a str while completing: conversion is skipped
+        path = find_config(Path(given) if given else None, os.environ, Path.cwd())
+        names = profile_names(path)
+    except Exception:
+        return []
+    return [(name, about) for name, about in names.items() if name.startswith(incomplete)]
+
+
+ProfileArgument = Annotated[
+    str,
+    typer.Argument(
+        help="Profile name from the profiles file.",
+        metavar="PROFILE",
+        autocompletion=complete_profile,
+        show_default=False,
+    ),
+]
 ConfigOption = Annotated[
     Path | None,
     typer.Option(

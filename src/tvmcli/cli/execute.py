@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from typer.core import TyperCommand
@@ -33,7 +33,7 @@ class ExecCommand(TyperCommand):
             split = args.index("--")
             ctx.meta[_COMMAND] = args[split + 1 :]
             args = args[:split]
-        elif not {"-h", "--help"} & set(args):
+        elif not {"-h", "--help"} & set(args) and not ctx.resilient_parsing:  # (completion)
             ctx.fail(
                 "missing '--' before the command: momento-tvm exec PROFILE -- COMMAND [ARGS...]"
             )
@@ -44,7 +44,7 @@ class ExecCommand(TyperCommand):
 @common.handle_errors
 def exec_command(
     ctx: typer.Context,
-    profile: Annotated[str, typer.Argument(help="Profile name from the profiles file.")],
+    profile: common.ProfileArgument,
     expires_in: common.ExpiresInOption = None,
     token_id: common.TokenIdOption = None,
     env_var: common.EnvVarOption = envvars.DEFAULT_TOKEN_VARIABLE,

@@ -26,7 +26,7 @@ Examples:
 
 @common.handle_errors
 def mint(
-    profile: Annotated[str, typer.Argument(help="Profile name from the profiles file.")],
+    profile: common.ProfileArgument,
     expires_in: common.ExpiresInOption = None,
     token_id: common.TokenIdOption = None,
     output_format: Annotated[

@@ -67,7 +67,7 @@ def list_profiles(config: common.ConfigOption = None, fmt: FormatOption = Format
 )
 @common.handle_errors
 def show(
-    name: Annotated[str, typer.Argument(help="Profile name.")],
+    name: common.ProfileArgument,
     config: common.ConfigOption = None,
     fmt: FormatOption = Format.text,
 ) -> None:
