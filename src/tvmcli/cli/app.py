@@ -9,7 +9,17 @@ import typer
 from typer.core import TyperGroup
 
 from tvmcli import __version__, envvars
-from tvmcli.cli import cache, emulator, execute, hash_password, inspect, mint, profiles, serve
+from tvmcli.cli import (
+    cache,
+    common,
+    emulator,
+    execute,
+    hash_password,
+    inspect,
+    mint,
+    profiles,
+    serve,
+)
 
 
 class _DebugAnywhere(TyperGroup):
@@ -33,6 +43,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=True,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="\b\nExamples:\n"
     "  momento-tvm emulator --print-env --quiet\n"
@@ -63,11 +74,18 @@ def main_options(
         os.environ[envvars.DEBUG] = "1"
 
 
-app.command("mint", epilog=mint.EPILOG)(mint.mint)
-app.command("exec", cls=execute.ExecCommand, epilog=execute.EPILOG)(execute.exec_command)
-app.command("inspect", epilog=inspect.EPILOG)(inspect.inspect)
-app.command("emulator", cls=emulator.EmulatorCommand, epilog=emulator.EPILOG)(emulator.emulator)
-app.command("serve", epilog=serve.EPILOG)(serve.serve)
-app.command("hash-password", epilog=hash_password.EPILOG)(hash_password.hash_password)
-app.add_typer(profiles.app, name="profiles")
+Command = common.Command
+app.command("mint", cls=Command, epilog=mint.EPILOG, short_help=mint.SHORT)(mint.mint)
+app.command("exec", cls=execute.ExecCommand, epilog=execute.EPILOG, short_help=execute.SHORT)(
+    execute.exec_command
+)
+app.command("inspect", cls=Command, epilog=inspect.EPILOG, short_help=inspect.SHORT)(
+    inspect.inspect
+)
+app.command(
+    "emulator", cls=emulator.EmulatorCommand, epilog=emulator.EPILOG, short_help=emulator.SHORT
+)(emulator.emulator)
+app.command("serve", cls=Command, epilog=serve.EPILOG, short_help=serve.SHORT)(serve.serve)
+app.command("hash-password", cls=Command, epilog=hash_password.EPILOG)(hash_password.hash_password)
+app.add_typer(profiles.app, name="profiles", short_help=profiles.SHORT)
 app.add_typer(cache.app, name="cache")

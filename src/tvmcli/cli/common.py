@@ -6,13 +6,24 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
+from typer.core import TyperCommand
 
 from tvmcli.cli import output
 from tvmcli.cli.flow import debugging
 from tvmcli.errors import ExitCode, TvmError
+
+
+class Command(TyperCommand):
+    """Every command's class: the usage line names arguments plainly (`mint [OPTIONS]
+    PROFILE`), not in the braces Typer 0.28 puts around required ones (`{PROFILE}`)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperCommand
 
 from tvmcli import envvars
 from tvmcli.cli import common, flow, output
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from tvmcli.emulator import Emulator
 
 
+SHORT = "Run a local Momento token service (no account)."
 EPILOG = """\
 \b
 Examples:
@@ -71,7 +71,7 @@ def sdk_forms(api_key: str, endpoint: str) -> list[tuple[str, str]]:
     ]
 
 
-class EmulatorCommand(TyperCommand):
+class EmulatorCommand(common.Command):
     """With --print-env, a usage error (any failure to parse: Typer vendors its own click)
     also prints FAILED_START for the caller's eval."""
 

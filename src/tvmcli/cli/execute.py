@@ -7,17 +7,17 @@ import sys
 from typing import Any
 
 import typer
-from typer.core import TyperCommand
 
 from tvmcli import envvars, token_env
 from tvmcli.cli import common, flow, output
 from tvmcli.errors import TvmError, UsageError
 
+SHORT = "Run a command with a fresh token in its environment."
 EPILOG = """\
 \b
 Examples:
   momento-tvm exec ci-warmup -- python warm_cache.py
-  momento-tvm exec chat-writer --env-var MOMENTO_TOKEN -- node bot.js --room lobby
+  momento-tvm exec chat-writer --env-var MOMENTO_TOKEN -- node bot.js
   momento-tvm exec ci-warmup --reuse -- ./deploy.sh
 """
 
@@ -25,7 +25,7 @@ CANNOT_START = 127
 _COMMAND = "tvmcli.exec.command"
 
 
-class ExecCommand(TyperCommand):
+class ExecCommand(common.Command):
     """Splits argv at the first `--`: what follows is the command, never parsed as our options."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:

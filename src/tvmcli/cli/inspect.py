@@ -10,13 +10,14 @@ import typer
 
 from tvmcli.cli import common, flow, inspect_report
 
+SHORT = "Show what a Momento key or token is, offline."
 EPILOG = """\
 \b
 Examples:
   momento-tvm inspect "$TOKEN"
   momento-tvm mint chat-reader | momento-tvm inspect
   momento-tvm inspect --env MOMENTO_API_KEY --output json
-  momento-tvm inspect --env TOKEN --check --min-ttl 5m --quiet || echo "mint a new one"
+  momento-tvm inspect --env TOKEN --check --min-ttl 5m -q || echo renew
 """
 
 

@@ -11,6 +11,7 @@ from tvmcli import envvars
 from tvmcli.cli import common, deliver
 from tvmcli.cli.deliver import OutputFormat
 
+SHORT = "Mint a token with exactly a profile's permissions."
 EPILOG = """\
 \b
 Examples:
@@ -18,9 +19,10 @@ Examples:
   TOKEN=$(momento-tvm mint chat-reader)
   eval "$(momento-tvm mint ci-warmup --output env)"
   momento-tvm mint ci-warmup --output dotenv --out .env.momento
-  momento-tvm mint ci-warmup --output github --github-env       # in a GitHub Actions step
-  momento-tvm mint ci-warmup --reuse --min-ttl 10m --output env   # spare the 5/s mint limit
-  momento-tvm mint chat-writer --expires-in 30m --token-id build-42 --output json
+  momento-tvm mint ci-warmup --output github --github-env    # in Actions
+  momento-tvm mint ci-warmup --reuse --min-ttl 10m -o env    # spare 5/s
+  momento-tvm mint chat-writer -e 30m --token-id build-42 -o json
+  momento-tvm mint chat-reader --expires-at 2026-12-01T18:00:00Z
 """
 
 

@@ -14,9 +14,11 @@ from tvmcli.config import find_config, write_starter
 from tvmcli.durations import format_duration
 from tvmcli.profiles import Profile
 
+SHORT = "List, show, check and create the profiles file."
 app = typer.Typer(
     help="Inspect the profiles file: what each profile grants and for how long.",
     no_args_is_help=True,
+    rich_markup_mode=None,
     epilog="\b\nExamples:\n  momento-tvm profiles list\n  momento-tvm profiles show chat-reader",
 )
 
@@ -42,6 +44,8 @@ def profile_json(profile: Profile) -> dict[str, object]:
 
 @app.command(
     "list",
+    cls=common.Command,
+    short_help="List the profiles: lifetime, statements, description.",
     epilog="\b\nExamples:\n  momento-tvm profiles list\n  momento-tvm profiles list -o json",
 )
 @common.handle_errors
@@ -62,6 +66,8 @@ def list_profiles(config: common.ConfigOption = None, fmt: FormatOption = Format
 
 @app.command(
     "show",
+    cls=common.Command,
+    short_help="Show what a profile grants, as sent to Momento.",
     epilog="\b\nExamples:\n  momento-tvm profiles show chat-reader\n"
     "  momento-tvm profiles show chat-writer -o json",
 )
@@ -90,6 +96,8 @@ def show(
 
 @app.command(
     "validate",
+    cls=common.Command,
+    short_help="Check the whole file and report every problem.",
     epilog="\b\nExamples:\n  momento-tvm profiles validate\n"
     "  momento-tvm profiles validate -c deploy/profiles.toml",
 )
@@ -101,7 +109,12 @@ def validate(config: common.ConfigOption = None) -> None:
     output.info(f"{loaded.path}: {count} profile{'s' if count != 1 else ''}, all valid")
 
 
-@app.command("path", epilog='\b\nExample:\n  $EDITOR "$(momento-tvm profiles path)"')
+@app.command(
+    "path",
+    cls=common.Command,
+    short_help="Print the path of the profiles file commands use.",
+    epilog='\b\nExample:\n  $EDITOR "$(momento-tvm profiles path)"',
+)
 @common.handle_errors
 def path(config: common.ConfigOption = None) -> None:
     """Print the path of the profiles file that commands would use."""
@@ -113,6 +126,8 @@ def path(config: common.ConfigOption = None) -> None:
 
 @app.command(
     "init",
+    cls=common.Command,
+    short_help="Write a commented starter profiles file.",
     epilog="\b\nExamples:\n  momento-tvm profiles init\n"
     "  momento-tvm profiles init ./momento-tvm.toml\n"
     "  momento-tvm profiles init deploy/profiles.toml --force",

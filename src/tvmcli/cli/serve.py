@@ -9,12 +9,14 @@ import typer
 
 from tvmcli.cli import common, flow, output
 
+SHORT = "Vend tokens over HTTP in the Vending Machine's JSON."
 EPILOG = """\
 \b
 Examples:
   momento-tvm serve --config momento-tvm.toml
   momento-tvm serve --port 8700
-  curl -H "Authorization: Bearer $(cat ~/.cache/momento-tvm/serve-bearer-token)" \\
+  BEARER=$(cat ~/.cache/momento-tvm/serve-bearer-token)
+  curl -H "Authorization: Bearer $BEARER" \\
        "http://127.0.0.1:8700/token?profile=chat-reader"
 """
 
