@@ -365,3 +365,35 @@ def test_workers_exit_by_the_signal_that_stopped_them(
         process.kill()
     assert process.returncode == code
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("password_hash", "reason"),
+    [
+        ("scrypt$16384$8$1$...", "6 parts"),  # the README's placeholder, copied as it is
+        ("scrypt$16384$8$1$c2FsdA==", "6 parts"),
+        ("scrypt$16384$8$1$!!!$c2FsdHNhbHRzYWx0c2FsdA==", "salt is not base64"),
+        ("scrypt$1000$8$1$c2FsdHNhbHRzYWx0c2FsdA==$c2FsdHNhbHRzYWx0c2FsdA==", "power of 2"),
+        ("scrypt$1073741824$8$1$c2FsdHNhbHRzYWx0c2FsdA==$c2FsdHNhbHRzYWx0c2FsdA==", "memory"),
+        ("scrypt$16384$0$1$c2FsdHNhbHRzYWx0c2FsdA==$c2FsdHNhbHRzYWx0c2FsdA==", "r and p"),
+        ("scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA==$c2hvcnQ=", "hash is too short"),
+    ],
+)
+def test_a_malformed_password_hash_is_refused_at_start_up(password_hash: str, reason: str) -> None:
+    """It used to be accepted, and every sign-in was then a 401 nobody could explain."""
+    found = problems(
+        f'[server]\nauth = "basic"\n[server.users.rita]\npassword_hash = "{password_hash}"\n'
+    )
+    text = "\n".join(found)
+    assert "[server].users.rita.password_hash" in text
+    assert "momento-tvm hash-password" in text
+    assert reason in text
+    assert password_hash not in text  # a hash is a secret of sorts: never echoed
+
+
+def test_a_real_password_hash_passes(cli: Cli) -> None:
+    encoded = cli("hash-password", input="correct horse battery\n").stdout.strip()
+    settings = settings_of(
+        f'[server]\nauth = "basic"\n[server.users.rita]\npassword_hash = "{encoded}"\n'
+    )
+    assert settings.users["rita"].password_hash == encoded

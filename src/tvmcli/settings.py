@@ -34,6 +34,7 @@ from tvmcli.durations import parse_duration
 from tvmcli.errors import ConfigError
 from tvmcli.netaddr import is_loopback
 from tvmcli.profiles import suggest
+from tvmcli.server.passwords import hash_problem  # stdlib only; loads no server
 from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND
 
 AUTH_MODES = ("open", "bearer", "basic", "jwt")
@@ -251,8 +252,11 @@ def parse_server_settings(
                 "needs exactly one of password_hash (see `momento-tvm hash-password`) "
                 "or password_env",
             )
-        if password_hash is not None and not password_hash.startswith("scrypt$"):
-            problem(f"{where}.password_hash", "is not a hash from `momento-tvm hash-password`")
+        if password_hash is not None and (reason := hash_problem(password_hash)):
+            problem(
+                f"{where}.password_hash",
+                f"is not a hash from `momento-tvm hash-password`: {reason}",
+            )
         member_of = body.get("groups", [])
         if not isinstance(member_of, list) or not all(isinstance(g, str) for g in member_of):
             problem(f"{where}.groups", "must be a list of group names")
