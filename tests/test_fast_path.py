@@ -38,6 +38,7 @@ def test_version_and_cache_path(
         ["-o", "json", "-e", "2m", "--timeout", "5"],
         ["-o", "json", "--expires-at", str(int(time.time()) + 3600), "--timeout=5s"],
         ["--output", "json", "--reuse", "--min-ttl", "1m"],
+        ["--out", "-", "-o", "json"],
     ],
 )
 def test_mint_fast_path_and_typer_command_agree(

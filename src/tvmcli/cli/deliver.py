@@ -14,7 +14,7 @@ from tvmcli import envvars, token_env
 from tvmcli.cli import flow, output
 from tvmcli.durations import format_relative, iso_utc
 from tvmcli.errors import UsageError
-from tvmcli.private_files import append_once, write_private
+from tvmcli.private_files import append_once, check_writable, write_private
 
 if TYPE_CHECKING:
     from tvmcli.tokens import Token
@@ -64,13 +64,12 @@ class MintArgs(NamedTuple):
 
 
 def deliver(args: MintArgs) -> None:
-    profile, output_format, env_var, out = (
-        args.profile,
-        args.output_format,
-        args.env_var,
-        args.out,
-    )
+    profile, output_format, env_var = args.profile, args.output_format, args.env_var
+    out = None if args.out is None or str(args.out) == "-" else args.out  # '-': stdout
     github_file = _github_target(output_format, args.github_env, out)
+    for destination in (out, github_file):
+        if destination is not None:
+            check_writable(destination)
     flow.check_env_var(env_var)
     timeout = flow.timeout_option(args.timeout)
     request = flow.token_request(

@@ -46,7 +46,7 @@ def mint(
         Path | None,
         typer.Option(
             "--out",
-            help="Write to FILE (mode 0600, atomically) instead of stdout.",
+            help="Write to FILE (mode 0600, atomically) instead of stdout; '-' is stdout.",
             metavar="FILE",
             dir_okay=False,
             show_default=False,
