@@ -159,23 +159,40 @@ def emulator(
     It prints an endpoint and an API key it accepts. Point MOMENTO_ENDPOINT and
     MOMENTO_API_KEY at them and every momento-tvm command works offline.
     """
+    # Before anything is printed: whoever reads the endpoint may signal at once.
+    stop_signal = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: stop_signal.set())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
-        server, api_key, log_file = _start(
-            port,
-            secret_file,
-            print_env,
-            key_expires_in,
-            rate_limit,
-            latency,
-            fail_rate,
-            fail_first,
-            fail_status,
-            log_file,
-        )
-    except TvmError:
-        if print_env:
-            output.data(FAILED_START)
-        raise
+        try:
+            server, api_key, log_file = _start(
+                port,
+                secret_file,
+                print_env,
+                key_expires_in,
+                rate_limit,
+                latency,
+                fail_rate,
+                fail_first,
+                fail_status,
+                log_file,
+            )
+        except TvmError:
+            if print_env:
+                output.data(FAILED_START)
+            raise
+        _announce(server, api_key, log_file, print_env=print_env, quiet=quiet)
+        _serve_until_signal(server, stop_signal)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _announce(
+    server: Emulator, api_key: str, log_file: Path | None, *, print_env: bool, quiet: bool
+) -> None:
     rows = [("Endpoint", server.endpoint), ("API key", api_key)]
     rows += sdk_forms(api_key, server.endpoint)
     stop = STOP_HINT if print_env else "Ctrl-C"
@@ -190,10 +207,9 @@ def emulator(
     logging.getLogger("tvmcli.emulator").info(
         "listening on %s (rate limit %s/s); stop with: %s",
         server.endpoint,
-        rate_limit or "no",
+        server.service.limiter.limit or "no",
         stop,
     )
-    _serve_until_signal(server)
 
 
 def _start(
@@ -272,19 +288,11 @@ def _detach_output(log_file: Path | None) -> None:
         os.close(log)
 
 
-def _serve_until_signal(server: Emulator) -> None:
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+def _serve_until_signal(server: Emulator, stop: threading.Event) -> None:
     try:
         while not stop.wait(0.5):
             pass
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         server.stop(grace=1.0)
         logging.getLogger("tvmcli.emulator").info(
             "stopped: %s", stop_summary(server.service.stats())
