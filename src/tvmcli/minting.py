@@ -59,8 +59,10 @@ class Minter:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
+        on_retry: Callable[[int, str], None] | None = None,
     ) -> None:
         self.api_key = api_key
+        self._on_retry = on_retry  # (retry number, status name): for a person watching
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -139,6 +141,8 @@ class Minter:
                 attempt += 1
                 if code not in RETRYABLE or time.monotonic() + wait >= deadline:
                     raise self._translate(error, attempt) from None
+            if self._on_retry is not None:
+                self._on_retry(attempt, code.name)
             await self._sleep(wait)
 
     def _translate(self, error: grpc.aio.AioRpcError, attempts: int) -> TvmError:
@@ -209,11 +213,12 @@ def mint_once(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     profile: str | None = None,
+    on_retry: Callable[[int, str], None] | None = None,
 ) -> Token:
     """One mint from synchronous code, with or without an event loop in this thread."""
 
     async def run() -> Token:
-        async with Minter(api_key, timeout=timeout) as minter:
+        async with Minter(api_key, timeout=timeout, on_retry=on_retry) as minter:
             return await minter.mint(statements, expires_in, token_id, profile=profile)
 
     return run_sync(run)

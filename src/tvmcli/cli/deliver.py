@@ -17,6 +17,7 @@ from tvmcli.errors import UsageError
 from tvmcli.private_files import append_once, check_writable, write_private
 
 if TYPE_CHECKING:
+    from tvmcli.profiles import Profile
     from tvmcli.tokens import Token
 
 
@@ -83,12 +84,12 @@ def deliver(args: MintArgs) -> None:
         return
     fmt = output_format or (OutputFormat.text if output.stdout_is_terminal() else OutputFormat.raw)
     if out is not None:
-        write_private(out, plain(token, profile, fmt, env_var))
+        write_private(out, plain(token, request.profile, fmt, env_var))
         output.info(f"Wrote the {profile} token ({fmt.value}) to {out}")
     elif fmt is OutputFormat.text:
-        output.key_values(summary(token, profile))
+        output.key_values(summary(token, request.profile))
     else:
-        output.data(plain(token, profile, fmt, env_var).rstrip("\n"))
+        output.data(plain(token, request.profile, fmt, env_var).rstrip("\n"))
 
 
 def _github_target(fmt: OutputFormat | None, github_env: bool, out: Path | None) -> Path | None:
@@ -109,18 +110,28 @@ def _github_target(fmt: OutputFormat | None, github_env: bool, out: Path | None)
     return Path(value)
 
 
-def summary(token: Token, profile: str) -> list[tuple[str, str]]:
+def summary(token: Token, profile: Profile) -> list[tuple[str, str]]:
+    """What a person sees. The grant is the profile's statements: Momento grants them exactly
+    or refuses the whole request."""
     left = token.expires_at - time.time()
+    grants = []
+    for index, statement in enumerate(profile.statements):
+        shown = statement.describe()
+        cache = "all caches" if shown["cache"] == "all caches" else f"cache {shown['cache']}"
+        grants.append(
+            ("Grants" if index == 0 else "", f"{shown['role']} on {cache}: {shown['scope']}")
+        )
     return [
-        ("Profile", profile),
+        ("Profile", profile.name),
         ("Endpoint", token.endpoint),
         ("Expires", f"{iso_utc(token.expires_at)} ({format_relative(left)})"),
         ("Token id", token.token_id or "-"),
+        *grants,
         ("Token", token.auth_token),
     ]
 
 
-def plain(token: Token, profile: str, fmt: OutputFormat, env_var: str) -> str:
+def plain(token: Token, profile: Profile, fmt: OutputFormat, env_var: str) -> str:
     """The token in one form, as plain text ending in a newline."""
     if fmt is OutputFormat.raw:
         return token.auth_token + "\n"

@@ -178,11 +178,22 @@ def obtain_token(
         raise UsageError("--min-ttl goes with --reuse")
     least = duration_option(min_ttl, "--min-ttl")
     profile = request.profile
+    if reuse and least is not None and least >= request.expires_in:
+        output.warning(
+            f"--min-ttl {format_duration(least)} is not less than the token's lifetime "
+            f"{format_duration(request.expires_in)}: no token can be reused, each run mints"
+        )
 
     def mint() -> Token:
-        with output.spinner(f"Minting {profile.name} at {key.endpoint}"):
+        waiting = f"Minting {profile.name} at {key.endpoint}"
+        with output.spinner(waiting) as show:
             return mint_once(
-                key, profile.statements, request.expires_in, request.token_id, timeout=timeout
+                key,
+                profile.statements,
+                request.expires_in,
+                request.token_id,
+                timeout=timeout,
+                on_retry=lambda number, reason: show(f"{waiting}: retry {number} after {reason}"),
             )
 
     cache = reusing.TokenCache(default_cache_dir(os.environ)) if reuse else None

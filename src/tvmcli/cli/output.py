@@ -15,7 +15,7 @@ from tvmcli.errors import ConfigError, TvmError
 
 TYPE_CHECKING = False  # typing stays unloaded at run time: `inspect` must start fast
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from typing import Any
 
     from rich.console import Console
@@ -54,6 +54,10 @@ def info(message: str) -> None:
     _console(stderr=True).print(escape(message))
 
 
+def warning(message: str) -> None:
+    _console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}")
+
+
 def error(err: TvmError) -> None:
     _err = _console(stderr=True)
     _err.print(f"[bold red]error:[/] {escape(err.message)}")
@@ -73,13 +77,14 @@ def internal_error(exc: BaseException) -> None:
 
 
 @contextmanager
-def spinner(message: str) -> Iterator[None]:
-    """A spinner on stderr while waiting, only when stderr is a terminal."""
+def spinner(message: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr while waiting, only when stderr is a terminal. Yields a function
+    that replaces its text (a no-op when there is no spinner)."""
     if not sys.stderr.isatty():
-        yield
+        yield lambda text: None
         return
-    with _console(stderr=True).status(escape(message)):
-        yield
+    with _console(stderr=True).status(escape(message)) as status:
+        yield lambda text: status.update(escape(text))
 
 
 def key_values(rows: Iterable[tuple[str, str]], *, err: bool = False) -> None:
