@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -397,3 +398,34 @@ def test_a_real_password_hash_passes(cli: Cli) -> None:
         f'[server]\nauth = "basic"\n[server.users.rita]\npassword_hash = "{encoded}"\n'
     )
     assert settings.users["rita"].password_hash == encoded
+
+
+def test_start_up_says_which_profiles_callers_may_use_and_every_log_line_is_stamped(
+    emulator_env: Emulator, config: Path
+) -> None:
+    """The example's [server] lets bearer callers use 2 of its 5 profiles; uvicorn's lines are
+    labelled uvicorn, not uvicorn.error; each line of an access-log batch has its time."""
+    example = Path(__file__).parent.parent / "profiles.example.toml"
+    process, url = start(["-c", str(example), "--port", "0"], dict(os.environ))
+    try:
+        token_file = Path(os.environ["HOME"]) / ".cache" / "momento-tvm" / "serve-bearer-token"
+        headers = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        _wait_for(url, headers)
+        with ThreadPoolExecutor(4) as pool:  # several requests inside one 0.25 s batch
+            list(
+                pool.map(
+                    lambda i: httpx.get(url, params={"name": f"u{i}"}, headers=headers), range(4)
+                )
+            )
+        time.sleep(0.6)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert "Serving 2 of 5 profiles (chat-reader, chat-writer)" in stderr
+    assert "profile(s)" not in stderr
+    assert "uvicorn.error" not in stderr
+    assert re.search(r"^\d\d:\d\d:\d\d uvicorn: Application startup complete", stderr, re.M)
+    access = [line for line in stderr.splitlines() if "GET /token" in line]
+    assert len(access) == 5
+    assert all(re.match(r"\d\d:\d\d:\d\d tvmcli\.server\.access: ", line) for line in access)

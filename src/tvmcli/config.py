@@ -159,7 +159,11 @@ def parse_config(text: str, path: Path) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(
+            f"{path}: not valid TOML: {exc}",
+            hint="Parsing stopped at that line and column: look for a missing quote, bracket "
+            'or comma there (strings need quotes: cache = "chat").',
+        ) from None
     problems = Problems(path)
     profiles = read_profiles(data, problems)
     profile_problems = len(problems.items)

@@ -106,6 +106,7 @@ def _github_target(fmt: OutputFormat | None, github_env: bool, out: Path | None)
         raise UsageError(
             f"--output github needs ${name}, which GitHub Actions sets in every step; "
             "it is not set here",
+            hint="Outside GitHub Actions, use --output env, dotenv or json.",
         )
     return Path(value)
 
