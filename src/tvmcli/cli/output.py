@@ -30,10 +30,21 @@ def _console(stderr: bool) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def visible(text: str) -> str:
+    """Control characters shown as escapes (ESC as \\x1b, a newline as \\n, U+202E as
+    \\u202e): what a token, a file or an endpoint says cannot set the title, clear the screen,
+    reorder text or add lines and columns to what a person reads. JSON and other data output
+    (`data`) are left alone; JSON escapes them itself."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def escape(text: str) -> str:
+    """For Rich: control characters made visible, then markup escaped."""
     from rich.markup import escape as rich_escape
 
-    return rich_escape(text)
+    return rich_escape(visible(text))
 
 
 def stdout_is_terminal() -> bool:
@@ -92,16 +103,18 @@ def key_values(rows: Iterable[tuple[str, str]], *, err: bool = False) -> None:
     terminal. Long values (tokens) are left for the terminal to wrap, so a copied token has no
     inserted spaces."""
     rows = list(rows)
-    width = max((len(label) for label, _ in rows), default=0)
+    width = max((len(visible(label)) for label, _ in rows), default=0)
     stream = sys.stderr if err else sys.stdout
     if not stream.isatty():
         for label, value in rows:
-            stream.write(f"{label.ljust(width)}  {value}\n")
+            stream.write(f"{visible(label).ljust(width)}  {visible(value)}\n")
         stream.flush()
         return
     out = _console(stderr=err)
     for label, value in rows:
-        out.print(f"[bold]{escape(label.ljust(width))}[/]  {escape(value)}", soft_wrap=True)
+        out.print(
+            f"[bold]{escape(visible(label).ljust(width))}[/]  {escape(value)}", soft_wrap=True
+        )
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[str]], title: str | None = None) -> None:
@@ -117,7 +130,7 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[str]], title: str | No
         _out.print(grid)
         return
     if title:
-        data(title)
+        data(visible(title))
     data("\t".join(columns))
     for row in rows:
-        data("\t".join(row))
+        data("\t".join(visible(cell) for cell in row))
