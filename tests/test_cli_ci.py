@@ -434,3 +434,28 @@ def test_min_ttl_without_reuse_is_a_usage_error(
     result = cli("mint", "chat-reader", "-c", str(profiles_file), "--min-ttl", "5m")
     assert result.exit_code == 2
     assert "--min-ttl goes with --reuse" in result.stderr
+
+
+def test_cache_clear_refuses_a_symlinked_cache_folder_as_reuse_does(
+    cli: Cli, emulator_env: Emulator, profiles_file: Path, isolated_user_state: Path, tmp_path: Path
+) -> None:
+    """A planted symlink must not turn `cache clear` into 'delete *.json over there'."""
+    elsewhere = tmp_path / "precious"
+    elsewhere.mkdir()
+    (elsewhere / "data.json").write_text("{}")
+    folder = isolated_user_state / ".cache" / "momento-tvm"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.symlink_to(elsewhere)
+    result = cli("cache", "clear")
+    assert result.exit_code == 2
+    assert f"cache folder {folder} is not a folder owned by you" in result.stderr
+    assert (elsewhere / "data.json").exists()
+    reuse = cli("mint", "chat-reader", "-c", str(profiles_file), "--reuse")
+    assert reuse.exit_code == 2
+    assert f"cache folder {folder} is not a folder owned by you" in reuse.stderr
+
+
+def test_cache_clear_of_a_folder_that_is_not_there_removes_nothing(cli: Cli) -> None:
+    result = cli("cache", "clear")
+    assert result.exit_code == 0
+    assert "Removed 0 cached tokens" in result.stderr
