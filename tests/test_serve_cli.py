@@ -429,3 +429,13 @@ def test_start_up_says_which_profiles_callers_may_use_and_every_log_line_is_stam
     access = [line for line in stderr.splitlines() if "GET /token" in line]
     assert len(access) == 5
     assert all(re.match(r"\d\d:\d\d:\d\d tvmcli\.server\.access: ", line) for line in access)
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_non_finite_server_times_are_problems_not_crashes(value: str) -> None:
+    """Found by tests/test_fuzz_cli.py: min_ttl = inf raised OverflowError (exit 1)."""
+    for key in ("min_ttl", "mint_queue", "timeout"):
+        assert any(
+            f"[server].{key}: must be a duration" in p
+            for p in problems(f"[server]\n{key} = {value}\n")
+        )

@@ -24,6 +24,7 @@ default_profile = "chat-writer"
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,10 +281,13 @@ def parse_server_settings(
         if value is None:
             return default
         try:
-            return float(parse_duration(value)) if isinstance(value, str) else float(value)
+            number = float(parse_duration(value)) if isinstance(value, str) else float(value)
         except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):  # TOML has inf and nan: int(inf) raised OverflowError
             problem(f".{key}", 'must be a duration such as "2s" or a number of seconds')
             return default
+        return number
 
     def number(key: str, low: float, high: float) -> float:
         default = float(getattr(_DEFAULTS, key))
