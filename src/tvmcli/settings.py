@@ -42,6 +42,7 @@ from tvmcli.durations import parse_duration
 from tvmcli.errors import ConfigError
 from tvmcli.netaddr import is_loopback
 from tvmcli.profiles import check_token_id, suggest
+from tvmcli.server.passwords import hash_problem  # stdlib only; loads no server
 from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND, MAX_LIFETIME_SECONDS
 
 AUTH_MODES = ("open", "bearer", "basic", "jwt")
@@ -447,9 +448,10 @@ def _users(
                 "needs exactly one of password_hash (see `momento-tvm hash-password`) "
                 "or password_env",
             )
-        if password_hash is not None and not password_hash.startswith("scrypt$"):
+        if password_hash is not None and (reason := hash_problem(password_hash)):
             reader.problem(
-                f"{where}.password_hash", "is not a hash from `momento-tvm hash-password`"
+                f"{where}.password_hash",
+                f"is not a hash from `momento-tvm hash-password`: {reason}",
             )
         member_of = reader.strings(body, "groups", where, "group names")
         for group in member_of:
