@@ -269,11 +269,13 @@ def test_keycloak_realm_roles_by_dotted_path_with_es256_from_a_jwks_file(
 @pytest.mark.parametrize(
     ("override", "code"),
     [
+        # Times as offsets from the moment the test runs: values computed when the module is
+        # collected go stale in a long run (+300 s is "now" eight minutes later).
         ({"iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_OTHER"}, "wrong_issuer"),
         ({"aud": "another-client"}, "wrong_audience"),
-        ({"exp": int(time.time()) - 120}, "token_expired"),
-        ({"nbf": int(time.time()) + 300}, "token_not_yet_valid"),
-        ({"iat": int(time.time()) + 300}, "token_not_yet_valid"),
+        ({"exp": -120}, "token_expired"),
+        ({"nbf": +300}, "token_not_yet_valid"),
+        ({"iat": +300}, "token_not_yet_valid"),
         ({"exp": None}, "invalid_token"),
     ],
     ids=[
@@ -288,6 +290,11 @@ def test_keycloak_realm_roles_by_dotted_path_with_es256_from_a_jwks_file(
 def test_bad_claims_are_401_with_a_reason_code(
     emulator: Emulator, jwks: JwksServer, rsa_key: Key, override: dict[str, Any], code: str
 ) -> None:
+    now = int(time.time())
+    override = {
+        k: now + v if k in ("exp", "nbf", "iat") and isinstance(v, int) else v
+        for k, v in override.items()
+    }
     with cognito_server(emulator, jwks) as url:
         response = token_with(url, cognito(rsa_key, ["readers"], **override))
     assert_refused(response, code)

@@ -136,11 +136,14 @@ def test_profile_descriptions_and_errors_are_escaped(
     assert_inert(unknown.stderr)
 
 
-def test_the_mint_summary_escapes_a_token_id(
+def test_a_token_id_with_escapes_is_refused_without_echoing_them(
     cli: Cli, emulator_env: object, profiles_file: Path
 ) -> None:
+    """Token ids must be printable (the one token id rule), so none can reach the summary;
+    the refusal itself shows nothing raw."""
     result = cli(
         "mint", "chat-reader", "-c", str(profiles_file), "-o", "text", "--token-id", f"x{TITLE}"
     )
-    assert result.exit_code == 0, result.stderr
-    assert_inert(result.stdout)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert_inert(result.stderr)
