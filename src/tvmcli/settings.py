@@ -42,7 +42,6 @@ from tvmcli.durations import parse_duration
 from tvmcli.errors import ConfigError
 from tvmcli.netaddr import is_loopback
 from tvmcli.profiles import check_token_id, suggest
-from tvmcli.server.passwords import hash_problem  # stdlib only; loads no server
 from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND, MAX_LIFETIME_SECONDS
 
 AUTH_MODES = ("open", "bearer", "basic", "jwt")
@@ -448,7 +447,7 @@ def _users(
                 "needs exactly one of password_hash (see `momento-tvm hash-password`) "
                 "or password_env",
             )
-        if password_hash is not None and (reason := hash_problem(password_hash)):
+        if password_hash is not None and (reason := _hash_problem(password_hash)):
             reader.problem(
                 f"{where}.password_hash",
                 f"is not a hash from `momento-tvm hash-password`: {reason}",
@@ -483,6 +482,14 @@ def check_startup(settings: ServerSettings) -> None:
             'cors_origins = ["*"] is only allowed with auth = "open"',
             hint='List the origins of your web app instead, e.g. "http://localhost:5173".',
         )
+
+
+def _hash_problem(encoded: str) -> str | None:
+    # hashlib, secrets and friends load only for files with basic-auth users: every other
+    # command that reads the file (mint, on every call) would pay for them
+    from tvmcli.server.passwords import hash_problem
+
+    return hash_problem(encoded)
 
 
 def _choice(reader: _Reader, raw: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
