@@ -96,3 +96,14 @@ def cli() -> Callable[..., Result]:
         return runner.invoke(app, list(args), input=input, catch_exceptions=False)
 
     return invoke
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fuzz counts of tests/test_fuzz_cli.py, when it ran: how many inputs each test tried."""
+    import sys
+
+    fuzz = sys.modules.get("tests.test_fuzz_cli")
+    counts = getattr(fuzz, "COUNTS", None)
+    if counts:
+        summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+        terminalreporter.write_line(f"fuzz: {sum(counts.values())} generated inputs ({summary})")

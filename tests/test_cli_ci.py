@@ -141,7 +141,35 @@ def test_out_into_a_missing_folder_is_a_usage_error(
 ) -> None:
     result = cli("mint", "chat-reader", "-c", str(profiles_file), "--out", "no/such/dir/t")
     assert result.exit_code == 2
-    assert "cannot write no/such/dir/t" in result.stderr
+    assert "cannot write no/such/dir/t: folder no/such/dir does not exist" in result.stderr
+    assert emulator_env.service.stats()["calls"] == 0  # checked before spending a mint
+
+
+def test_github_output_into_a_missing_folder_is_refused_before_minting(
+    cli: Cli, emulator_env: Emulator, profiles_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_OUTPUT", "/no/such/dir/github_output")
+    result = cli("mint", "chat-reader", "-c", str(profiles_file), "-o", "github")
+    assert result.exit_code == 2
+    assert "folder /no/such/dir does not exist" in result.stderr
+    assert emulator_env.service.stats()["calls"] == 0
+
+
+@pytest.mark.parametrize("fmt", ["raw", "env", "json"])
+def test_out_dash_means_standard_output(
+    cli: Cli, emulator_env: Emulator, profiles_file: Path, fmt: str
+) -> None:
+    result = cli("mint", "chat-reader", "-c", str(profiles_file), "--out", "-", "-o", fmt)
+    assert result.exit_code == 0, result.stderr
+    if fmt == "raw":
+        token = result.stdout.strip()
+    elif fmt == "env":
+        token = result.stdout.split("MOMENTO_API_KEY=")[1].split()[0].strip("'")
+    else:
+        token = json.loads(result.stdout)["authToken"]
+    assert parse_credential(token).kind is Kind.DISPOSABLE_TOKEN
+    assert not Path("-").exists()
+    assert "Wrote" not in result.stderr
 
 
 # -- GitHub Actions ---------------------------------------------------------------------------
@@ -406,3 +434,28 @@ def test_min_ttl_without_reuse_is_a_usage_error(
     result = cli("mint", "chat-reader", "-c", str(profiles_file), "--min-ttl", "5m")
     assert result.exit_code == 2
     assert "--min-ttl goes with --reuse" in result.stderr
+
+
+def test_cache_clear_refuses_a_symlinked_cache_folder_as_reuse_does(
+    cli: Cli, emulator_env: Emulator, profiles_file: Path, isolated_user_state: Path, tmp_path: Path
+) -> None:
+    """A planted symlink must not turn `cache clear` into 'delete *.json over there'."""
+    elsewhere = tmp_path / "precious"
+    elsewhere.mkdir()
+    (elsewhere / "data.json").write_text("{}")
+    folder = isolated_user_state / ".cache" / "momento-tvm"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.symlink_to(elsewhere)
+    result = cli("cache", "clear")
+    assert result.exit_code == 2
+    assert f"cache folder {folder} is not a folder owned by you" in result.stderr
+    assert (elsewhere / "data.json").exists()
+    reuse = cli("mint", "chat-reader", "-c", str(profiles_file), "--reuse")
+    assert reuse.exit_code == 2
+    assert f"cache folder {folder} is not a folder owned by you" in reuse.stderr
+
+
+def test_cache_clear_of_a_folder_that_is_not_there_removes_nothing(cli: Cli) -> None:
+    result = cli("cache", "clear")
+    assert result.exit_code == 0
+    assert "Removed 0 cached tokens" in result.stderr

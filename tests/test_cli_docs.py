@@ -99,3 +99,28 @@ def test_the_readme_demo_command_mints_a_token() -> None:
         check=False,
     )
     assert json.loads(other.stdout)["tokenId"] == "ci-bot"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
+def test_help_fits_80_columns_without_cutting_anything(command: list[str]) -> None:
+    """Piped or in an 80-column terminal: no example broken across lines, no summary cut with
+    '...', no '{PROFILE}' in the usage line, and the [server] table named, not eaten as markup."""
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, [*command, "--help"], terminal_width=80)
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    usage = lines[0]
+    assert "{" not in usage
+    body = lines[1:]
+    assert not [line for line in body if line.rstrip().endswith("...")]
+    command_object = typer.main.get_command(app)
+    for name in command:
+        command_object = command_object.commands[name]  # type: ignore[attr-defined]
+    for example in (command_object.epilog or "").splitlines():
+        if example.strip() and example != "\b":
+            assert example in result.stdout
+
+
+def test_serve_help_names_the_server_table(cli: Cli) -> None:
+    assert "the [server] table" in cli("serve", "--help").stdout

@@ -74,3 +74,45 @@ def test_debug_lets_the_traceback_through(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_ctrl_c_exits_130() -> None:
     assert CliRunner().invoke(app_raising(KeyboardInterrupt()), []).exit_code == 130
+
+
+# -- the hint line the README promises, where there is something to do -------------------------
+
+
+def test_broken_toml_comes_with_a_hint(tmp_path: pytest.TempPathFactory) -> None:
+    from pathlib import Path
+
+    from tvmcli.cli.app import app
+
+    path = Path(str(tmp_path)) / "p.toml"
+    path.write_text("[profiles.a\npermissions = []\n")
+    result = CliRunner().invoke(app, ["profiles", "validate", "-c", str(path)])
+    assert result.exit_code == 3
+    assert "not valid TOML" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("hint: ")
+
+
+def test_a_malformed_key_comes_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from tvmcli.cli.app import app
+
+    monkeypatch.setenv("MOMENTO_API_KEY", "not-a-key")
+    example = Path(__file__).parent.parent / "profiles.example.toml"
+    result = CliRunner().invoke(app, ["mint", "chat-reader", "-c", str(example)])
+    assert result.exit_code == 2
+    assert "is not a Momento API key" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("hint: ")
+    assert "not-a-key" not in result.stderr
+
+
+def test_missing_github_output_comes_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from tvmcli.cli.app import app
+
+    example = Path(__file__).parent.parent / "profiles.example.toml"
+    result = CliRunner().invoke(app, ["mint", "chat-reader", "-c", str(example), "-o", "github"])
+    assert result.exit_code == 2
+    assert "needs $GITHUB_OUTPUT" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("hint: ")

@@ -213,8 +213,9 @@ def test_no_key_exits_3_with_a_hint(cli: Cli, profiles_file: Path) -> None:
 def test_missing_profiles_file_exits_3(cli: Cli, emulator_env: Emulator) -> None:
     result = cli("mint", "chat-reader")
     assert result.exit_code == 3
-    assert "no profiles file at" in result.stderr
+    assert "no profiles file" in result.stderr
     assert "momento-tvm/profiles.toml" in result.stderr
+    assert "momento-tvm profiles init" in result.stderr
 
 
 def test_config_from_environment_and_local_file(
@@ -233,3 +234,31 @@ def test_bad_output_choice_is_a_usage_error(
     result = cli("mint", "chat-reader", "-c", str(profiles_file), "-o", "yaml")
     assert result.exit_code == 2
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"t": "g", "x": ' + b"[" * 20000 + b"]" * 20000 + b"}",
+        b'{"t": "g", "n": ' + b"9" * 5000 + b"}",
+    ],
+    ids=["deeply nested", "5000-digit number"],
+)
+def test_mint_with_a_hostile_key_exits_2_with_one_line(
+    cli: Cli,
+    emulator: Emulator,
+    profiles_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    payload: bytes,
+) -> None:
+    from tvmcli import jwtcodec
+
+    key = "eyJhbGciOiJIUzI1NiJ9." + jwtcodec.b64url_encode(payload) + ".c2ln"
+    monkeypatch.setenv("MOMENTO_API_KEY", key)
+    monkeypatch.setenv("MOMENTO_ENDPOINT", emulator.endpoint)
+    result = cli("mint", "chat-reader", "-c", str(profiles_file))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "is not a Momento API key" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert emulator.service.stats()["calls"] == 0

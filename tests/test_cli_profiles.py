@@ -89,3 +89,79 @@ def test_path_follows_the_lookup_order(cli: Cli, tmp_path: Path, profiles_file: 
     assert result.stdout.strip().endswith("home/.config/momento-tvm/profiles.toml")
     assert "no file there yet" in result.stderr
     assert cli("profiles", "path", "-c", str(profiles_file)).stdout.strip() == str(profiles_file)
+
+
+# -- profiles init ------------------------------------------------------------------------------
+
+
+def starter_text() -> str:
+    from importlib import resources
+
+    return (resources.files("tvmcli") / "profiles.example.toml").read_text(encoding="utf-8")
+
+
+def test_the_packaged_starter_is_the_example_file() -> None:
+    root = Path(__file__).parent.parent / "profiles.example.toml"
+    assert starter_text() == root.read_text(encoding="utf-8")
+
+
+def test_init_writes_a_commented_starter_where_commands_look(
+    cli: Cli, isolated_user_state: Path, emulator_env: object
+) -> None:
+    result = cli("profiles", "init")
+    target = isolated_user_state / ".config" / "momento-tvm" / "profiles.toml"
+    assert result.exit_code == 0, result.stderr
+    assert target.read_text(encoding="utf-8") == starter_text()
+    assert str(target) in result.stderr
+    assert result.stdout == ""
+    assert cli("profiles", "validate").exit_code == 0  # found without --config
+    assert cli("mint", "chat-reader").exit_code == 0
+
+
+def test_init_refuses_to_overwrite_without_force(cli: Cli, tmp_path: Path) -> None:
+    target = tmp_path / "mine.toml"
+    target.write_text("# my own profiles\n")
+    result = cli("profiles", "init", str(target))
+    assert result.exit_code == 2
+    assert f"{target} already exists" in result.stderr
+    assert "--force" in result.stderr
+    assert target.read_text() == "# my own profiles\n"
+    assert cli("profiles", "init", str(target), "--force").exit_code == 0
+    assert target.read_text(encoding="utf-8") == starter_text()
+
+
+def test_init_elsewhere_says_how_commands_will_find_it(cli: Cli, tmp_path: Path) -> None:
+    target = tmp_path / "deploy" / "profiles.toml"
+    result = cli("profiles", "init", str(target))
+    assert result.exit_code == 0, result.stderr
+    assert target.exists()
+    assert "--config" in result.stderr
+    assert "MOMENTO_TVM_CONFIG" in result.stderr
+
+
+def test_init_into_a_file_that_is_a_directory_is_refused(cli: Cli, tmp_path: Path) -> None:
+    result = cli("profiles", "init", str(tmp_path))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_without_a_file_every_searched_place_is_named_and_init_suggested(cli: Cli) -> None:
+    result = cli("profiles", "list")
+    assert result.exit_code == 3
+    assert "./momento-tvm.toml" in result.stderr
+    assert "momento-tvm/profiles.toml" in result.stderr
+    assert "momento-tvm profiles init" in result.stderr
+    assert "profiles.example.toml" not in result.stderr  # pip users do not have it
+
+
+def test_profiles_path_suggests_init_when_there_is_no_file(cli: Cli) -> None:
+    result = cli("profiles", "path")
+    assert result.exit_code == 0
+    assert "momento-tvm profiles init" in result.stderr
+
+
+def test_init_as_momento_tvm_toml_in_this_folder_needs_no_config_flag(cli: Cli) -> None:
+    result = cli("profiles", "init", "momento-tvm.toml")
+    assert result.exit_code == 0, result.stderr
+    assert "--config" not in result.stderr
+    assert cli("profiles", "validate").exit_code == 0

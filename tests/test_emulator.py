@@ -211,10 +211,6 @@ def test_super_user_and_missing_permissions_are_refused(
             "empty cache name",
         ),
         (
-            PT(cache_permissions=PT.CachePermissions(role=pb.CacheReadOnly, all_caches=PT.All())),
-            "selects no items",
-        ),
-        (
             PT(topic_permissions=PT.TopicPermissions(role=pb.TopicReadOnly, all_caches=PT.All())),
             "selects no topic",
         ),

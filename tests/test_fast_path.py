@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,7 +36,9 @@ def test_version_and_cache_path(
         ["-o", "json"],
         ["--output=json", "--expires-in", "90s", "--token-id", "job-1"],
         ["-o", "json", "-e", "2m", "--timeout", "5"],
+        ["-o", "json", "--expires-at", str(int(time.time()) + 3600), "--timeout=5s"],
         ["--output", "json", "--reuse", "--min-ttl", "1m"],
+        ["--out", "-", "-o", "json"],
     ],
 )
 def test_mint_fast_path_and_typer_command_agree(
@@ -66,6 +69,12 @@ def test_mint_fast_path_and_typer_command_agree(
         (["--env-var", "1BAD"], 2),
         (["--min-ttl", "5m"], 2),  # --min-ttl without --reuse
         (["--github-env"], 2),
+        (["--expires-in", "0"], 2),
+        (["--expires-in", "0s", "--expires-at", "2999999999"], 2),
+        (["--expires-at", "2020-01-01T00:00:00Z"], 2),
+        (["--timeout", "0"], 2),
+        (["--timeout", "nan"], 2),
+        (["--timeout", "2h"], 2),
     ],
 )
 def test_mint_errors_are_the_same_either_way(
@@ -156,8 +165,6 @@ def test_mint_from_agrees_either_way(
         ["mint", "a", "--help"],
         ["mint", "a", "--debug"],
         ["mint", "a", "-o", "bogus"],
-        ["mint", "a", "--timeout", "0"],
-        ["mint", "a", "--timeout", "nan"],
         ["mint", "a", "--out", "."],
         ["mint", "a", "--reuse", "--reuse"],
         ["mint", "a", "--reuse=yes"],

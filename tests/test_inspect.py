@@ -46,7 +46,8 @@ def test_disposable_token_shows_endpoint_expiry_id_and_permissions(
     fields = labelled(out)
     assert fields["Kind"] == "disposable token"
     assert fields["Endpoint"] == emulator.endpoint
-    assert fields["token"] == emulator.endpoint
+    assert fields["token (SDKs)"] == f"token.{emulator.endpoint}"  # what both SDKs derive
+    assert "do not reach" in fields["note"]
     assert fields["Status"] == "valid"
     assert fields["Token id"] == "ci-bot"
     assert fields["Subject"] == "emulator"
@@ -103,11 +104,8 @@ def test_json_output_has_stable_names(cli: Cli, emulator: Emulator) -> None:
     assert body["permissions"] == [
         {"resource": "topic", "role": "subscribe-only", "cache": "chat", "scope": "all topics"}
     ]
-    assert body["endpoints"] == {
-        "cache": emulator.endpoint,
-        "control": emulator.endpoint,
-        "token": emulator.endpoint,
-    }
+    derived = {name: f"{name}.{emulator.endpoint}" for name in ("cache", "control", "token")}
+    assert body["endpoints"] == {"pythonSdk": derived, "jsSdk": derived}
 
 
 def test_v1_key_with_spaced_json_envelope(cli: Cli) -> None:
@@ -116,14 +114,39 @@ def test_v1_key_with_spaced_json_envelope(cli: Cli) -> None:
     token = base64.b64encode(spaced.encode()).decode()
     body = json.loads(cli("inspect", token, "-o", "json").stdout)
     assert body["kind"] == "v1-api-key-or-disposable-token"
-    assert body["endpoints"] == {
+    derived = {
         "cache": "cache.cell-4.example.momentohq.com",
         "control": "control.cell-4.example.momentohq.com",
         "token": "token.cell-4.example.momentohq.com",
     }
+    assert body["endpoints"] == {"pythonSdk": derived, "jsSdk": derived}
     assert body["status"] == "no expiry"
     assert body["issuedAtIso"] == "2023-11-14T22:13:20Z"
     assert body["permissions"] is None
+
+
+def test_the_endpoints_shown_are_the_ones_the_python_sdk_derives(cli: Cli) -> None:
+    """Checked against the real SDK: CredentialProvider reads the same credential."""
+    from momento import CredentialProvider
+
+    for endpoint in ("cell-4.example.momentohq.com", "127.0.0.1:5050"):
+        token = make_envelope(endpoint, jwt({"exp": 2_000_000_000, "p": {}}))
+        provider = CredentialProvider.from_disposable_token(token)
+        body = json.loads(cli("inspect", token, "-o", "json").stdout)
+        assert body["endpoints"]["pythonSdk"] == {
+            "cache": provider.cache_endpoint,
+            "control": provider.control_endpoint,
+            "token": provider.token_endpoint,
+        }
+    legacy = jwt({"c": "cache.cell-7.example.com", "cp": "control.cell-7.example.com"})
+    with pytest.warns(DeprecationWarning, match="from_string is deprecated"):
+        provider = CredentialProvider.from_string(legacy)
+    body = json.loads(cli("inspect", legacy, "-o", "json").stdout)
+    assert body["endpoints"]["pythonSdk"] == {
+        "cache": provider.cache_endpoint,
+        "control": provider.control_endpoint,
+        "token": provider.token_endpoint,
+    }
 
 
 def test_v2_key(cli: Cli, emulator: Emulator) -> None:
@@ -139,8 +162,26 @@ def test_legacy_key(cli: Cli) -> None:
     body = json.loads(cli("inspect", token, "-o", "json").stdout)
     assert body["kind"] == "legacy-api-key"
     assert body["endpoint"] == "cell-7.example.com"
-    assert body["endpoints"]["cache"] == "cache.cell-7.example.com"
+    assert body["endpoints"] == {
+        # Python: token = "token." + c; JS (decodeAuthToken): token = c. Both dial c and cp.
+        "pythonSdk": {
+            "cache": "cache.cell-7.example.com",
+            "control": "control.cell-7.example.com",
+            "token": "token.cache.cell-7.example.com",
+        },
+        "jsSdk": {
+            "cache": "cache.cell-7.example.com",
+            "control": "control.cell-7.example.com",
+            "token": "cache.cell-7.example.com",
+        },
+    }
     assert body["claims"] == {"c": "cache.cell-7.example.com", "cp": "control.cell-7.example.com"}
+    fields = labelled(cli("inspect", token).stdout)
+    assert fields["cache (SDKs)"] == "cache.cell-7.example.com"
+    assert fields["token (Python SDK)"] == "token.cache.cell-7.example.com"
+    assert fields["token (JS SDK)"] == "cache.cell-7.example.com"
+    assert fields["via"] == "TLS, port 443"
+    assert "note" not in fields
 
 
 def test_bare_jwt_shows_every_claim(cli: Cli) -> None:
@@ -202,18 +243,52 @@ def test_check_passes_a_valid_token_quietly(cli: Cli, emulator: Emulator) -> Non
 def test_check_fails_an_expired_token_with_exit_6(cli: Cli, emulator: Emulator) -> None:
     token = minted(emulator, lifetime=1)
     time.sleep(1.1)
-    result = cli("inspect", token, "--check", "--quiet")
+    result = cli("inspect", token, "--check")
     assert result.exit_code == 6
-    assert result.stdout == ""
     assert "expired" in result.stderr
 
 
 def test_check_fails_below_min_ttl(cli: Cli, emulator: Emulator) -> None:
     token = minted(emulator, "chat-reader")  # 1h
     assert cli("inspect", token, "--check", "--min-ttl", "50m", "-q").exit_code == 0
-    result = cli("inspect", token, "--check", "--min-ttl", "2h", "-q")
+    result = cli("inspect", token, "--check", "--min-ttl", "2h")
     assert result.exit_code == 6
     assert "less than --min-ttl 2h" in result.stderr
+
+
+@pytest.mark.parametrize("quiet", ["--quiet", "-q"])
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--check", "--min-ttl", "2h"], 6),  # below --min-ttl
+        (["--check", "--require-expiry"], 0),
+        (["--env", "UNSET_VARIABLE"], 2),  # the README's `|| TOKEN=$(mint ...)` on a first run
+    ],
+)
+def test_quiet_prints_nothing_whatever_the_outcome(
+    cli: Cli,
+    emulator: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    quiet: str,
+    args: list[str],
+    code: int,
+) -> None:
+    from tvmcli.cli import fast
+
+    token = minted(emulator, "chat-reader")  # 1h
+    monkeypatch.setenv("TOKEN", token)
+    argv = ["inspect", *(["--env", "TOKEN"] if "--env" not in args else []), *args, quiet]
+    result = cli(*argv)
+    assert (result.exit_code, result.stdout, result.stderr) == (code, "", "")
+    assert fast.run(argv) == code
+    assert capsys.readouterr() == ("", "")
+
+
+def test_quiet_still_reports_a_mistake_in_the_command_line(cli: Cli, emulator: Emulator) -> None:
+    result = cli("inspect", minted(emulator), "--check", "--min-ttl", "soon", "-q")
+    assert result.exit_code == 2
+    assert "--min-ttl" in result.stderr
 
 
 def test_no_expiry_passes_check_unless_expiry_is_required(cli: Cli) -> None:
@@ -242,6 +317,34 @@ BAD = {
     "JWT with bad base64": ("eyJhbGciOiJIUzI1NiJ9.e*30.sig", "not base64url"),
     "JWT payload not JSON": ("eyJhbGciOiJIUzI1NiJ9.aGVsbG8.sig", "payload is not JSON"),
     "over 64 KiB": ("a" * (64 * 1024 + 1), "over 64 KiB"),
+    "v1 envelope whose api_key is not a JWT": (
+        base64.b64encode(b'{"endpoint": "cell-1.example.com", "api_key": "nope"}').decode(),
+        "the api_key inside is not a JWT",
+    ),
+    "envelope JSON nested 5000 deep": (
+        base64.b64encode(b'{"a":' * 5000 + b"1" + b"}" * 5000).decode(),
+        "nested more than 64 levels deep",
+    ),
+    "JWT payload nested 100 deep": (
+        "eyJhbGciOiJIUzI1NiJ9."
+        + jwtcodec.b64url_encode(b'{"a":' + b"[" * 100 + b"]" * 100 + b"}")
+        + ".c2ln",
+        "nested more than 64 levels deep",
+    ),
+    "JWT header nested 20000 deep": (
+        jwtcodec.b64url_encode(b"[" * 20000 + b"]" * 20000) + ".e30.c2ln",
+        "nested more than 64 levels deep",
+    ),
+    "a 5000-digit exp": (
+        "eyJhbGciOiJIUzI1NiJ9." + jwtcodec.b64url_encode(b'{"exp":' + b"9" * 5000 + b"}") + ".c2ln",
+        "a number too long to read",
+    ),
+    "a 5000-digit number in the envelope": (
+        base64.b64encode(
+            b'{"endpoint": "e", "api_key": "a.b.c", "n": ' + b"9" * 5000 + b"}"
+        ).decode(),
+        "a number too long to read",
+    ),
 }
 
 
@@ -253,6 +356,29 @@ def test_bad_input_is_exit_2_with_one_line(cli: Cli, text: str, message: str) ->
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("text", "message"), BAD.values(), ids=BAD.keys())
+def test_bad_input_on_the_fast_path_is_exit_2_with_one_line(
+    text: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console script's path (no Typer, no handle_errors around it) must not crash either."""
+    from tvmcli.cli import fast
+
+    monkeypatch.setenv("TOKEN", text)
+    code = fast.run(["inspect", "--env", "TOKEN", "--check"])
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (2, "")
+    assert message in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_a_broken_envelope_fails_check_instead_of_passing_as_eternal(cli: Cli) -> None:
+    broken = base64.b64encode(b'{"endpoint": "cell-1.example.com", "api_key": "nope"}').decode()
+    result = cli("inspect", broken, "--check")
+    assert result.exit_code == 2
+    assert "never" not in result.stdout + result.stderr
+    assert "no expiry" not in result.stdout + result.stderr
 
 
 def test_non_utf8_bytes_are_exit_2(cli: Cli) -> None:

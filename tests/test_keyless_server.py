@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from typer.testing import Result
 
 from tests.ci_providers import GITHUB_ISSUER, Provider, github_claims, gitlab_claims
 from tests.serving import Running, serve
-from tests.test_oidc import COGNITO_CLIENT, COGNITO_ISSUER, FromNow, Key, cognito, from_now
+from tests.test_oidc import COGNITO_CLIENT, COGNITO_ISSUER, Key, cognito
 from tvmcli.claim_rules import claim_text, fit_token_id, glob_match, render, rule_matches
 from tvmcli.config import parse_config
 from tvmcli.credential_format import parse_credential
@@ -116,11 +117,28 @@ def test_the_allowed_repository_and_ref_get_the_deploy_profile_with_sub_as_token
         for line in record.getMessage().split("\n")
         if "GET /token 200" in line
     ]
-    assert "principal=trust:github profile=ci-deploy" in line
-    assert "trust=github rule=0" in line
-    assert f"iss={github.issuer} sub=repo:acme/web:ref:refs/heads/main" in line
+    assert "principal=repo:acme/web:ref:refs/heads/main profile=ci-deploy" in line
+    assert line.endswith(f"trust=github rule=0 iss={github.issuer}")
     assert id_token not in caplog.text
     assert body["authToken"] not in caplog.text
+
+
+def test_the_audit_trail_names_the_pipelines_sub_and_issuer(
+    emulator: Emulator, github: Provider, tmp_path: Path
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    id_token = github.sign(github_claims())
+    with keyless(emulator, f'audit_log = "{audit}"\n' + github_trust(github)) as server:
+        body = vend(server, id_token, profile="ci-deploy").json()
+    [record] = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert (record["principal"], record["issuer"], record["auth"]) == (
+        "repo:acme/web:ref:refs/heads/main",
+        github.issuer,
+        "jwt",
+    )
+    assert (record["profile"], record["tokenId"]) == ("ci-deploy", body["tokenId"])
+    assert id_token not in audit.read_text()
+    assert body["authToken"] not in audit.read_text()
 
 
 def test_another_repository_is_403_naming_no_rule(emulator: Emulator, github: Provider) -> None:
@@ -199,6 +217,16 @@ profiles = ["ci-deploy", "ci-readonly"]
     assert readonly["tokenId"] == "run-9876543210-1"  # the first rule that grants it
     assert renamed.status_code == 403  # ?name= cannot change a CI token id
     assert nothing.status_code == 400
+
+
+class FromNow(int):
+    """A time claim given as seconds from when the test runs (not from when it was collected:
+    a long suite would otherwise reach a "future" time before the test runs)."""
+
+
+def from_now(claims: dict[str, object]) -> dict[str, object]:
+    now = int(time.time())
+    return {k: now + v if isinstance(v, FromNow) else v for k, v in claims.items()}
 
 
 @pytest.mark.parametrize(

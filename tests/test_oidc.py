@@ -266,24 +266,16 @@ def test_keycloak_realm_roles_by_dotted_path_with_es256_from_a_jwks_file(
     assert jwks.fetches == 0
 
 
-class FromNow(int):
-    """A time claim given as seconds from when the test runs (not from when it was collected:
-    a long suite would otherwise reach a "future" time before the test runs)."""
-
-
-def from_now(claims: dict[str, Any]) -> dict[str, Any]:
-    now = int(time.time())
-    return {k: now + v if isinstance(v, FromNow) else v for k, v in claims.items()}
-
-
 @pytest.mark.parametrize(
     ("override", "code"),
     [
+        # Times as offsets from the moment the test runs: values computed when the module is
+        # collected go stale in a long run (+300 s is "now" eight minutes later).
         ({"iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_OTHER"}, "wrong_issuer"),
         ({"aud": "another-client"}, "wrong_audience"),
-        ({"exp": FromNow(-120)}, "token_expired"),
-        ({"nbf": FromNow(300)}, "token_not_yet_valid"),
-        ({"iat": FromNow(300)}, "token_not_yet_valid"),
+        ({"exp": -120}, "token_expired"),
+        ({"nbf": +300}, "token_not_yet_valid"),
+        ({"iat": +300}, "token_not_yet_valid"),
         ({"exp": None}, "invalid_token"),
     ],
     ids=[
@@ -298,8 +290,13 @@ def from_now(claims: dict[str, Any]) -> dict[str, Any]:
 def test_bad_claims_are_401_with_a_reason_code(
     emulator: Emulator, jwks: JwksServer, rsa_key: Key, override: dict[str, Any], code: str
 ) -> None:
+    now = int(time.time())
+    override = {
+        k: now + v if k in ("exp", "nbf", "iat") and isinstance(v, int) else v
+        for k, v in override.items()
+    }
     with cognito_server(emulator, jwks) as url:
-        response = token_with(url, cognito(rsa_key, ["readers"], **from_now(override)))
+        response = token_with(url, cognito(rsa_key, ["readers"], **override))
     assert_refused(response, code)
     assert emulator.service.stats()["calls"] == 0
 
@@ -532,8 +529,11 @@ def test_a_stuck_scheduled_refresh_does_not_hold_other_requests(
 
         with ThreadPoolExecutor(2) as pool:
             refreshing = pool.submit(timed, "refreshing")
-            time.sleep(0.5)  # the first request is now fetching (for up to 4 s)
-            other = pool.submit(timed, "other")
+            for _ in range(100):  # until the first request's fetch has reached the provider
+                if jwks.fetches == 2:
+                    break
+                time.sleep(0.05)
+            other = pool.submit(timed, "other")  # arrives while that fetch drips (up to 4 s)
             assert other.result() == 200
             assert refreshing.result() == 200  # the fetch failed: the known keys stay
     assert finished == ["other", "refreshing"]

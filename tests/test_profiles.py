@@ -225,7 +225,7 @@ def test_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no profiles file at") as caught:
         load_config(tmp_path / "absent.toml")
     assert caught.value.hint is not None
-    assert "profiles.example.toml" in caught.value.hint
+    assert f"momento-tvm profiles init {tmp_path / 'absent.toml'}" in caught.value.hint
 
 
 def test_unknown_profile_name_suggests_the_nearest(write_profiles: Callable[[str], Path]) -> None:

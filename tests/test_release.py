@@ -135,7 +135,7 @@ def test_wheel_holds_every_module_of_the_package(dist: Dist) -> None:
     sources = {
         path.relative_to(ROOT / "src").as_posix()
         for path in (ROOT / "src" / "tvmcli").rglob("*")
-        if path.suffix in (".py", ".typed", ".js") and "__pycache__" not in path.parts
+        if path.suffix in (".py", ".typed", ".js", ".toml") and "__pycache__" not in path.parts
     }
     assert "tvmcli/server/static/client.js" in sources
     with zipfile.ZipFile(dist.wheel) as wheel:
@@ -164,6 +164,13 @@ def test_installed_wheel_serves_the_browser_helper(installed: Path) -> None:
     assert run(installed / "bin" / "python", "-c", code, cwd=installed).strip() == (
         ClientScript().etag
     )
+
+
+def test_installed_wheel_writes_the_starter_profiles_file(installed: Path, tmp_path: Path) -> None:
+    """pip and pipx users have no checkout: the example ships in the wheel."""
+    target = tmp_path / "profiles.toml"
+    run(installed / "bin" / "momento-tvm", "profiles", "init", target, cwd=tmp_path)
+    assert target.read_text() == (ROOT / "profiles.example.toml").read_text()
 
 
 @pytest.mark.usefixtures("emulator_env")  # MOMENTO_API_KEY and MOMENTO_ENDPOINT: the emulator

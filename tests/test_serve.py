@@ -201,7 +201,9 @@ def test_cache_false_mints_per_request(emulator: Emulator) -> None:
     assert len(tokens) == 3
 
 
-def test_a_token_is_replaced_once_its_reuse_share_has_passed(emulator: Emulator) -> None:
+def test_a_token_past_its_reuse_share_is_answered_at_once_and_replaced_in_the_background(
+    emulator: Emulator,
+) -> None:
     profiles = (
         '[profiles.short]\nexpires_in = 4\npermissions = [{ role = "read-only", cache = "c" }]\n'
     )
@@ -210,7 +212,19 @@ def test_a_token_is_replaced_once_its_reuse_share_has_passed(emulator: Emulator)
         first = get(server.url, headers={}).json()["authToken"]
         assert get(server.url, headers={}).json()["authToken"] == first
         time.sleep(2.1)
-        assert get(server.url, headers={}).json()["authToken"] != first
+        # Past half its life: handed out at once (no wait for a mint), its successor minted
+        # behind the answer; the next request gets the successor.
+        started = time.monotonic()
+        assert get(server.url, headers={}).json()["authToken"] == first
+        answered_in = time.monotonic() - started
+        deadline = time.monotonic() + 5
+        while (successor := get(server.url, headers={}).json()["authToken"]) == first:
+            assert time.monotonic() < deadline, "no successor was minted"
+            time.sleep(0.05)
+    assert successor != first
+    assert emulator.service.stats()["mints"] == 2  # one successor, however many requests
+    assert server.vendor.refreshes == 1
+    assert answered_in < 2  # it did not wait out the old token
 
 
 def test_a_token_with_less_than_min_ttl_left_is_never_handed_out(emulator: Emulator) -> None:
@@ -421,3 +435,44 @@ def test_the_access_log_cannot_be_given_forged_lines(
     assert "GET /token\\nfake-line 404" in lines[0]
     assert "GET /token 400" in lines[1]  # no control characters in a token id at all
     assert "\r" not in batch
+
+
+def test_refresh_ahead_yields_the_mint_budget_to_callers_without_a_token() -> None:
+    """One mint a second: a refresh-ahead waits while a caller that has no token at all is
+    queued, even when it asked first."""
+    from tvmcli.vending import MintLimiter
+
+    async def scenario() -> list[str]:
+        limiter = MintLimiter(rate=1, queue=5)
+        order: list[str] = []
+        await limiter.acquire()  # the budget of this window is spent
+
+        async def take(name: str, low: bool) -> None:
+            await limiter.acquire(low=low)
+            order.append(name)
+
+        background = asyncio.create_task(take("refresh", True))
+        await asyncio.sleep(0.1)
+        urgent = asyncio.create_task(take("urgent", False))
+        await asyncio.gather(background, urgent)
+        return order
+
+    assert asyncio.run(scenario()) == ["urgent", "refresh"]
+
+
+def test_a_token_with_too_little_life_left_waits_for_the_refresh_already_running(
+    emulator: Emulator,
+) -> None:
+    profiles = (
+        '[profiles.short]\nexpires_in = 12\npermissions = [{ role = "read-only", cache = "c" }]\n'
+    )
+    server_toml = '[server]\nauth = "open"\nreuse_share = 0.3\nmin_ttl = 6\nclient_rate = 0\n'
+    with Emulator(rate_limit=0, faults=Faults(latency=0.5)) as slow:
+        with serve(slow, server_toml, profiles) as server:
+            first = get(server.url, headers={}).json()["authToken"]
+            time.sleep(4.5)  # past 30 % of 12 s, with ~7 s (> min_ttl) left: refresh ahead
+            assert get(server.url, headers={}).json()["authToken"] == first
+            time.sleep(2.5)  # under 6 s left now: never the old token again
+            later = get(server.url, headers={}).json()["authToken"]
+        assert later != first
+        assert slow.service.stats()["mints"] == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -133,6 +134,7 @@ def test_sigterm_lets_a_request_in_flight_finish(config: Path) -> None:
         config.write_text(config.read_text() + '[server.bearer]\ntokens_env = "TVM_TOKENS"\n')
         process, url = start(["-c", str(config), "--port", "0"], env)
         try:
+            _wait_for(url.replace("/token", "/healthz"), {})  # uvicorn is serving, not starting
             with ThreadPoolExecutor(1) as pool:
                 pending = pool.submit(
                     httpx.get,
@@ -401,3 +403,93 @@ def test_an_unreachable_endpoint_warns_and_serves_with_healthz_at_503(
     assert url.startswith("http://127.0.0.1:")
     assert health.status_code == 503
     assert "start-up check: cannot mint yet" in stderr
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)])
+def test_workers_exit_by_the_signal_that_stopped_them(
+    emulator_env: Emulator, config: Path, sig: signal.Signals, code: int
+) -> None:
+    """As one worker does (uvicorn re-raises the signal): 143 or 130 in a shell, not 0."""
+    process, url = start(["-c", str(config), "--port", "0", "--workers", "2"], dict(os.environ))
+    try:
+        token_file = Path(os.environ["HOME"]) / ".cache" / "momento-tvm" / "serve-bearer-token"
+        _wait_for(url, {"Authorization": f"Bearer {token_file.read_text().strip()}"})
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == code
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("password_hash", "reason"),
+    [
+        ("scrypt$16384$8$1$...", "6 parts"),  # the README's placeholder, copied as it is
+        ("scrypt$16384$8$1$c2FsdA==", "6 parts"),
+        ("scrypt$16384$8$1$!!!$c2FsdHNhbHRzYWx0c2FsdA==", "salt is not base64"),
+        ("scrypt$1000$8$1$c2FsdHNhbHRzYWx0c2FsdA==$c2FsdHNhbHRzYWx0c2FsdA==", "power of 2"),
+        ("scrypt$1073741824$8$1$c2FsdHNhbHRzYWx0c2FsdA==$c2FsdHNhbHRzYWx0c2FsdA==", "memory"),
+        ("scrypt$16384$0$1$c2FsdHNhbHRzYWx0c2FsdA==$c2FsdHNhbHRzYWx0c2FsdA==", "r and p"),
+        ("scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA==$c2hvcnQ=", "hash is too short"),
+    ],
+)
+def test_a_malformed_password_hash_is_refused_at_start_up(password_hash: str, reason: str) -> None:
+    """It used to be accepted, and every sign-in was then a 401 nobody could explain."""
+    found = problems(
+        f'[server]\nauth = "basic"\n[server.users.rita]\npassword_hash = "{password_hash}"\n'
+    )
+    text = "\n".join(found)
+    assert "[server].users.rita.password_hash" in text
+    assert "momento-tvm hash-password" in text
+    assert reason in text
+    assert password_hash not in text  # a hash is a secret of sorts: never echoed
+
+
+def test_a_real_password_hash_passes(cli: Cli) -> None:
+    encoded = cli("hash-password", input="correct horse battery\n").stdout.strip()
+    settings = settings_of(
+        f'[server]\nauth = "basic"\n[server.users.rita]\npassword_hash = "{encoded}"\n'
+    )
+    assert settings.users["rita"].password_hash == encoded
+
+
+def test_start_up_says_which_profiles_callers_may_use_and_every_log_line_is_stamped(
+    emulator_env: Emulator, config: Path
+) -> None:
+    """The example's [server] lets bearer callers use 2 of its 5 profiles; uvicorn's lines are
+    labelled uvicorn, not uvicorn.error; each line of an access-log batch has its time."""
+    example = Path(__file__).parent.parent / "profiles.example.toml"
+    process, url = start(["-c", str(example), "--port", "0"], dict(os.environ))
+    try:
+        token_file = Path(os.environ["HOME"]) / ".cache" / "momento-tvm" / "serve-bearer-token"
+        headers = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        _wait_for(url, headers)
+        with ThreadPoolExecutor(4) as pool:  # several requests inside one 0.25 s batch
+            list(
+                pool.map(
+                    lambda i: httpx.get(url, params={"name": f"u{i}"}, headers=headers), range(4)
+                )
+            )
+        time.sleep(0.6)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert "Serving 2 of 5 profiles (chat-reader, chat-writer)" in stderr
+    assert "profile(s)" not in stderr
+    assert "uvicorn.error" not in stderr
+    assert re.search(r"^\d\d:\d\d:\d\d uvicorn: Application startup complete", stderr, re.M)
+    access = [line for line in stderr.splitlines() if "GET /token" in line]
+    assert len(access) == 5
+    assert all(re.match(r"\d\d:\d\d:\d\d tvmcli\.server\.access: ", line) for line in access)
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_non_finite_server_times_are_problems_not_crashes(value: str) -> None:
+    """Found by tests/test_fuzz_cli.py: min_ttl = inf raised OverflowError (exit 1)."""
+    for key in ("min_ttl", "mint_queue", "timeout"):
+        assert any(
+            f"[server].{key}: must be a duration" in p
+            for p in problems(f"[server]\n{key} = {value}\n")
+        )

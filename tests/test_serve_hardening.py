@@ -313,7 +313,8 @@ def test_unknown_and_forbidden_profiles_get_the_same_403(emulator: Emulator) -> 
 # -- X-Forwarded-For only from trusted proxies (item 2) -----------------------------------------
 
 RATED = (
-    'default_profile = "chat-reader"\nclient_rate = 1\nclient_burst = 2\n'
+    # 2 at once, then one per 10 s: a slow machine cannot refill a bucket between requests
+    'default_profile = "chat-reader"\nclient_rate = 0.1\nclient_burst = 2\n'
     '[server.bearer]\ntokens_env = "TEST_BEARER"\n'
 )
 
@@ -472,11 +473,24 @@ def test_connections_beyond_max_connections_get_503_and_are_closed(emulator: Emu
         assert b'"busy"' in answer
         for conn in held:
             conn.close()
-        time.sleep(0.2)
-        assert httpx.get(server.url + "/healthz").status_code == 200  # room again
+        statuses = []
+        for _ in range(50):  # room again once the server has seen them close
+            statuses.append(httpx.get(server.url + "/healthz").status_code)
+            if statuses[-1] == 200:
+                break
+            time.sleep(0.2)
+        assert statuses[-1] == 200, statuses
 
 
 # -- basic auth: unknown users cost the same scrypt run as known ones (item 6) -------------------
+
+
+PROFILES_FOR_TIERS = """
+[profiles.chat-reader]
+permissions = [{ role = "subscribe-only", cache = "chat", topic = "*" }]
+[profiles.chat-writer]
+permissions = [{ role = "publish-subscribe", cache = "chat", topic = "*" }]
+"""
 
 
 def test_basic_auth_runs_scrypt_for_unknown_users_too(emulator: Emulator) -> None:
@@ -509,19 +523,12 @@ def test_basic_auth_runs_scrypt_for_unknown_users_too(emulator: Emulator) -> Non
                 times[label].append(time.perf_counter() - started)
                 assert_error(response, 401, "bad_credentials")
                 assert auth.scrypt_runs == before + 1, label  # the same work, every time
-    # The deterministic signal is the counter above; the clocks only confirm it loosely:
-    # an unknown user is not answered in a fraction of a known user's time.
+    # The deterministic signal is the counter above; the clocks only confirm it loosely, as a
+    # ratio (not a speed): an unknown user is not answered in a small fraction of a known
+    # user's time (before, it took about 1/50 of it).
     known = statistics.median(times["known user, wrong password"])
     for label in ("unknown user", "no colon", "password_env user, wrong password"):
-        assert statistics.median(times[label]) > known / 4, (label, times)
-
-
-PROFILES_FOR_TIERS = """
-[profiles.chat-reader]
-permissions = [{ role = "subscribe-only", cache = "chat", topic = "*" }]
-[profiles.chat-writer]
-permissions = [{ role = "publish-subscribe", cache = "chat", topic = "*" }]
-"""
+        assert statistics.median(times[label]) > known / 10, (label, times)
 
 
 # -- every call to the token service takes mint budget, retries too (item 1) --------------------
@@ -541,8 +548,9 @@ def fresh_burst(url: str, count: int) -> list[httpx.Response]:
 
 def test_retries_take_mint_budget_so_a_failing_service_sees_at_most_the_rate() -> None:
     """Momento failing every call: 5 mints at once, each retrying for its 2 s deadline. With
-    every call admitted by the limiter (5 per 1.05 s window), the service sees at most 10
-    calls in those 2 s; before, each mint retried on its own and it saw dozens."""
+    every call admitted by the limiter (5 per 1.05 s window) the service sees 10 calls, 15
+    if the requests arrive spread out (a third window within the last deadline); before,
+    each mint retried on its own and it saw about 30."""
     faults = Faults(fail_rate=1.0, fail_status=grpc.StatusCode.UNAVAILABLE)
     with (
         Emulator(rate_limit=0, faults=faults) as emulator,
@@ -551,7 +559,7 @@ def test_retries_take_mint_budget_so_a_failing_service_sees_at_most_the_rate() -
         responses = fresh_burst(server.url, 5)
     assert {r.status_code for r in responses} == {503}
     calls = emulator.service.stats()["calls"]
-    assert 5 <= calls <= 10, calls
+    assert 5 <= calls <= 15, calls
 
 
 def test_retries_under_half_failures_never_make_momento_throttle_us() -> None:

@@ -46,9 +46,10 @@ def build_handler(env: Mapping[str, str] | None = None) -> Handler:
         )
     config = load_config(path, env=environment).with_server(host=LAMBDA_HOST)
     app = build_app(config, api_key=lambda_api_key(environment), env=environment)
-    from tvmcli.server.canary import run_check
+    if config.server.canary:
+        from tvmcli.server.canary import run_check
 
-    run_check(app)  # a refused key fails the cold start with Momento's reason
+        run_check(app)  # a refused key fails the cold start with Momento's reason
     mangum: Handler = Mangum(app, lifespan="off")
     return mangum
 

@@ -84,9 +84,8 @@ def load_config(
     try:
         text = found.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            f"no profiles file at {found}",
-            hint="Pass --config FILE, set MOMENTO_TVM_CONFIG, or start from profiles.example.toml.",
+        raise _no_file(
+            found, searched=path is None and not environment.get(envvars.CONFIG)
         ) from None
     except IsADirectoryError:
         raise ConfigError(f"{found} is a directory, not a profiles file") from None
@@ -97,12 +96,74 @@ def load_config(
     return parse_config(text, found)
 
 
+def profile_names(path: Path) -> dict[str, str]:
+    """Profile names and descriptions, read without validating anything: for shell completion,
+    which must be quick and must never fail. Raises OSError or ValueError on a broken file."""
+    data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    profiles = data.get("profiles")
+    if not isinstance(profiles, dict):
+        return {}
+    return {
+        name: str(body.get("description", "")) if isinstance(body, dict) else ""
+        for name, body in profiles.items()
+    }
+
+
+def _no_file(found: Path, *, searched: bool) -> ConfigError:
+    """Where a user without a file looked, and the command that makes one."""
+    if searched:
+        return ConfigError(
+            f"no profiles file: neither ./{LOCAL_CONFIG_NAME} nor {found} exists",
+            hint="Create one with `momento-tvm profiles init` (a commented starter), "
+            "or pass --config FILE or set MOMENTO_TVM_CONFIG.",
+        )
+    return ConfigError(
+        f"no profiles file at {found}",
+        hint=f"Create it with `momento-tvm profiles init {found}` (a commented starter).",
+    )
+
+
+STARTER_NAME = "profiles.example.toml"
+
+
+def starter_text() -> str:
+    """The commented example profiles file that ships in the package."""
+    from importlib import resources
+
+    return (resources.files("tvmcli") / STARTER_NAME).read_text(encoding="utf-8")
+
+
+def write_starter(path: Path, *, force: bool = False) -> None:
+    """Write the starter profiles file to `path` (folders made as needed). An existing file is
+    kept unless `force`: then it is replaced atomically. Raises UsageError."""
+    from tvmcli.errors import UsageError
+    from tvmcli.private_files import write_private
+
+    if path.is_dir():
+        raise UsageError(
+            f"{path} is a directory; give a file name such as {path / 'profiles.toml'}"
+        )
+    if path.exists() and not force:
+        raise UsageError(
+            f"{path} already exists", hint="Pass --force to replace it with the starter file."
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {path.parent}: {exc.strerror}") from None
+    write_private(path, starter_text())
+
+
 def parse_config(text: str, path: Path) -> Config:
     """Validate a whole profiles file given as text; one ConfigError lists every problem."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(
+            f"{path}: not valid TOML: {exc}",
+            hint="Parsing stopped at that line and column: look for a missing quote, bracket "
+            'or comma there (strings need quotes: cache = "chat").',
+        ) from None
     problems = Problems(path)
     profiles = read_profiles(data, problems)
     profile_problems = len(problems.items)

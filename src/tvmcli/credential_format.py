@@ -132,10 +132,10 @@ def _parse_envelope(text: str) -> Credential:
             "not a Momento credential: neither a JWT nor base64 (is it cut short or quoted?)"
         ) from None
     try:
-        payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        payload = jwtcodec.load_json(raw)
+    except ValueError as exc:
         raise CredentialFormatError(
-            "not a Momento credential: it is base64, but what it holds is not JSON"
+            f"not a Momento credential: it is base64, but what it holds {exc}"
         ) from None
     if not isinstance(payload, dict):
         raise CredentialFormatError("not a Momento credential: the JSON inside is not an object")
@@ -152,12 +152,16 @@ def _parse_envelope(text: str) -> Credential:
         )
     assert isinstance(endpoint, str)
     assert isinstance(api_key, str)
-    header: dict[str, Any] = {}
-    claims: dict[str, Any] = {}
-    if jwtcodec.looks_like_jwt(api_key):
-        try:
-            header, claims = jwtcodec.decode_unverified(api_key)
-        except jwtcodec.JwtFormatError as exc:
-            raise CredentialFormatError(f"the api_key inside is not a valid JWT: {exc}") from None
+    # Momento's v1 keys and disposable tokens always carry a JWT. Anything else inside is a
+    # broken credential, not one without expiry: say so rather than show "never expires".
+    if api_key.count(".") != 2:
+        raise CredentialFormatError(
+            "the api_key inside is not a JWT, as in every Momento key and token "
+            "(is the credential cut short or made by hand?)"
+        )
+    try:
+        header, claims = jwtcodec.decode_unverified(api_key)
+    except jwtcodec.JwtFormatError as exc:
+        raise CredentialFormatError(f"the api_key inside is not a valid JWT: {exc}") from None
     kind = Kind.DISPOSABLE_TOKEN if "p" in claims else Kind.ENVELOPE
     return Credential(kind, api_key, endpoint, header, claims)

@@ -110,7 +110,11 @@ def _finish(text: str, source: str, endpoint_override: str | None) -> ApiKey:
     try:
         credential: Credential = parse_credential(text)
     except CredentialFormatError as exc:
-        raise UsageError(f"the key from {source} is not a Momento API key: {exc}") from None
+        raise UsageError(
+            f"the key from {source} is not a Momento API key: {exc}",
+            hint="Copy the whole key from the Momento console, without quotes or line breaks; "
+            "`momento-tvm inspect` shows what a credential is.",
+        ) from None
     endpoint = endpoint_override or credential.endpoint
     if not endpoint:
         raise ConfigError(

@@ -56,3 +56,53 @@ def iso_utc(epoch: float | None) -> str | None:
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
     except (OverflowError, OSError, ValueError):
         return None
+
+
+_FRACTIONAL_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|[hms])")
+_FRACTIONAL_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|[hms]))+")
+_FRACTIONAL_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_seconds(value: str) -> float:
+    """A wait in seconds, fractions allowed: "5s", "1m30s", "250ms", "0.5" or "10"."""
+    text = value.strip().lower()
+    if _FRACTIONAL_WHOLE.fullmatch(text):
+        return sum(
+            float(number) * _FRACTIONAL_UNITS[unit]
+            for number, unit in _FRACTIONAL_PART.findall(text)
+        )
+    if re.fullmatch(r"\d+(?:\.\d*)?|\.\d+", text):
+        return float(text)
+    raise ValueError(
+        f"{value!r} is not a duration; write it like '5s', '1m30s', '250ms' or as seconds"
+    )
+
+
+def parse_moment(value: str) -> float:
+    """An absolute time as epoch seconds, from epoch seconds ("1795715205") or RFC 3339
+    ("2026-11-26T17:46:45Z", "2026-11-26T18:46:45+01:00"). A time without a UTC offset is
+    refused: which zone it meant would be a guess."""
+    from datetime import datetime
+
+    text = value.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    iso = re.sub(r"[zZ]$", "+00:00", text)
+    iso = re.sub(r"^(\d{4}-\d\d-\d\d)[ tT]", r"\1T", iso)
+    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:[+-]\d\d:\d\d)?", iso):
+        raise ValueError(
+            f"{value!r} is not a time; write it as RFC 3339 (2026-11-26T17:46:45Z) "
+            "or as epoch seconds"
+        )
+    try:
+        moment = datetime.fromisoformat(_six_digit_fraction(iso))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid date and time") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} needs a UTC offset, e.g. {text}Z or {text}+01:00")
+    return moment.timestamp()
+
+
+def _six_digit_fraction(iso: str) -> str:
+    """Python 3.10's fromisoformat takes 3 or 6 fractional digits only."""
+    return re.sub(r"\.(\d+)", lambda m: "." + (m.group(1) + "000000")[:6], iso)

@@ -52,7 +52,7 @@ class Description:
         kind: Kind,
         masked: str,
         endpoint: str | None,
-        endpoints: dict[str, str] | None,
+        endpoints: dict[str, dict[str, str]] | None,
         issued_at: int | None,
         expires_at: int | None,
         status: Status,
@@ -98,13 +98,27 @@ class Description:
         }
 
 
-def derived_endpoints(endpoint: str, claims: dict[str, Any]) -> dict[str, str]:
-    """The cache, control and token endpoints a client would use, as the SDKs derive them."""
+def sdk_endpoints(endpoint: str, claims: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The cache, control and token hosts each SDK dials for this credential (TLS, port 443).
+
+    Read from the SDKs' sources and checked against the Python SDK in the tests: an envelope's
+    endpoint E gives cache.E, control.E and token.E in both, even when E is host:port (so a
+    local server is not reached that way). A legacy key's claims `c` and `cp` are the cache and
+    control hosts; for the token host Python prefixes `token.` to `c` and JS uses `c` itself.
+    """
     if isinstance(claims.get("c"), str) and isinstance(claims.get("cp"), str):
-        return {"cache": claims["c"], "control": claims["cp"], "token": f"token.{endpoint}"}
-    if split_host_port(endpoint)[1] is not None:  # host:port, e.g. a local emulator
-        return {"cache": endpoint, "control": endpoint, "token": endpoint}
-    return {name: f"{name}.{endpoint}" for name in ("cache", "control", "token")}
+        cache, control = claims["c"], claims["cp"]
+        return {
+            "pythonSdk": {"cache": cache, "control": control, "token": f"token.{cache}"},
+            "jsSdk": {"cache": cache, "control": control, "token": cache},
+        }
+    derived = {name: f"{name}.{endpoint}" for name in ("cache", "control", "token")}
+    return {"pythonSdk": derived, "jsSdk": dict(derived)}
+
+
+def is_host_port(endpoint: str) -> bool:
+    """host:port, e.g. a local emulator: the SDKs' endpoint readers do not reach it."""
+    return split_host_port(endpoint)[1] is not None
 
 
 _LAST_SECOND_OF_9999 = 253402300799
@@ -145,7 +159,7 @@ def describe(credential: Credential, original: str, now: float) -> Description:
         kind=credential.kind,
         masked=mask(clean_input(original)),
         endpoint=credential.endpoint,
-        endpoints=derived_endpoints(credential.endpoint, claims) if credential.endpoint else None,
+        endpoints=sdk_endpoints(credential.endpoint, claims) if credential.endpoint else None,
         issued_at=_number(claims.get("iat")),
         expires_at=expires_at,
         status=status,
@@ -218,13 +232,16 @@ def _permission_row(item: Any) -> dict[str, str] | None:
 
 def _scope(resource: str, body: dict[str, Any]) -> str | None:
     plural = {"cache": "items", "topic": "topics", "function": "functions"}[resource]
+    selector_name = {
+        "cache": "item_selector",
+        "topic": "topic_selector",
+        "function": "function_selector",
+    }[resource]
     if f"all_{plural}" in body:
         return f"all {plural}"
-    selector = body.get(
-        {"cache": "item_selector", "topic": "topic_selector", "function": "function_selector"}[
-            resource
-        ]
-    )
+    if resource == "cache" and selector_name not in body:
+        return "all items"  # what both SDKs send for a whole cache; Momento reads it so
+    selector = body.get(selector_name)
     if not isinstance(selector, dict) or len(selector) != 1:
         return None
     ((name, value),) = selector.items()

@@ -34,18 +34,50 @@ def b64url_decode(segment: str) -> bytes:
 _B64URL_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-def _json_object(raw: bytes, part: str) -> dict[str, Any]:
+# Real keys and tokens nest JSON about 7 levels deep (the grant in "p"). The limit keeps the
+# decoder and everything that walks the claims far from Python's recursion limit.
+MAX_JSON_DEPTH = 64
+
+
+def load_json(raw: bytes) -> Any:
+    """JSON from untrusted credential bytes. ValueError says what is wrong, never quoting it:
+    not UTF-8 or not JSON, a number over Python's 4300-digit limit, or nesting over
+    MAX_JSON_DEPTH (json's own RecursionError comes only near 1000 levels, and deep values
+    would crash whatever walks them next)."""
     try:
         value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise JwtFormatError(f"the JWT {part} is not JSON") from exc
-    if not isinstance(value, dict):
-        raise JwtFormatError(f"the JWT {part} is not a JSON object")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError("is not JSON") from None
+    except RecursionError:
+        raise ValueError(f"is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except ValueError:  # int("9" * 5000): "Exceeds the limit (4300 digits)"
+        raise ValueError("holds a number too long to read") from None
+    if _too_deep(value):
+        raise ValueError(f"is nested more than {MAX_JSON_DEPTH} levels deep")
     return value
 
 
-def looks_like_jwt(text: str) -> bool:
-    return text.count(".") == 2 and text.startswith("eyJ")
+def _too_deep(value: Any) -> bool:
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        if children and depth >= MAX_JSON_DEPTH:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _json_object(raw: bytes, part: str) -> dict[str, Any]:
+    try:
+        value = load_json(raw)
+    except ValueError as exc:
+        raise JwtFormatError(f"the JWT {part} {exc}") from None
+    if not isinstance(value, dict):
+        raise JwtFormatError(f"the JWT {part} is not a JSON object")
+    return value
 
 
 def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:

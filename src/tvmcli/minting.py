@@ -78,8 +78,10 @@ class Minter:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
+        on_retry: Callable[[int, str], None] | None = None,
     ) -> None:
         self.api_key = api_key
+        self._on_retry = on_retry  # (retry number, status name): for a person watching
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -174,6 +176,8 @@ class Minter:
                 if code not in RETRYABLE or time.monotonic() + wait >= deadline:
                     raise self._translate(error, attempt) from None
                 last_error = error
+            if self._on_retry is not None:
+                self._on_retry(attempt, last_error.code().name)
             await self._sleep(wait)
             if admit is not None:
                 try:
@@ -264,11 +268,12 @@ def mint_once(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     profile: str | None = None,
+    on_retry: Callable[[int, str], None] | None = None,
 ) -> Token:
     """One mint from synchronous code, with or without an event loop in this thread."""
 
     async def run() -> Token:
-        async with Minter(api_key, timeout=timeout) as minter:
+        async with Minter(api_key, timeout=timeout, on_retry=on_retry) as minter:
             return await minter.mint(statements, expires_in, token_id, profile=profile)
 
     return run_sync(run)

@@ -49,3 +49,15 @@ def append_once(path: Path, text: str) -> None:
         raise UsageError(f"cannot append to {path}: {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+def check_writable(path: Path) -> None:
+    """Refuse a destination that cannot be written, before the work that fills it is done (a
+    mint spends one of Momento's 5 per second). Raises UsageError naming what is wrong."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory")
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {path}: no permission to create files in {folder}")

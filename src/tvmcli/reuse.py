@@ -62,13 +62,28 @@ class TokenCache:
     def _prepare(self) -> None:
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot use cache folder {self.folder}: {exc.strerror}") from None
+        self._check_folder()
+        if stat.S_IMODE(self.folder.lstat().st_mode) != 0o700:
+            os.chmod(self.folder, 0o700)
+
+    def _check_folder(self) -> bool:
+        """Whether the folder exists; UsageError unless it is a real folder (not a symlink)
+        owned by this user: writing or deleting there would act wherever it points."""
+        try:
             info = self.folder.lstat()
+        except FileNotFoundError:
+            return False
         except OSError as exc:
             raise UsageError(f"cannot use cache folder {self.folder}: {exc.strerror}") from None
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-            raise UsageError(f"cache folder {self.folder} is not a folder owned by you")
-        if stat.S_IMODE(info.st_mode) != 0o700:
-            os.chmod(self.folder, 0o700)
+            raise UsageError(
+                f"cache folder {self.folder} is not a folder owned by you",
+                hint="A symlink or someone else's folder is never used; remove it, "
+                "or set XDG_CACHE_HOME to a folder of your own.",
+            )
+        return True
 
     def get(self, key: str, endpoint: str, min_ttl: int) -> Token | None:
         """The cached token if it is trustworthy and has at least `min_ttl` seconds left."""
@@ -120,7 +135,7 @@ class TokenCache:
     def clear(self) -> int:
         """Delete every cached token; returns how many there were."""
         removed = 0
-        if not self.folder.is_dir():
+        if not self._check_folder():
             return 0
         for path in self.folder.glob("*.json"):
             with contextlib.suppress(FileNotFoundError):

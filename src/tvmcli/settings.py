@@ -98,7 +98,12 @@ _KEYS = {
     "jwt",
     "trust",
     "state",
+    "metrics",
+    "metrics_auth",
+    "audit_log",
+    "canary",
 }
+METRICS_AUTH = ("server", "none")
 _JWT_KEYS = {
     "issuer",
     "audience",
@@ -230,6 +235,12 @@ class ServerSettings:
     jwt: JwtSettings | None = None
     trusts: tuple[TrustSettings, ...] = ()
     state: StateSettings = StateSettings()
+    # Operations: GET /metrics (Prometheus), its auth ("server": as /token; "none": loopback
+    # only), the audit trail (a file, "stderr", or none), the start-up check.
+    metrics: bool = False
+    metrics_auth: str = "server"
+    audit_log: str | None = None
+    canary: bool = True
 
     @property
     def on_loopback(self) -> bool:
@@ -423,6 +434,12 @@ def parse_server_settings(
         idle_timeout=number("idle_timeout"),
         max_connections=int(number("max_connections")),
         state=_state_settings(reader, reader.table(raw.get("state"), ".state")),
+        metrics=bool(reader.typed(raw, "metrics", bool, "")),
+        metrics_auth=_choice(reader, raw, "metrics_auth", METRICS_AUTH),
+        audit_log=reader.typed(raw, "audit_log", str, "") or None,
+        canary=_DEFAULTS.canary
+        if raw.get("canary") is None
+        else bool(reader.typed(raw, "canary", bool, "")),
     )
     if reader.problems:
         count = len(reader.problems)
@@ -478,9 +495,10 @@ def _users(
                 "needs exactly one of password_hash (see `momento-tvm hash-password`) "
                 "or password_env",
             )
-        if password_hash is not None and not password_hash.startswith("scrypt$"):
+        if password_hash is not None and (reason := _hash_problem(password_hash)):
             reader.problem(
-                f"{where}.password_hash", "is not a hash from `momento-tvm hash-password`"
+                f"{where}.password_hash",
+                f"is not a hash from `momento-tvm hash-password`: {reason}",
             )
         member_of = reader.strings(body, "groups", where, "group names")
         for group in member_of:
@@ -502,11 +520,32 @@ def check_startup(settings: ServerSettings) -> None:
             f'auth = "open" on {settings.host} would hand tokens to anyone who can reach it',
             hint='Bind 127.0.0.1, choose auth = "bearer" or "basic", or pass --allow-open.',
         )
+    if settings.metrics and settings.metrics_auth == "none" and not settings.on_loopback:
+        raise ConfigError(
+            f'metrics_auth = "none" on {settings.host} would publish /metrics to anyone',
+            hint='Bind 127.0.0.1, or keep metrics_auth = "server" (the same auth as /token).',
+        )
     if "*" in settings.cors_origins and settings.auth != "open":
         raise ConfigError(
             'cors_origins = ["*"] is only allowed with auth = "open"',
             hint='List the origins of your web app instead, e.g. "http://localhost:5173".',
         )
+
+
+def _hash_problem(encoded: str) -> str | None:
+    # hashlib, secrets and friends load only for files with basic-auth users: every other
+    # command that reads the file (mint, on every call) would pay for them
+    from tvmcli.server.passwords import hash_problem
+
+    return hash_problem(encoded)
+
+
+def _choice(reader: _Reader, raw: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    value = raw.get(key, getattr(_DEFAULTS, key))
+    if value not in allowed:
+        reader.problem(f".{key}", f"must be one of {', '.join(allowed)}, not {value!r}")
+        return str(getattr(_DEFAULTS, key))
+    return str(value)
 
 
 def _state_settings(reader: _Reader, raw: dict[str, Any]) -> StateSettings:

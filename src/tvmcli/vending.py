@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from tvmcli.errors import MintLimitError, UnavailableError, UsageError
+from tvmcli.errors import MintLimitError, TvmError, UnavailableError, UsageError
 from tvmcli.profiles import Profile, check_token_id
 from tvmcli.statements import Statement
 from tvmcli.tokens import Token
@@ -33,6 +33,27 @@ if TYPE_CHECKING:
 
 WINDOW_SLACK = 0.05
 MAX_CACHED = 10_000
+
+
+class VendEvents(Protocol):
+    """What the vendor reports as it works (the server's /metrics counts these)."""
+
+    def cache_hit(self) -> None: ...
+    def minted(self, seconds: float) -> None: ...
+    def mint_failed(self, seconds: float, status: str) -> None: ...
+    def limiter_waited(self) -> None: ...
+    def limiter_shed(self) -> None: ...
+
+
+class _NoEvents:
+    def cache_hit(self) -> None: ...
+    def minted(self, seconds: float) -> None: ...
+    def mint_failed(self, seconds: float, status: str) -> None: ...
+    def limiter_waited(self) -> None: ...
+    def limiter_shed(self) -> None: ...
+
+
+NO_EVENTS: VendEvents = _NoEvents()
 
 
 class Minter(Protocol):
@@ -70,24 +91,68 @@ class MintLimiter:
         self._sleep = sleep
         self._starts: collections.deque[float] = collections.deque()
         self._lock = asyncio.Lock()
+        self._urgent_waiting = 0  # callers with no token at all, queued for a slot
         self.shed = 0
+        self.waits = 0
+        self.events: VendEvents = NO_EVENTS
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, low: bool = False) -> None:
+        """A slot for one call to the token service, or MintLimitError after `queue` seconds.
+        `low` (refresh-ahead of a token still in use) yields to every waiting urgent caller."""
+        if low:
+            await self._acquire_low()
+            return
+        self._urgent_waiting += 1
+        try:
+            await self._acquire_urgent()
+        finally:
+            self._urgent_waiting -= 1
+
+    def _take(self, now: float) -> float | None:
+        """Take a slot now (None), or say how long until one frees."""
+        # (a nanosecond of tolerance: after sleeping exactly `wait`, rounding must not leave
+        # a window that never quite ends)
+        while self._starts and now - self._starts[0] >= self.window - 1e-9:
+            self._starts.popleft()
+        if len(self._starts) < self.per_window:
+            self._starts.append(now)
+            return None
+        return self._starts[0] + self.window - now
+
+    async def _acquire_low(self) -> None:
+        arrived = self._clock()
+        waited = False
+        while True:
+            now = self._clock()
+            wait = self.window / self.per_window  # an urgent caller goes first
+            if self._urgent_waiting == 0 and not self._lock.locked():
+                free_in = self._take(now)
+                if free_in is None:
+                    if waited:
+                        self.events.limiter_waited()
+                    return
+                wait = free_in
+            if now + wait - arrived > self.queue:
+                raise MintLimitError(retry_after=max(wait, 0.1))
+            waited = True
+            await self._sleep(wait)
+
+    async def _acquire_urgent(self) -> None:
         arrived = self._clock()
         async with self._lock:  # FIFO: asyncio.Lock wakes waiters in order
+            waited = False
             while True:
                 now = self._clock()
-                # (a nanosecond of tolerance: after sleeping exactly `wait`, rounding must not
-                # leave a window that never quite ends)
-                while self._starts and now - self._starts[0] >= self.window - 1e-9:
-                    self._starts.popleft()
-                if len(self._starts) < self.per_window:
-                    self._starts.append(now)
+                wait = self._take(now)
+                if wait is None:
+                    if waited:
+                        self.events.limiter_waited()
                     return
-                wait = self._starts[0] + self.window - now
                 if now + wait - arrived > self.queue:
                     self.shed += 1
+                    self.events.limiter_shed()
                     raise MintLimitError(retry_after=max(wait, 0.1))
+                waited = True
                 await self._sleep(wait)
 
 
@@ -143,9 +208,12 @@ class TokenVendor:
         shared: SharedState | None = None,
         wait_limit: float = 12.0,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        events: VendEvents = NO_EVENTS,
     ) -> None:
         self.minter = minter
         self.limiter = limiter
+        self.events = events
+        limiter.events = events
         self.reuse_share = reuse_share
         self.min_ttl = min_ttl
         self._clock = clock
@@ -156,6 +224,8 @@ class TokenVendor:
             collections.OrderedDict()
         )
         self._inflight: dict[tuple[str, str | None], asyncio.Future[Token]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self.refreshes = 0  # successors minted ahead, while the old token was still handed out
         self.mints = 0
         self.hits = 0
         self.last_answer_at: float | None = None
@@ -170,19 +240,36 @@ class TokenVendor:
             and entry.token.expires_at - now >= self.min_ttl
         )
 
+    def _usable(self, entry: _Entry) -> bool:
+        """Past its reuse share, but with more than `min_ttl` left: still handed out while its
+        successor is minted in the background."""
+        return entry.token.expires_at - self._clock() > self.min_ttl
+
     async def token(self, profile: Profile, expires_in: int, token_id: str | None) -> Token:
+        token, _ = await self.vend(profile, expires_in, token_id)
+        return token
+
+    async def vend(
+        self, profile: Profile, expires_in: int, token_id: str | None
+    ) -> tuple[Token, str]:
+        """(token, source): source is "hit" (a cached token) or "mint" (minted for this call;
+        joining another caller's mint counts as a hit)."""
         if not profile.cache:
-            return (await self._mint(profile, expires_in, token_id)).token
+            return (await self._mint(profile, expires_in, token_id)).token, "mint"
         key = (profile.name, token_id)
         entry = self._cache.get(key)
-        if entry is not None and self._fresh(entry):
+        if entry is not None and (self._fresh(entry) or self._usable(entry)):
+            if not self._fresh(entry):
+                self._refresh_ahead(profile, expires_in, token_id, key)
             self._cache.move_to_end(key)
             self.hits += 1
-            return entry.token
+            self.events.cache_hit()
+            return entry.token, "hit"
         pending = self._inflight.get(key)
         if pending is not None:
             self.hits += 1
-            return await asyncio.shield(pending)
+            self.events.cache_hit()
+            return await asyncio.shield(pending), "hit"
         future: asyncio.Future[Token] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
@@ -194,16 +281,48 @@ class TokenVendor:
         else:
             future.set_result(entry.token)
             self._remember(key, entry)
-            return entry.token
+            return entry.token, "mint"
         finally:
             del self._inflight[key]
 
-    async def _obtain(self, profile: Profile, expires_in: int, token_id: str | None) -> _Entry:
+    def _refresh_ahead(
+        self, profile: Profile, expires_in: int, token_id: str | None, key: tuple[str, str | None]
+    ) -> None:
+        """Mint the successor of a token past its reuse share, once per key, in the background
+        and behind every caller that has no token at all; a request that finds the old token
+        too short meanwhile joins this mint."""
+        if key in self._inflight:
+            return
+        future: asyncio.Future[Token] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+
+        async def refresh() -> None:
+            try:
+                entry = await self._obtain(profile, expires_in, token_id, low=True)
+            except BaseException as exc:  # the old token serves on; the next request retries
+                future.set_exception(exc)
+                future.exception()
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+            else:
+                self.refreshes += 1
+                future.set_result(entry.token)
+                self._remember(key, entry)
+            finally:
+                del self._inflight[key]
+
+        task = asyncio.get_running_loop().create_task(refresh())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _obtain(
+        self, profile: Profile, expires_in: int, token_id: str | None, *, low: bool = False
+    ) -> _Entry:
         """A fresh entry from the fleet's shared cache, or minted here (once per fleet: the
         instance that takes the lock mints, the others wait for its entry)."""
         shared = self.shared
         if shared is None:
-            return await self._mint(profile, expires_in, token_id)
+            return await self._mint(profile, expires_in, token_id, low=low)
         name = shared.name(profile.name, token_id or "", repr(profile.statements), str(expires_in))
         started = time.monotonic()
         pause = 0.02
@@ -220,7 +339,7 @@ class TokenVendor:
                     if entry is not None and self._fresh(entry):
                         self.hits += 1
                         return entry
-                    entry = await self._mint(profile, expires_in, token_id)
+                    entry = await self._mint(profile, expires_in, token_id, low=low)
                     usable_for = entry.token.expires_at - self._clock() - self.min_ttl
                     await shared.store(name, _record_of(entry), usable_for)
                     return entry
@@ -234,20 +353,27 @@ class TokenVendor:
             await self._sleep(pause)
             pause = min(pause * 2, 0.2)
 
-    async def _mint(self, profile: Profile, expires_in: int, token_id: str | None) -> _Entry:
+    async def _mint(
+        self, profile: Profile, expires_in: int, token_id: str | None, *, low: bool = False
+    ) -> _Entry:
         admitted: list[float] = []
 
         async def admit() -> None:  # before every call to the token service, retries too
-            await self.limiter.acquire()
+            await self.limiter.acquire(low=low)
             admitted.append(self._clock())
 
+        started = time.perf_counter()
         try:
             token = await self.minter.mint(
                 profile.statements, expires_in, token_id, profile=profile.name, admit=admit
             )
         except Exception as exc:
             self.last_error_at, self.last_error = self._clock(), type(exc).__name__
+            if not isinstance(exc, MintLimitError):  # a shed is not Momento's error
+                code = exc.code if isinstance(exc, TvmError) else "internal"
+                self.events.mint_failed(time.perf_counter() - started, code)
             raise
+        self.events.minted(time.perf_counter() - started)
         self.mints += 1
         self.last_answer_at = self._clock()
         # The token's life starts by our clock, for reuse_share: at the call that made it.
@@ -262,7 +388,12 @@ class TokenVendor:
         self.last_answer_at = self._clock()
 
     async def close(self) -> None:
-        """Close the token service's channel and the shared cache's (both reopen on use)."""
+        """Stop refreshes in the background; close the token service's channel and the shared
+        cache's (both reopen on use)."""
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         close = getattr(self.minter, "close", None)
         if close is not None:
             await close()

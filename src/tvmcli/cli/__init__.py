@@ -9,13 +9,36 @@ from __future__ import annotations
 
 import sys
 
+# Long-running servers keep Python's SIGPIPE handling: a client that goes away must not kill
+# them (asyncio writes to sockets without MSG_NOSIGNAL).
+_SERVERS = ("serve", "emulator")
+
 
 def main() -> None:
+    argv = sys.argv[1:]
+    if next((arg for arg in argv if not arg.startswith("-")), None) not in _SERVERS:
+        _die_on_closed_pipe()
     from tvmcli.cli.fast import run
 
-    code = run(sys.argv[1:])
+    code = run(argv)
     if code is not None:
         sys.exit(code)
+    from pathlib import Path
+
     from tvmcli.cli.app import app
 
-    app(prog_name="momento-tvm")
+    # The program name picks the completion variable (_TVM_COMPLETE for `tvm`), so completion
+    # installed from either name answers under that name.
+    app(prog_name="tvm" if Path(sys.argv[0]).stem == "tvm" else "momento-tvm")
+
+
+def _die_on_closed_pipe() -> None:
+    """Let a closed stdout end the command as it ends `cat`: killed by SIGPIPE (141 in a shell,
+    so `set -o pipefail` treats it alike), silently. Python ignores SIGPIPE and raises
+    BrokenPipeError instead, which surfaced as a traceback or "internal error", exit 1. gRPC
+    sends with MSG_NOSIGNAL, so a dropped connection to Momento is still an error, not a death.
+    `exec` inherits the default too, so its command sees SIGPIPE as it would from a shell."""
+    import signal
+
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)

@@ -3,20 +3,47 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from tvmcli import __version__, envvars
-from tvmcli.cli import cache, emulator, execute, hash_password, inspect, mint, profiles, serve
+from tvmcli.cli import (
+    cache,
+    common,
+    emulator,
+    execute,
+    hash_password,
+    inspect,
+    mint,
+    profiles,
+    serve,
+)
+
+
+class _DebugAnywhere(TyperGroup):
+    """Accepts --debug anywhere before `--`, as "rerun with --debug" invites: it is moved to
+    the front, where the callback takes it. After `--` it belongs to exec's command. (A
+    --debug meant as another option's value, `--token-id --debug`, is taken as the flag.)"""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end]:
+            args = ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
+        result: list[str] = super().parse_args(ctx, args)
+        return result
+
 
 app = typer.Typer(
     name="momento-tvm",
+    cls=_DebugAnywhere,
     help="Mint, inspect and vend scoped Momento disposable tokens.\n\n"
     "Profiles in a TOML file name the caches, topics, keys and lifetimes of each kind of token.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="\b\nExamples:\n"
     "  momento-tvm emulator --print-env --quiet\n"
@@ -47,11 +74,18 @@ def main_options(
         os.environ[envvars.DEBUG] = "1"
 
 
-app.command("mint", epilog=mint.EPILOG)(mint.mint)
-app.command("exec", cls=execute.ExecCommand, epilog=execute.EPILOG)(execute.exec_command)
-app.command("inspect", epilog=inspect.EPILOG)(inspect.inspect)
-app.command("emulator", epilog=emulator.EPILOG)(emulator.emulator)
-app.command("serve", epilog=serve.EPILOG)(serve.serve)
-app.command("hash-password", epilog=hash_password.EPILOG)(hash_password.hash_password)
-app.add_typer(profiles.app, name="profiles")
+Command = common.Command
+app.command("mint", cls=Command, epilog=mint.EPILOG, short_help=mint.SHORT)(mint.mint)
+app.command("exec", cls=execute.ExecCommand, epilog=execute.EPILOG, short_help=execute.SHORT)(
+    execute.exec_command
+)
+app.command("inspect", cls=Command, epilog=inspect.EPILOG, short_help=inspect.SHORT)(
+    inspect.inspect
+)
+app.command(
+    "emulator", cls=emulator.EmulatorCommand, epilog=emulator.EPILOG, short_help=emulator.SHORT
+)(emulator.emulator)
+app.command("serve", cls=Command, epilog=serve.EPILOG, short_help=serve.SHORT)(serve.serve)
+app.command("hash-password", cls=Command, epilog=hash_password.EPILOG)(hash_password.hash_password)
+app.add_typer(profiles.app, name="profiles", short_help=profiles.SHORT)
 app.add_typer(cache.app, name="cache")

@@ -11,11 +11,12 @@ from tvmcli.cli import common, output
 app = typer.Typer(
     help="Manage the tokens that --reuse keeps between commands.",
     no_args_is_help=True,
+    rich_markup_mode=None,
     epilog="\b\nExamples:\n  momento-tvm cache clear\n  momento-tvm cache path",
 )
 
 
-@app.command("clear", epilog="\b\nExample:\n  momento-tvm cache clear")
+@app.command("clear", cls=common.Command, epilog="\b\nExample:\n  momento-tvm cache clear")
 @common.handle_errors
 def clear() -> None:
     """Delete every cached token."""
@@ -27,7 +28,7 @@ def clear() -> None:
     output.info(f"Removed {removed} cached token{'s' if removed != 1 else ''} from {cache.folder}")
 
 
-@app.command("path", epilog='\b\nExample:\n  ls -l "$(momento-tvm cache path)"')
+@app.command("path", cls=common.Command, epilog='\b\nExample:\n  ls -l "$(momento-tvm cache path)"')
 @common.handle_errors
 def path() -> None:
     """Print the folder where --reuse keeps tokens."""

@@ -6,18 +6,55 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
+from typer.core import TyperCommand
 
 from tvmcli.cli import output
 from tvmcli.cli.flow import debugging
 from tvmcli.errors import ExitCode, TvmError
 
+
+class Command(TyperCommand):
+    """Every command's class: the usage line names arguments plainly (`mint [OPTIONS]
+    PROFILE`), not in the braces Typer 0.28 puts around required ones (`{PROFILE}`)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def complete_profile(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """Profile names for the shell, from the file the command would read (--config if already
+    typed). Reads the TOML only, validates nothing, and never raises or prints: a missing or
+    broken file completes nothing rather than write an error into the user's prompt."""
+    import os
+
+    from tvmcli.config import find_config, profile_names
+
+    try:
+        given = ctx.params.get("config")  # a str while completing: conversion is skipped
+        path = find_config(Path(given) if given else None, os.environ, Path.cwd())
+        names = profile_names(path)
+    except Exception:
+        return []
+    return [(name, about) for name, about in names.items() if name.startswith(incomplete)]
+
+
+ProfileArgument = Annotated[
+    str,
+    typer.Argument(
+        help="Profile name from the profiles file.",
+        metavar="PROFILE",
+        autocompletion=complete_profile,
+        show_default=False,
+    ),
+]
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
@@ -98,9 +135,25 @@ MinTtlOption = Annotated[
         show_default=False,
     ),
 ]
+ExpiresAtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--expires-at",
+        help="Expire at this time instead: RFC 3339 (2026-11-26T17:46:45Z) or epoch seconds; "
+        "1s to 25h from now.",
+        metavar="TIME",
+        show_default=False,
+    ),
+]
 TimeoutOption = Annotated[
-    float,
-    typer.Option("--timeout", help="Seconds to wait for Momento, retries included.", min=0.1),
+    str | None,
+    typer.Option(
+        "--timeout",
+        help="How long to wait for Momento, retries included: 10s, 1m, 0.5 (0.1s to 1h). "
+        "Default: 10s.",
+        metavar="DURATION",
+        show_default=False,
+    ),
 ]
 
 
@@ -130,6 +183,7 @@ AudienceOption = Annotated[
         "--audience",
         help="With --from in GitHub Actions: the audience of the ID token asked for. "
         "Default: momento-tvm.",
+        metavar="AUDIENCE",
         show_default=False,
     ),
 ]

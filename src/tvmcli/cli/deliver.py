@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from tvmcli import envvars, token_env
 from tvmcli.cli import flow, output
-from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.durations import format_relative, iso_utc
 from tvmcli.errors import UsageError
-from tvmcli.private_files import append_once, write_private
+from tvmcli.private_files import append_once, check_writable, write_private
 
 if TYPE_CHECKING:
+    from tvmcli.profiles import Profile
     from tvmcli.tokens import Token
 
 
@@ -60,7 +60,8 @@ class MintArgs(NamedTuple):
     api_key_file: str | None = None
     endpoint: str | None = None
     momento_profile: str | None = None
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: str | None = None
+    expires_at: str | None = None
     from_url: str | None = None
     id_token_env: str | None = None
     audience: str | None = None
@@ -68,31 +69,32 @@ class MintArgs(NamedTuple):
 
 
 def deliver(args: MintArgs) -> None:
-    profile, output_format, env_var, out = (
-        args.profile,
-        args.output_format,
-        args.env_var,
-        args.out,
-    )
+    profile, output_format, env_var = args.profile, args.output_format, args.env_var
+    out = None if args.out is None or str(args.out) == "-" else args.out  # '-': stdout
     github_file = _github_target(output_format, args.github_env, out)
+    for destination in (out, github_file):
+        if destination is not None:
+            check_writable(destination)
     flow.check_env_var(env_var)
-    token = _obtain(args)
+    timeout = flow.timeout_option(args.timeout)
+    token, shown = _obtain(args, timeout)
     if github_file is not None:
         output.data(token_env.github_mask(token.auth_token))
         append_once(github_file, token_env.github_file_block(token_variables(token, env_var)))
         return
     fmt = output_format or (OutputFormat.text if output.stdout_is_terminal() else OutputFormat.raw)
     if out is not None:
-        write_private(out, plain(token, profile, fmt, env_var))
+        write_private(out, plain(token, shown, fmt, env_var))
         output.info(f"Wrote the {profile} token ({fmt.value}) to {out}")
     elif fmt is OutputFormat.text:
-        output.key_values(summary(token, profile))
+        output.key_values(summary(token, shown))
     else:
-        output.data(plain(token, profile, fmt, env_var).rstrip("\n"))
+        output.data(plain(token, shown, fmt, env_var).rstrip("\n"))
 
 
-def _obtain(args: MintArgs) -> Token:
-    """From the vending server with --from (or $MOMENTO_TVM_URL), else minted with a key."""
+def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
+    """From the vending server with --from (or $MOMENTO_TVM_URL), else minted with a key; and
+    what the summary shows of the profile (a server's profile is only its name here)."""
     remote = flow.remote_request(
         args.from_url,
         args.profile,
@@ -101,18 +103,25 @@ def _obtain(args: MintArgs) -> Token:
         audience=args.audience,
         bearer_file=args.bearer_file,
         local_only=flow.local_only(
-            args.expires_in, args.config, args.api_key_file, args.endpoint, args.momento_profile
+            args.expires_in,
+            args.expires_at,
+            args.config,
+            args.api_key_file,
+            args.endpoint,
+            args.momento_profile,
         ),
     )
     if remote is not None:
-        return flow.obtain_remote_token(
-            remote, timeout=args.timeout, reuse=args.reuse, min_ttl=args.min_ttl
+        token = flow.obtain_remote_token(
+            remote, timeout=timeout, reuse=args.reuse, min_ttl=args.min_ttl
         )
-    request = flow.token_request(args.config, args.profile, args.expires_in, args.token_id)
-    key = flow.api_key(args.api_key_file, args.endpoint, args.momento_profile)
-    return flow.obtain_token(
-        key, request, timeout=args.timeout, reuse=args.reuse, min_ttl=args.min_ttl
+        return token, args.profile
+    request = flow.token_request(
+        args.config, args.profile, args.expires_in, args.token_id, args.expires_at
     )
+    key = flow.api_key(args.api_key_file, args.endpoint, args.momento_profile)
+    token = flow.obtain_token(key, request, timeout=timeout, reuse=args.reuse, min_ttl=args.min_ttl)
+    return token, request.profile
 
 
 def _github_target(fmt: OutputFormat | None, github_env: bool, out: Path | None) -> Path | None:
@@ -129,22 +138,34 @@ def _github_target(fmt: OutputFormat | None, github_env: bool, out: Path | None)
         raise UsageError(
             f"--output github needs ${name}, which GitHub Actions sets in every step; "
             "it is not set here",
+            hint="Outside GitHub Actions, use --output env, dotenv or json.",
         )
     return Path(value)
 
 
-def summary(token: Token, profile: str) -> list[tuple[str, str]]:
+def summary(token: Token, profile: Profile | str) -> list[tuple[str, str]]:
+    """What a person sees. The grant is the profile's statements: Momento grants them exactly
+    or refuses the whole request. A vending server's profile (--from) is known by name only."""
     left = token.expires_at - time.time()
+    grants = []
+    statements = profile.statements if not isinstance(profile, str) else ()
+    for index, statement in enumerate(statements):
+        shown = statement.describe()
+        cache = "all caches" if shown["cache"] == "all caches" else f"cache {shown['cache']}"
+        grants.append(
+            ("Grants" if index == 0 else "", f"{shown['role']} on {cache}: {shown['scope']}")
+        )
     return [
-        ("Profile", profile),
+        ("Profile", profile if isinstance(profile, str) else profile.name),
         ("Endpoint", token.endpoint),
         ("Expires", f"{iso_utc(token.expires_at)} ({format_relative(left)})"),
         ("Token id", token.token_id or "-"),
+        *grants,
         ("Token", token.auth_token),
     ]
 
 
-def plain(token: Token, profile: str, fmt: OutputFormat, env_var: str) -> str:
+def plain(token: Token, profile: Profile | str, fmt: OutputFormat, env_var: str) -> str:
     """The token in one form, as plain text ending in a newline."""
     if fmt is OutputFormat.raw:
         return token.auth_token + "\n"

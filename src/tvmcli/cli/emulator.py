@@ -9,39 +9,81 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tvmcli import envvars
 from tvmcli.cli import common, flow, output
-from tvmcli.errors import UsageError
+from tvmcli.errors import TvmError, UsageError
+from tvmcli.paths import default_cache_dir
 from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND
 
 if TYPE_CHECKING:
     from tvmcli.emulator import Emulator
 
 
+SHORT = "Run a local Momento token service (no account)."
 EPILOG = """\
 \b
 Examples:
   momento-tvm emulator --port 5050
-  eval "$(momento-tvm emulator --print-env --quiet &)"   # start in the background
-  momento-tvm mint chat-reader                           # uses the exported key
+  eval "$(momento-tvm emulator --print-env --quiet &)"   # in the background
+  momento-tvm mint chat-reader               # uses the exported key
   kill "$MOMENTO_TVM_EMULATOR_PID"
-  momento-tvm emulator --fail-first 2 --fail-status UNAVAILABLE --latency 0.2
+  momento-tvm emulator --fail-first 2 --latency 200ms
 """
+
+EXPORTED = (envvars.API_KEY, envvars.ENDPOINT, envvars.EMULATOR_PID)
+# Printed for `eval` when the emulator cannot start: the eval fails (so `set -e` stops) and
+# values from an earlier run cannot send the next command to a dead or real service.
+FAILED_START = f"unset {' '.join(EXPORTED)}; false"
+STOP_HINT = f'kill "${envvars.EMULATOR_PID}"'
 
 
 def env_block(api_key: str, endpoint: str, pid: int) -> str:
     return "\n".join(
         f"export {name}={shlex.quote(value)}"
-        for name, value in (
-            (envvars.API_KEY, api_key),
-            (envvars.ENDPOINT, endpoint),
-            (envvars.EMULATOR_PID, str(pid)),
-        )
+        for name, value in zip(EXPORTED, (api_key, endpoint, str(pid)), strict=True)
     )
+
+
+def sdk_forms(api_key: str, endpoint: str) -> list[tuple[str, str]]:
+    """How an application's own SDK code reaches this server. The SDKs' env readers derive
+    token.HOST:PORT over TLS from MOMENTO_ENDPOINT, which reaches nothing here. Python:
+    CredentialProvider with the host and a port other than 443 (plaintext). JS 1.118: fromString
+    refuses a v2 key and baseEndpoint adds the same prefixes, so a v1 key and all three
+    endpoints overridden (checked by hand against @gomomento/sdk 1.118.1)."""
+    from tvmcli.credential_format import make_envelope
+    from tvmcli.netaddr import split_host_port
+
+    host, port = split_host_port(endpoint)
+    v1_key = make_envelope(endpoint, api_key)
+    overrides = ", ".join(f'{name}Endpoint: "{endpoint}"' for name in ("cache", "control", "token"))
+    return [
+        ("v1 API key", v1_key),
+        ("Python SDK", f'CredentialProvider("{api_key}", "{host}", "{host}", "{host}", {port})'),
+        (
+            "JS SDK",
+            f'CredentialProvider.fromString({{apiKey: "{v1_key}", endpointOverrides: '
+            f"{{{overrides}, secureConnection: false}}}})",
+        ),
+    ]
+
+
+class EmulatorCommand(common.Command):
+    """With --print-env, a usage error (any failure to parse: Typer vendors its own click)
+    also prints FAILED_START for the caller's eval."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        print_env = "--print-env" in args  # before parsing, which consumes `args`
+        try:
+            result: list[str] = super().parse_args(ctx, args)
+        except Exception:
+            if print_env:
+                output.data(FAILED_START)
+            raise
+        return result
 
 
 @common.handle_errors
@@ -81,7 +123,12 @@ def emulator(
         int,
         typer.Option("--rate-limit", help="Mints per second per account; 0 turns it off.", min=0),
     ] = ACCOUNT_MINTS_PER_SECOND,
-    latency: Annotated[float, typer.Option(help="Seconds added to every call.", min=0)] = 0.0,
+    latency: Annotated[
+        str,
+        typer.Option(
+            help="Time added to every call: 200ms, 1.5s, 2 (seconds).", metavar="DURATION"
+        ),
+    ] = "0",
     fail_rate: Annotated[
         float,
         typer.Option(
@@ -112,6 +159,74 @@ def emulator(
     It prints an endpoint and an API key it accepts. Point MOMENTO_ENDPOINT and
     MOMENTO_API_KEY at them and every momento-tvm command works offline.
     """
+    # Before anything is printed: whoever reads the endpoint may signal at once.
+    stop_signal = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: stop_signal.set())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        try:
+            server, api_key, log_file = _start(
+                port,
+                secret_file,
+                print_env,
+                key_expires_in,
+                rate_limit,
+                latency,
+                fail_rate,
+                fail_first,
+                fail_status,
+                log_file,
+            )
+        except TvmError:
+            if print_env:
+                output.data(FAILED_START)
+            raise
+        _announce(server, api_key, log_file, print_env=print_env, quiet=quiet)
+        _serve_until_signal(server, stop_signal)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _announce(
+    server: Emulator, api_key: str, log_file: Path | None, *, print_env: bool, quiet: bool
+) -> None:
+    rows = [("Endpoint", server.endpoint), ("API key", api_key)]
+    rows += sdk_forms(api_key, server.endpoint)
+    stop = STOP_HINT if print_env else "Ctrl-C"
+    if print_env:
+        # stdout is the caller's eval: the env block only; the rest goes to the terminal.
+        output.data(env_block(api_key, server.endpoint, os.getpid()))
+        if not quiet:
+            output.key_values([*rows, ("Call log", str(log_file)), ("Stop with", stop)], err=True)
+        _detach_output(log_file)
+    elif not quiet:
+        output.key_values(rows)
+    logging.getLogger("tvmcli.emulator").info(
+        "listening on %s (rate limit %s/s); stop with: %s",
+        server.endpoint,
+        server.service.limiter.limit or "no",
+        stop,
+    )
+
+
+def _start(
+    port: int,
+    secret_file: Path | None,
+    print_env: bool,
+    key_expires_in: str | None,
+    rate_limit: int,
+    latency: str,
+    fail_rate: float,
+    fail_first: int,
+    fail_status: str,
+    log_file: Path | None,
+) -> tuple[Emulator, str, Path | None]:
+    """Check the options, start the server, issue its key. Returns where the log goes: with
+    --print-env and no --log-file, a file in the cache folder, so that the call log of a
+    background emulator never lands on the terminal the user keeps typing into."""
     # grpc and the emulator load here, not at import: every other command starts faster.
     import grpc
 
@@ -125,21 +240,19 @@ def emulator(
             f"--fail-status: unknown gRPC status {fail_status!r}; one of: {', '.join(statuses)}"
         )
     key_lifetime = flow.duration_option(key_expires_in, "--key-expires-in")
+    delay = flow.seconds_option(latency, "--latency")
     secret = load_or_create_secret(secret_file) if secret_file else None
+    if print_env and log_file is None:
+        folder = default_cache_dir(os.environ)
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create {folder} for the call log: {exc.strerror}") from None
+        log_file = folder / "emulator.log"
     _configure_log(log_file)
-    faults = Faults(latency=latency, fail_rate=fail_rate, fail_first=fail_first, fail_status=status)
+    faults = Faults(latency=delay, fail_rate=fail_rate, fail_first=fail_first, fail_status=status)
     server = Emulator(port=port, secret=secret, rate_limit=rate_limit, faults=faults).start()
-    api_key = server.issue_api_key(expires_in=key_lifetime)
-    if print_env:
-        output.data(env_block(api_key, server.endpoint, os.getpid()))
-    if not quiet:
-        output.key_values([("Endpoint", server.endpoint), ("API key", api_key)])
-    if print_env:
-        _detach_output(log_file)
-    logging.getLogger("tvmcli.emulator").info(
-        "listening on %s (rate limit %s/s); stop with Ctrl-C", server.endpoint, rate_limit or "no"
-    )
-    _serve_until_signal(server)
+    return server, server.issue_api_key(expires_in=key_lifetime), log_file
 
 
 def _configure_log(log_file: Path | None) -> None:
@@ -175,24 +288,27 @@ def _detach_output(log_file: Path | None) -> None:
         os.close(log)
 
 
-def _serve_until_signal(server: Emulator) -> None:
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+def _serve_until_signal(server: Emulator, stop: threading.Event) -> None:
     try:
         while not stop.wait(0.5):
             pass
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         server.stop(grace=1.0)
-        stats = server.service.stats()
         logging.getLogger("tvmcli.emulator").info(
-            "stopped: %d calls, %d mints, refusals %s",
-            stats["calls"],
-            stats["mints"],
-            stats["refusals"] or "none",
+            "stopped: %s", stop_summary(server.service.stats())
         )
+
+
+def stop_summary(stats: dict[str, Any]) -> str:
+    """ "2 calls, 1 mint, refusals: UNAVAILABLE 1" """
+
+    def count(number: int, noun: str) -> str:
+        return f"{number} {noun}{'' if number == 1 else 's'}"
+
+    refusals = stats["refusals"]
+    refused = (
+        "refusals: " + ", ".join(f"{code} {n}" for code, n in sorted(refusals.items()))
+        if refusals
+        else "no refusals"
+    )
+    return f"{count(stats['calls'], 'call')}, {count(stats['mints'], 'mint')}, {refused}"

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any
+from typing import Any
 
 import typer
-from typer.core import TyperCommand
 
 from tvmcli import envvars, token_env
 from tvmcli.cli import common, flow, output
-from tvmcli.credentials import DEFAULT_TIMEOUT
 from tvmcli.errors import TvmError, UsageError
 
+SHORT = "Run a command with a fresh token in its environment."
 EPILOG = """\
 \b
 Examples:
   momento-tvm exec ci-warmup -- python warm_cache.py
-  momento-tvm exec chat-writer --env-var MOMENTO_TOKEN -- node bot.js --room lobby
+  momento-tvm exec chat-writer --env-var MOMENTO_TOKEN -- node bot.js
   momento-tvm exec ci-warmup --reuse -- ./deploy.sh
   momento-tvm exec ci-deploy --from https://tvm.example.com -- ./deploy.sh
 """
@@ -27,7 +26,7 @@ CANNOT_START = 127
 _COMMAND = "tvmcli.exec.command"
 
 
-class ExecCommand(TyperCommand):
+class ExecCommand(common.Command):
     """Splits argv at the first `--`: what follows is the command, never parsed as our options."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
@@ -35,7 +34,7 @@ class ExecCommand(TyperCommand):
             split = args.index("--")
             ctx.meta[_COMMAND] = args[split + 1 :]
             args = args[:split]
-        elif not {"-h", "--help"} & set(args):
+        elif not {"-h", "--help"} & set(args) and not ctx.resilient_parsing:  # (completion)
             ctx.fail(
                 "missing '--' before the command: momento-tvm exec PROFILE -- COMMAND [ARGS...]"
             )
@@ -46,7 +45,7 @@ class ExecCommand(TyperCommand):
 @common.handle_errors
 def exec_command(
     ctx: typer.Context,
-    profile: Annotated[str, typer.Argument(help="Profile name from the profiles file.")],
+    profile: common.ProfileArgument,
     expires_in: common.ExpiresInOption = None,
     token_id: common.TokenIdOption = None,
     env_var: common.EnvVarOption = envvars.DEFAULT_TOKEN_VARIABLE,
@@ -56,7 +55,8 @@ def exec_command(
     api_key_file: common.ApiKeyFileOption = None,
     endpoint: common.EndpointOption = None,
     momento_profile: common.MomentoProfileOption = None,
-    timeout: common.TimeoutOption = DEFAULT_TIMEOUT,
+    timeout: common.TimeoutOption = None,
+    expires_at: common.ExpiresAtOption = None,
     from_url: common.FromOption = None,
     id_token_env: common.IdTokenEnvOption = None,
     audience: common.AudienceOption = None,
@@ -74,6 +74,7 @@ def exec_command(
     if not command:
         raise UsageError("no COMMAND after '--': momento-tvm exec PROFILE -- COMMAND [ARGS...]")
     flow.check_env_var(env_var)
+    seconds = flow.timeout_option(timeout)
     remote = flow.remote_request(
         from_url,
         profile,
@@ -81,16 +82,18 @@ def exec_command(
         id_token_env=id_token_env,
         audience=audience,
         bearer_file=bearer_file,
-        local_only=flow.local_only(expires_in, config, api_key_file, endpoint, momento_profile),
+        local_only=flow.local_only(
+            expires_in, expires_at, config, api_key_file, endpoint, momento_profile
+        ),
     )
     removed: tuple[str, ...] = envvars.KEY_VARIABLES
     if remote is not None:
-        token = flow.obtain_remote_token(remote, timeout=timeout, reuse=reuse, min_ttl=min_ttl)
+        token = flow.obtain_remote_token(remote, timeout=seconds, reuse=reuse, min_ttl=min_ttl)
         removed += envvars.IDENTITY_VARIABLES + ((id_token_env,) if id_token_env else ())
     else:
-        request = flow.token_request(config, profile, expires_in, token_id)
+        request = flow.token_request(config, profile, expires_in, token_id, expires_at)
         key = flow.api_key(api_key_file, endpoint, momento_profile)
-        token = flow.obtain_token(key, request, timeout=timeout, reuse=reuse, min_ttl=min_ttl)
+        token = flow.obtain_token(key, request, timeout=seconds, reuse=reuse, min_ttl=min_ttl)
     env = token_env.child_environment(
         dict(os.environ), token.auth_token, token.expires_at, env_var, removed
     )

@@ -48,6 +48,7 @@ _MINT_OPTIONS = {
     "--endpoint": ("endpoint", True),
     "--momento-profile": ("momento_profile", True),
     "--timeout": ("timeout", True),
+    "--expires-at": ("expires_at", True),
     "--from": ("from_url", True),
     "--id-token-env": ("id_token_env", True),
     "--audience": ("audience", True),
@@ -97,13 +98,8 @@ def _mint(argv: list[str]) -> int | None:
     try:
         if "output_format" in values:
             values["output_format"] = OutputFormat(values["output_format"])
-        if "timeout" in values:
-            seconds = float(str(values["timeout"]))
-            if not seconds >= 0.1:  # written so that NaN is refused too
-                return None
-            values["timeout"] = seconds
     except ValueError:
-        return None  # Typer reports the bad value
+        return None  # Typer reports the bad choice
     for field in ("out", "config", "bearer_file"):
         if field in values:
             path = Path(str(values[field]))

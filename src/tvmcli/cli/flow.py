@@ -6,6 +6,7 @@ commands both run through here, so they behave alike.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -16,8 +17,15 @@ from typing import TYPE_CHECKING, NamedTuple
 from tvmcli import envvars, token_env
 from tvmcli.cli import output
 from tvmcli.config import Config, load_config
-from tvmcli.credentials import ApiKey, resolve_api_key
-from tvmcli.durations import format_relative, parse_duration
+from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey, resolve_api_key
+from tvmcli.durations import (
+    format_duration,
+    format_relative,
+    iso_utc,
+    parse_duration,
+    parse_moment,
+    parse_seconds,
+)
 from tvmcli.errors import ExitCode, TvmError, UsageError
 from tvmcli.paths import default_cache_dir
 from tvmcli.profiles import Profile, check_lifetime, check_token_id
@@ -74,6 +82,58 @@ def duration_option(value: str | None, flag: str) -> int | None:
         raise UsageError(f"{flag}: {exc}") from None
 
 
+# A mint that has not succeeded within an hour will not; below 0.1 s not even loopback answers.
+MIN_TIMEOUT, MAX_TIMEOUT = 0.1, 3600.0
+
+
+def seconds_option(value: str, flag: str, low: float = 0.0, high: float = MAX_TIMEOUT) -> float:
+    """A wait from a flag, as a duration ("5s", "1m", "250ms") or seconds ("0.5")."""
+    try:
+        seconds = parse_seconds(value)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+    if not low <= seconds <= high:
+        raise UsageError(
+            f"{flag}: {value.strip()} is outside {low:g}s to {format_duration(int(high))}"
+        )
+    return seconds
+
+
+def timeout_option(value: str | None) -> float:
+    """--timeout: 0.1 s to 1 h, default 10 s."""
+    if value is None:
+        return DEFAULT_TIMEOUT
+    return seconds_option(value, "--timeout", MIN_TIMEOUT, MAX_TIMEOUT)
+
+
+def lifetime_option(expires_in: str | None, expires_at: str | None, now: float) -> int | None:
+    """The lifetime --expires-in or --expires-at asks for, checked against Momento's 1 s to
+    25 h exactly as a lifetime from the profiles file is; None when neither flag is given.
+    --expires-at rounds down, so the token never outlives the time asked for (what the SDKs'
+    ExpiresIn.epoch sends as valid_for_seconds)."""
+    if expires_in is not None and expires_at is not None:
+        raise UsageError("give --expires-in or --expires-at, not both")
+    if expires_at is not None:
+        try:
+            moment = parse_moment(expires_at)
+        except ValueError as exc:
+            raise UsageError(f"--expires-at: {exc}") from None
+        seconds = math.floor(moment - now)
+        if seconds < 1:
+            raise UsageError(f"--expires-at: {iso_utc(moment) or expires_at} is in the past")
+        flag = "--expires-at"
+    elif expires_in is not None:
+        seconds = duration_option(expires_in, "--expires-in") or 0
+        flag = "--expires-in"
+    else:
+        return None
+    try:
+        check_lifetime(seconds)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+    return seconds
+
+
 class TokenRequest(NamedTuple):
     profile: Profile
     expires_in: int
@@ -81,15 +141,17 @@ class TokenRequest(NamedTuple):
 
 
 def token_request(
-    config: Path | None, profile: str, expires_in: str | None, token_id: str | None
+    config: Path | None,
+    profile: str,
+    expires_in: str | None,
+    token_id: str | None,
+    expires_at: str | None = None,
 ) -> TokenRequest:
-    """The profile with --expires-in and --token-id applied and checked."""
+    """The profile with --expires-in (or --expires-at) and --token-id applied and checked."""
+    lifetime = lifetime_option(expires_in, expires_at, time.time())
     chosen = load(config).profile(profile)
-    lifetime = duration_option(expires_in, "--expires-in") or chosen.expires_in
-    try:
-        check_lifetime(lifetime)
-    except ValueError as exc:
-        raise UsageError(f"--expires-in: {exc}") from None
+    if lifetime is None:
+        lifetime = chosen.expires_in
     token_id = token_id if token_id is not None else chosen.token_id
     if token_id is not None:
         try:
@@ -117,11 +179,22 @@ def obtain_token(
         raise UsageError("--min-ttl goes with --reuse")
     least = duration_option(min_ttl, "--min-ttl")
     profile = request.profile
+    if reuse and least is not None and least >= request.expires_in:
+        output.warning(
+            f"--min-ttl {format_duration(least)} is not less than the token's lifetime "
+            f"{format_duration(request.expires_in)}: no token can be reused, each run mints"
+        )
 
     def mint() -> Token:
-        with output.spinner(f"Minting {profile.name} at {key.endpoint}"):
+        waiting = f"Minting {profile.name} at {key.endpoint}"
+        with output.spinner(waiting) as show:
             return mint_once(
-                key, profile.statements, request.expires_in, request.token_id, timeout=timeout
+                key,
+                profile.statements,
+                request.expires_in,
+                request.token_id,
+                timeout=timeout,
+                on_retry=lambda number, reason: show(f"{waiting}: retry {number} after {reason}"),
             )
 
     cache = reusing.TokenCache(default_cache_dir(os.environ)) if reuse else None
@@ -139,6 +212,7 @@ def obtain_token(
 
 def local_only(
     expires_in: str | None,
+    expires_at: str | None,
     config: Path | None,
     api_key_file: str | None,
     endpoint: str | None,
@@ -147,6 +221,7 @@ def local_only(
     """The options only a local mint takes ({flag: value}): with --from the server decides."""
     return {
         "--expires-in": expires_in,
+        "--expires-at": expires_at,
         "--config": config,
         "--api-key-file": api_key_file,
         "--endpoint": endpoint,

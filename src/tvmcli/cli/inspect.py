@@ -10,13 +10,14 @@ import typer
 
 from tvmcli.cli import common, flow, inspect_report
 
+SHORT = "Show what a Momento key or token is, offline."
 EPILOG = """\
 \b
 Examples:
   momento-tvm inspect "$TOKEN"
   momento-tvm mint chat-reader | momento-tvm inspect
   momento-tvm inspect --env MOMENTO_API_KEY --output json
-  momento-tvm inspect --env TOKEN --check --min-ttl 5m --quiet || echo "mint a new one"
+  momento-tvm inspect --env TOKEN --check --min-ttl 5m -q || echo renew
 """
 
 
@@ -53,7 +54,10 @@ def inspect(
         ),
     ] = False,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print nothing; for --check.")
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print nothing, not even why a check failed: the exit code says."
+        ),
     ] = False,
 ) -> None:
     """Show what a Momento key or token is: kind, endpoint, expiry, status, token id, permissions.
@@ -69,6 +73,8 @@ def inspect(
         min_ttl=flow.duration_option(min_ttl, "--min-ttl") or 0,
         require_expiry=require_expiry,
     )
-    inspect_report.run(
+    code = inspect_report.main(
         options, stdin=sys.stdin.buffer, stdin_is_terminal=sys.stdin.isatty(), environ=os.environ
     )
+    if code:
+        raise typer.Exit(code)

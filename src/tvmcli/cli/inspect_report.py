@@ -15,7 +15,7 @@ from tvmcli.cli import output
 from tvmcli.credential_format import MAX_INPUT_BYTES, parse_credential
 from tvmcli.durations import format_duration, format_relative, iso_utc
 from tvmcli.errors import ExpiredError, TvmError, UsageError
-from tvmcli.inspection import Description, Status, describe
+from tvmcli.inspection import Description, Status, describe, is_host_port
 
 TYPE_CHECKING = False  # no typing or dataclasses at run time, see the module docstring
 if TYPE_CHECKING:
@@ -80,8 +80,7 @@ def run(
     now: float | None = None,
 ) -> None:
     """Decode and show one credential. Raises UsageError (bad input) or ExpiredError (--check)."""
-    if options.output not in OUTPUTS:
-        raise UsageError(f"--output must be one of {', '.join(OUTPUTS)}, not {options.output!r}")
+    check_output(options.output)
     text = read_input(options, stdin, stdin_is_terminal, environ)
     description = describe(parse_credential(text), text, time.time() if now is None else now)
     if not options.quiet:
@@ -91,6 +90,11 @@ def run(
             render_text(description)
     if options.check:
         check(description, options.min_ttl, options.require_expiry)
+
+
+def check_output(name: str) -> None:
+    if name not in OUTPUTS:
+        raise UsageError(f"--output must be one of {', '.join(OUTPUTS)}, not {name!r}")
 
 
 def check(description: Description, min_ttl: int, require_expiry: bool) -> None:
@@ -119,8 +123,7 @@ def render_text(d: Description) -> None:
     rows = [("Kind", d.kind.label), ("Token", d.masked)]
     if d.endpoint:
         rows.append(("Endpoint", d.endpoint))
-        for name, value in (d.endpoints or {}).items():
-            rows.append((f"  {name}", value))
+        rows += endpoint_rows(d.endpoint, d.endpoints or {})
     rows += [
         ("Issued at", _when(d.issued_at, now)),
         ("Expires at", _when(d.expires_at, now) if d.expires_at is not None else "never"),
@@ -140,6 +143,30 @@ def render_text(d: Description) -> None:
             ("Resource", "Role", "Cache", "Scope"),
             ([p["resource"], p["role"], p["cache"], p["scope"]] for p in d.permissions),
         )
+
+
+_SDK_LABELS = {"pythonSdk": "Python SDK", "jsSdk": "JS SDK"}
+
+
+def endpoint_rows(endpoint: str, endpoints: dict[str, dict[str, str]]) -> list[tuple[str, str]]:
+    """What each SDK dials: one row per service, split by SDK only where they differ."""
+    rows = []
+    for service in ("cache", "control", "token"):
+        hosts = {sdk: by_service[service] for sdk, by_service in endpoints.items()}
+        if len(set(hosts.values())) == 1:
+            rows.append((f"  {service} (SDKs)", next(iter(hosts.values()))))
+        else:
+            rows += [(f"  {service} ({_SDK_LABELS[sdk]})", host) for sdk, host in hosts.items()]
+    rows.append(("  via", "TLS, port 443"))
+    if is_host_port(endpoint):
+        rows.append(
+            (
+                "  note",
+                "the SDKs derive these names even from host:port, so they do not reach a "
+                "local server; `momento-tvm emulator` prints the forms that do",
+            )
+        )
+    return rows
 
 
 # -- the fast path -----------------------------------------------------------------------------
@@ -201,10 +228,21 @@ def main(
     options: InspectOptions, *, stdin: BinaryIO, stdin_is_terminal: bool, environ: Mapping[str, str]
 ) -> int:
     """`run` with errors reported on stderr; returns the exit code. Anything but a TvmError is a
-    bug and propagates."""
+    bug and propagates.
+
+    --quiet prints nothing about the credential, whatever it is (unreadable, missing, expired):
+    the exit code says it, so `inspect --env TOKEN --check --quiet || TOKEN=$(mint ...)` is
+    silent on a first run too. A mistake in the command line itself (--output, and --min-ttl
+    in the parsers) is still reported: silencing it would hide a typo in a script forever."""
+    try:
+        check_output(options.output)
+    except TvmError as err:
+        output.error(err)
+        return int(err.exit_code)
     try:
         run(options, stdin=stdin, stdin_is_terminal=stdin_is_terminal, environ=environ)
     except TvmError as err:
-        output.error(err)
+        if not options.quiet:
+            output.error(err)
         return int(err.exit_code)
     return 0

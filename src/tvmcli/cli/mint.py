@@ -10,8 +10,8 @@ import typer
 from tvmcli import envvars
 from tvmcli.cli import common, deliver
 from tvmcli.cli.deliver import OutputFormat
-from tvmcli.credentials import DEFAULT_TIMEOUT
 
+SHORT = "Mint a token with exactly a profile's permissions."
 EPILOG = """\
 \b
 Examples:
@@ -19,16 +19,17 @@ Examples:
   TOKEN=$(momento-tvm mint chat-reader)
   eval "$(momento-tvm mint ci-warmup --output env)"
   momento-tvm mint ci-warmup --output dotenv --out .env.momento
-  momento-tvm mint ci-warmup --output github --github-env       # in a GitHub Actions step
-  momento-tvm mint ci-warmup --reuse --min-ttl 10m --output env   # spare the 5/s mint limit
-  momento-tvm mint chat-writer --expires-in 30m --token-id build-42 --output json
-  momento-tvm mint ci-deploy --from https://tvm.example.com
+  momento-tvm mint ci-warmup --output github --github-env    # in Actions
+  momento-tvm mint ci-warmup --reuse --min-ttl 10m -o env    # spare 5/s
+  momento-tvm mint chat-writer -e 30m --token-id build-42 -o json
+  momento-tvm mint chat-reader --expires-at 2026-12-01T18:00:00Z
+  momento-tvm mint ci-deploy --from https://tvm.example.com  # keyless CI
 """
 
 
 @common.handle_errors
 def mint(
-    profile: Annotated[str, typer.Argument(help="Profile name from the profiles file.")],
+    profile: common.ProfileArgument,
     expires_in: common.ExpiresInOption = None,
     token_id: common.TokenIdOption = None,
     output_format: Annotated[
@@ -46,7 +47,7 @@ def mint(
         Path | None,
         typer.Option(
             "--out",
-            help="Write to FILE (mode 0600, atomically) instead of stdout.",
+            help="Write to FILE (mode 0600, atomically) instead of stdout; '-' is stdout.",
             metavar="FILE",
             dir_okay=False,
             show_default=False,
@@ -64,7 +65,8 @@ def mint(
     api_key_file: common.ApiKeyFileOption = None,
     endpoint: common.EndpointOption = None,
     momento_profile: common.MomentoProfileOption = None,
-    timeout: common.TimeoutOption = DEFAULT_TIMEOUT,
+    timeout: common.TimeoutOption = None,
+    expires_at: common.ExpiresAtOption = None,
     from_url: common.FromOption = None,
     id_token_env: common.IdTokenEnvOption = None,
     audience: common.AudienceOption = None,
@@ -90,6 +92,7 @@ def mint(
             endpoint,
             momento_profile,
             timeout,
+            expires_at,
             from_url,
             id_token_env,
             audience,

@@ -15,7 +15,7 @@ from tvmcli.errors import ConfigError, TvmError
 
 TYPE_CHECKING = False  # typing stays unloaded at run time: `inspect` must start fast
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from typing import Any
 
     from rich.console import Console
@@ -30,10 +30,21 @@ def _console(stderr: bool) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def visible(text: str) -> str:
+    """Control characters shown as escapes (ESC as \\x1b, a newline as \\n, U+202E as
+    \\u202e): what a token, a file or an endpoint says cannot set the title, clear the screen,
+    reorder text or add lines and columns to what a person reads. JSON and other data output
+    (`data`) are left alone; JSON escapes them itself."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def escape(text: str) -> str:
+    """For Rich: control characters made visible, then markup escaped."""
     from rich.markup import escape as rich_escape
 
-    return rich_escape(text)
+    return rich_escape(visible(text))
 
 
 def stdout_is_terminal() -> bool:
@@ -52,6 +63,10 @@ def json_data(value: Any) -> None:
 
 def info(message: str) -> None:
     _console(stderr=True).print(escape(message))
+
+
+def warning(message: str) -> None:
+    _console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}")
 
 
 def error(err: TvmError) -> None:
@@ -73,27 +88,33 @@ def internal_error(exc: BaseException) -> None:
 
 
 @contextmanager
-def spinner(message: str) -> Iterator[None]:
-    """A spinner on stderr while waiting, only when stderr is a terminal."""
+def spinner(message: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr while waiting, only when stderr is a terminal. Yields a function
+    that replaces its text (a no-op when there is no spinner)."""
     if not sys.stderr.isatty():
-        yield
+        yield lambda text: None
         return
-    with _console(stderr=True).status(escape(message)):
-        yield
+    with _console(stderr=True).status(escape(message)) as status:
+        yield lambda text: status.update(escape(text))
 
 
-def key_values(rows: Iterable[tuple[str, str]]) -> None:
-    """Aligned 'Label  value' lines on stdout, labels bold on a terminal. Long values (tokens)
-    are left for the terminal to wrap, so a copied token has no inserted spaces."""
+def key_values(rows: Iterable[tuple[str, str]], *, err: bool = False) -> None:
+    """Aligned 'Label  value' lines on stdout (stderr with err=True), labels bold on a
+    terminal. Long values (tokens) are left for the terminal to wrap, so a copied token has no
+    inserted spaces."""
     rows = list(rows)
-    width = max((len(label) for label, _ in rows), default=0)
-    if not sys.stdout.isatty():
+    width = max((len(visible(label)) for label, _ in rows), default=0)
+    stream = sys.stderr if err else sys.stdout
+    if not stream.isatty():
         for label, value in rows:
-            data(f"{label.ljust(width)}  {value}")
+            stream.write(f"{visible(label).ljust(width)}  {visible(value)}\n")
+        stream.flush()
         return
-    out = _console(stderr=False)
+    out = _console(stderr=err)
     for label, value in rows:
-        out.print(f"[bold]{escape(label.ljust(width))}[/]  {escape(value)}", soft_wrap=True)
+        out.print(
+            f"[bold]{escape(visible(label).ljust(width))}[/]  {escape(value)}", soft_wrap=True
+        )
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[str]], title: str | None = None) -> None:
@@ -109,7 +130,7 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[str]], title: str | No
         _out.print(grid)
         return
     if title:
-        data(title)
+        data(visible(title))
     data("\t".join(columns))
     for row in rows:
-        data("\t".join(row))
+        data("\t".join(visible(cell) for cell in row))

@@ -10,13 +10,15 @@ from typing import Annotated
 import typer
 
 from tvmcli.cli import common, flow, output
-from tvmcli.config import find_config
+from tvmcli.config import find_config, write_starter
 from tvmcli.durations import format_duration
 from tvmcli.profiles import Profile
 
+SHORT = "List, show, check and create the profiles file."
 app = typer.Typer(
     help="Inspect the profiles file: what each profile grants and for how long.",
     no_args_is_help=True,
+    rich_markup_mode=None,
     epilog="\b\nExamples:\n  momento-tvm profiles list\n  momento-tvm profiles show chat-reader",
 )
 
@@ -42,6 +44,8 @@ def profile_json(profile: Profile) -> dict[str, object]:
 
 @app.command(
     "list",
+    cls=common.Command,
+    short_help="List the profiles: lifetime, statements, description.",
     epilog="\b\nExamples:\n  momento-tvm profiles list\n  momento-tvm profiles list -o json",
 )
 @common.handle_errors
@@ -62,12 +66,14 @@ def list_profiles(config: common.ConfigOption = None, fmt: FormatOption = Format
 
 @app.command(
     "show",
+    cls=common.Command,
+    short_help="Show what a profile grants, as sent to Momento.",
     epilog="\b\nExamples:\n  momento-tvm profiles show chat-reader\n"
     "  momento-tvm profiles show chat-writer -o json",
 )
 @common.handle_errors
 def show(
-    name: Annotated[str, typer.Argument(help="Profile name.")],
+    name: common.ProfileArgument,
     config: common.ConfigOption = None,
     fmt: FormatOption = Format.text,
 ) -> None:
@@ -90,6 +96,8 @@ def show(
 
 @app.command(
     "validate",
+    cls=common.Command,
+    short_help="Check the whole file and report every problem.",
     epilog="\b\nExamples:\n  momento-tvm profiles validate\n"
     "  momento-tvm profiles validate -c deploy/profiles.toml",
 )
@@ -101,11 +109,53 @@ def validate(config: common.ConfigOption = None) -> None:
     output.info(f"{loaded.path}: {count} profile{'s' if count != 1 else ''}, all valid")
 
 
-@app.command("path", epilog='\b\nExample:\n  $EDITOR "$(momento-tvm profiles path)"')
+@app.command(
+    "path",
+    cls=common.Command,
+    short_help="Print the path of the profiles file commands use.",
+    epilog='\b\nExample:\n  $EDITOR "$(momento-tvm profiles path)"',
+)
 @common.handle_errors
 def path(config: common.ConfigOption = None) -> None:
     """Print the path of the profiles file that commands would use."""
     found: Path = find_config(config, os.environ, Path.cwd())
     output.data(str(found))
     if not found.exists():
-        output.info("(no file there yet; start from profiles.example.toml)")
+        output.info("(no file there yet; create it with: momento-tvm profiles init)")
+
+
+@app.command(
+    "init",
+    cls=common.Command,
+    short_help="Write a commented starter profiles file.",
+    epilog="\b\nExamples:\n  momento-tvm profiles init\n"
+    "  momento-tvm profiles init ./momento-tvm.toml\n"
+    "  momento-tvm profiles init deploy/profiles.toml --force",
+)
+@common.handle_errors
+def init(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Where to write. Default: where commands look "
+            "($MOMENTO_TVM_CONFIG, else ~/.config/momento-tvm/profiles.toml).",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Write a commented starter profiles file (every feature shown) to edit."""
+    target = path if path is not None else find_config(None, os.environ, Path.cwd())
+    write_starter(target, force=force)
+    output.info(f"Wrote a starter profiles file to {target} (mode 0600); edit it, then run:")
+    output.info("  momento-tvm profiles validate" + _config_flag(target))
+    if _config_flag(target):
+        output.info(
+            f"Commands look elsewhere first: pass --config {target} or set MOMENTO_TVM_CONFIG."
+        )
+
+
+def _config_flag(target: Path) -> str:
+    """' --config TARGET' unless commands find TARGET by themselves (asked once it exists)."""
+    found = find_config(None, os.environ, Path.cwd())
+    return "" if found.resolve() == target.resolve() else f" --config {target}"

@@ -9,12 +9,14 @@ import typer
 
 from tvmcli.cli import common, flow, output
 
+SHORT = "Vend tokens over HTTP in the Vending Machine's JSON."
 EPILOG = """\
 \b
 Examples:
   momento-tvm serve --config momento-tvm.toml
   momento-tvm serve --port 8700
-  curl -H "Authorization: Bearer $(cat ~/.cache/momento-tvm/serve-bearer-token)" \\
+  BEARER=$(cat ~/.cache/momento-tvm/serve-bearer-token)
+  curl -H "Authorization: Bearer $BEARER" \\
        "http://127.0.0.1:8700/token?profile=chat-reader"
 """
 
@@ -86,7 +88,7 @@ def serve(
     # Built before binding, so a bad value fails with no socket open. With --workers, each
     # worker builds its own from the same config; this one only proves that it can.
     app = build_app(config, api_key=key, bearer_token=bearer_token)
-    if not no_canary:
+    if not no_canary and settings.canary:
         from tvmcli.server.canary import run_check
 
         running.configure_logging()
@@ -97,8 +99,8 @@ def serve(
     if generated is not None:
         output.info(f"Bearer token for this run: in {generated[1]} (mode 0600)")
     output.info(
-        f"Serving {len(config.profiles)} profile(s) from {config.path}, auth "
-        f"{settings.auth!r}, minting at {key.endpoint}"
+        f"Serving {_profiles_phrase(running.served_profiles(config), len(config.profiles))} "
+        f"from {config.path}, auth {settings.auth!r}, minting at {key.endpoint}"
         + (f", {settings.workers} workers" if settings.workers > 1 else "")
         + ". Stop with Ctrl-C."
     )
@@ -106,3 +108,10 @@ def serve(
         running.run_workers(sock, config, key, bearer_token)
     else:
         running.run(app, sock, settings)
+
+
+def _profiles_phrase(served: list[str], total: int) -> str:
+    """'2 of 5 profiles (chat-reader, chat-writer)', 'all 5 profiles', 'the 1 profile'."""
+    if len(served) == total:
+        return "the 1 profile" if total == 1 else f"all {total} profiles"
+    return f"{len(served)} of {total} profiles ({', '.join(served)})"

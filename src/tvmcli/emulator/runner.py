@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import socket
 from concurrent import futures
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +42,18 @@ def load_or_create_secret(path: Path) -> bytes:
     return text.encode("ascii")
 
 
+def _check_port_free(port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise UsageError(f"cannot listen on {HOST}:{port}: {reason}") from None
+
+
 class Emulator:
     """A running token service, and the cache calls of Momento's data plane, on one port of
     127.0.0.1. `with Emulator() as emu:` starts and stops it."""
@@ -71,14 +85,14 @@ class Emulator:
         return f"{HOST}:{self.port}"
 
     def start(self) -> Emulator:
+        # Probe first: gRPC's own failure prints a raw C-core log line before ours.
+        _check_port_free(self._requested_port)
         try:
             port = self._server.add_insecure_port(f"{HOST}:{self._requested_port}")
         except RuntimeError:
             port = 0
         if port == 0:
-            raise UsageError(
-                f"cannot listen on {HOST}:{self._requested_port} (is the port in use?)"
-            )
+            raise UsageError(f"cannot listen on {HOST}:{self._requested_port}: the port is in use")
         self.port = port
         self.service.endpoint = self.endpoint
         self._server.start()

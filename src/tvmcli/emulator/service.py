@@ -296,10 +296,13 @@ def _check_statement(index: int, statement: pb.PermissionsType) -> tuple[bytes, 
         raise _invalid(f"{at} selects no cache")
     if cache_kind == "cache_selector" and not body.cache_selector.cache_name:
         raise _invalid(f"{at} has an empty cache name")
-    _, inner_oneof, _, selector_field = _ROLE_FIELDS[kind]
+    _, inner_oneof, all_field, selector_field = _ROLE_FIELDS[kind]
     inner = body.WhichOneof(inner_oneof)
-    if inner is None:
-        raise _invalid(f"{at} selects no {inner_oneof.replace('cache_item', 'items')}")
+    # A cache permission with no item selector means every item: both SDKs send that shape for
+    # cacheReadOnly(AllCaches), AllDataReadWrite and cache-plus-topic scopes, and Momento's own
+    # integration test expects it to work. Topic and function statements must still say.
+    if inner is None and kind != "cache_permissions":
+        raise _invalid(f"{at} selects no {inner_oneof}")
     if inner == selector_field:
         selector = getattr(body, selector_field)
         which = selector.WhichOneof("kind")
@@ -308,4 +311,6 @@ def _check_statement(index: int, statement: pb.PermissionsType) -> tuple[bytes, 
     target = pb.PermissionsType()
     target.CopyFrom(statement)
     getattr(target, kind).role = 0
+    if inner is None:  # the same target as all_items, for the duplicate check
+        getattr(getattr(target, kind), all_field).SetInParent()
     return target.SerializeToString(deterministic=True), int(body.role)

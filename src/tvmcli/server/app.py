@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -31,10 +32,12 @@ from tvmcli.config import Config
 from tvmcli.credentials import ApiKey, key_from
 from tvmcli.errors import ConfigError
 from tvmcli.server.access_log import AccessLog
+from tvmcli.server.audit import AuditLog
 from tvmcli.server.auth import Authenticator, BasicAuth, BearerAuth, OpenAuth, bearer_tokens
 from tvmcli.server.client_script import CLIENT_JS_PATH, ClientScript
 from tvmcli.server.errors import ApiError, error_response, log_internal_error
 from tvmcli.server.guard import ClientLimiter, Guard
+from tvmcli.server.metrics import METRICS_PATH, Metrics, NoMetrics
 from tvmcli.server.openapi import TOKEN_PATHS
 from tvmcli.server.routes import Routes
 from tvmcli.settings import ServerSettings
@@ -86,6 +89,12 @@ def build_app(
         assert key is not None
         shared = SharedState(key, settings.state.cache)
         limiter = FleetLimiter(shared, settings.mint_rate, settings.mint_queue, limiter)
+    metrics: Metrics | NoMetrics = (
+        Metrics(multiprocess=mint_share > 1) if settings.metrics else NoMetrics()
+    )
+    audit = None
+    if settings.audit_log is not None:
+        audit = AuditLog(None if settings.audit_log == "stderr" else Path(settings.audit_log))
     vendor = TokenVendor(
         minter,
         limiter,
@@ -94,8 +103,9 @@ def build_app(
         clock=clock,
         shared=shared,
         wait_limit=settings.timeout + settings.mint_queue,
+        events=metrics,
     )
-    routes = Routes(config, vendor, limiter, authenticator, clock)
+    routes = Routes(config, vendor, limiter, authenticator, clock, metrics=metrics, audit=audit)
     access = AccessLog()
 
     @contextlib.asynccontextmanager
@@ -105,6 +115,8 @@ def build_app(
         finally:
             access.flush()
             await vendor.close()
+            if audit is not None:
+                audit.close()
 
     middleware = [
         Middleware(
@@ -129,6 +141,11 @@ def build_app(
         routes=[
             *(Route(path, routes.token, methods=["GET"]) for path in TOKEN_PATHS),
             Route("/healthz", routes.healthz, methods=["GET"]),
+            *(
+                [Route(METRICS_PATH, routes.metrics_page, methods=["GET"])]
+                if settings.metrics
+                else []
+            ),
             Route("/profiles", routes.list_profiles, methods=["GET"]),
             Route("/openapi.json", routes.openapi, methods=["GET"]),
             Route(CLIENT_JS_PATH, ClientScript().respond, methods=["GET"]),

@@ -30,6 +30,7 @@ class Principal:
     name: str
     identity: str | None
     groups: tuple[str, ...] = ()
+    issuer: str | None = None  # for a JWT: who signed it (the audit trail names it)
     access: Access | None = None
 
     def identity_for(self, profile: str) -> str | None:

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tvmcli.netaddr import is_loopback, split_host_port
 from tvmcli.server.access_log import AccessLog, access_log, printable
 from tvmcli.server.errors import error_response, log_internal_error
+from tvmcli.server.metrics import METRICS_PATH
 from tvmcli.settings import Network, ServerSettings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -76,6 +77,10 @@ class Guard:
                 status_holder["status"] = message["status"]
             await send(message)
 
+        if scope["path"] == METRICS_PATH:
+            # /metrics is never under CORS: without Origin, the CORS middleware adds nothing
+            # and answers no preflight for it.
+            scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"origin"]
         client = self._client(scope)
         refusal = self._refusal(scope, client)
         try:
@@ -168,7 +173,7 @@ class Guard:
 
     def _log(self, scope: Scope, client: str, status: int, started: float) -> None:
         """One line: client, method, path, status, time, and who got which profile and token
-        id (set by the handler; for a CI trust also its name, rule, issuer and subject), never
+        id (set by the handler; for a CI trust also its name, rule and issuer), never
         a credential."""
         if not access_log.isEnabledFor(logging.INFO):
             return

@@ -325,4 +325,9 @@ class JwtAuth(TokenVerifier):
             groups = [groups]
         if not isinstance(groups, list):
             groups = []
-        return Principal(identity, identity, tuple(g for g in groups if isinstance(g, str)))
+        return Principal(
+            identity,
+            identity,
+            tuple(g for g in groups if isinstance(g, str)),
+            issuer=self.settings.issuer,
+        )

@@ -44,3 +44,33 @@ def verify_password(password: str, encoded: str) -> bool:
 
 def same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+_MAX_MEMORY = 64 * 1024 * 1024  # verify_password's maxmem
+
+
+def hash_problem(encoded: str) -> str | None:
+    """What is wrong with a stored hash, or None if `verify_password` can check against it.
+    Found at start-up: a malformed hash (a README placeholder, a truncated paste) would
+    otherwise refuse every password, unexplained. The message never quotes the hash."""
+    parts = encoded.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":
+        return f"has {len(parts)} parts; a hash is 6 parts: scrypt$N$r$p$salt$hash"
+    _, n_text, r_text, p_text, salt, digest = parts
+    if not all(text.isdigit() for text in (n_text, r_text, p_text)):
+        return "N, r and p must be whole numbers"
+    n, r, p = int(n_text), int(r_text), int(p_text)
+    if n < 2 or n & (n - 1):
+        return "N must be a power of 2"
+    if not (1 <= r <= 64 and 1 <= p <= 16):
+        return "r and p are out of range (r 1 to 64, p 1 to 16)"
+    if 128 * r * (n + p) > _MAX_MEMORY:
+        return "N and r ask for more memory than the 64 MiB a check may use"
+    for name, part, least in (("salt", salt, 8), ("hash", digest, 16)):
+        try:
+            raw = base64.b64decode(part, validate=True)
+        except ValueError:
+            return f"the {name} is not base64"
+        if len(raw) < least:
+            return f"the {name} is too short ({len(raw)} bytes, at least {least})"
+    return None

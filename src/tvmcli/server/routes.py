@@ -3,26 +3,33 @@ which token id, and how the core's errors become HTTP answers."""
 
 from __future__ import annotations
 
+import logging
 import math
+import secrets
 import time
 from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from tvmcli import __version__
 from tvmcli.config import Config
 from tvmcli.durations import iso_utc
-from tvmcli.errors import TvmError
+from tvmcli.errors import MintLimitError, TvmError
 from tvmcli.profiles import check_token_id
+from tvmcli.server.access_log import printable
+from tvmcli.server.audit import AuditLog
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized, access_for
 from tvmcli.server.errors import ApiError
+from tvmcli.server.metrics import CONTENT_TYPE, Metrics, NoMetrics
 from tvmcli.server.oidc import IdentityProviderUnavailable
 from tvmcli.server.openapi import openapi_document
 from tvmcli.state.shared import FleetLimiter
 from tvmcli.vending import MintLimiter, TokenVendor
 
 ANSWERED_RECENTLY = 300.0
+log = logging.getLogger("tvmcli.server")
 _NO_STORE = {"Cache-Control": "no-store"}
 _NOT_ALLOWED = "no profile by that name that you may use; GET /profiles lists yours"
 
@@ -35,6 +42,9 @@ class Routes:
         limiter: MintLimiter | FleetLimiter,
         authenticator: Authenticator,
         clock: Callable[[], float] = time.time,
+        *,
+        metrics: Metrics | NoMetrics | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.config = config
         self.settings = config.server
@@ -42,6 +52,8 @@ class Routes:
         self.limiter = limiter
         self.authenticator = authenticator
         self.clock = clock
+        self.metrics = metrics or NoMetrics()
+        self.audit = audit
 
     async def principal_of(self, request: Request) -> Principal:
         try:
@@ -54,6 +66,7 @@ class Routes:
                 {"Retry-After": str(max(1, math.ceil(outage.retry_after)))},
             ) from None
         except Unauthorized as refusal:
+            self.metrics.auth_failed(refusal.code)
             raise ApiError(
                 401, refusal.code, refusal.message, {"WWW-Authenticate": refusal.challenge}
             ) from None
@@ -88,14 +101,41 @@ class Routes:
         )
         state["token_id"] = token_id
         try:
-            minted = await self.vendor.token(profile, profile.expires_in, token_id)
+            minted, source = await self.vendor.vend(profile, profile.expires_in, token_id)
         except TvmError as error:
+            self.metrics.vend(name, error.code)
+            if error.http_status in (502, 503, 504) and not isinstance(error, MintLimitError):
+                # The operator sees Momento's reason (status and message, never the key); the
+                # caller sees only the public message.
+                log.warning("vend %s: %s", name, printable(error.message))
             raise api_error_for(error) from None
+        self.metrics.vend(name, source)
+        request_id = request_id_of(request.scope)
+        if self.audit is not None:
+            self.audit.record(
+                principal=principal.name,
+                issuer=principal.issuer,
+                auth=self.settings.auth,
+                profile=name,
+                token_id=token_id,
+                expires_at=minted.expires_at,
+                client=request.client.host if request.client else "-",
+                source=source,
+                request_id=request_id,
+            )
         # `now` (the server's epoch seconds) lets a browser schedule its refresh from
         # expiresAt - now instead of its own clock, which may be off (client.js does). The rest
         # of the body is serialised once per token (`Token.tvm_json_prefix`).
         body = minted.tvm_json_prefix + b',"now":%d}' % int(self.clock())
-        return _TokenResponse(body)
+        return _TokenResponse(body, request_id)
+
+    async def metrics_page(self, request: Request) -> Response:
+        """GET /metrics: the same auth as /token unless metrics_auth = "none" (loopback only,
+        checked at start-up). Never under CORS: the Guard drops `Origin` on this path."""
+        if self.settings.metrics_auth != "none":
+            await self.principal_of(request)
+        assert isinstance(self.metrics, Metrics)
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
 
     async def list_profiles(self, request: Request) -> Response:
         access = access_for(await self.principal_of(request), self.settings)
@@ -159,7 +199,7 @@ class _TokenResponse(Response):
 
     media_type = "application/json"
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, request_id: str) -> None:
         self.status_code = 200
         self.background = None
         self.body = body
@@ -167,7 +207,18 @@ class _TokenResponse(Response):
             (b"content-length", b"%d" % len(body)),
             (b"content-type", b"application/json"),
             (b"cache-control", b"no-store"),
+            (b"x-request-id", request_id.encode("ascii")),
         ]
+
+
+def request_id_of(scope: Scope) -> str:
+    """API Gateway's request id on Lambda (Mangum passes the event), else a fresh one."""
+    event = scope.get("aws.event")
+    if isinstance(event, dict):
+        found = (event.get("requestContext") or {}).get("requestId")
+        if isinstance(found, str) and found.isascii() and found.isprintable() and len(found) < 100:
+            return found
+    return secrets.token_hex(8)
 
 
 def api_error_for(error: TvmError) -> ApiError:

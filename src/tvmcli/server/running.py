@@ -6,12 +6,15 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import os
 import secrets
+import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.types import ASGIApp
 
@@ -21,6 +24,7 @@ from tvmcli.errors import ConfigError, UsageError
 from tvmcli.netaddr import join_host_port
 from tvmcli.private_files import write_private
 from tvmcli.server.auth import bearer_tokens
+from tvmcli.server.metrics import MULTIPROCESS_ENV
 from tvmcli.settings import ServerSettings
 
 BEARER_TOKEN_FILE_NAME = "serve-bearer-token"  # noqa: S105 - a file name
@@ -134,10 +138,34 @@ def run_workers(
     account's mint rate; each keeps its own token cache."""
     from uvicorn.supervisors import Multiprocess
 
+    class Supervisor(Multiprocess):
+        """Remembers the signal that stopped it: uvicorn's single server re-raises it once
+        shut down (exit 143 or 130 in a shell), its supervisor just returns (exit 0)."""
+
+        stopped_by: int | None = None
+
+        def handle_int(self) -> None:
+            self.stopped_by = signal.SIGINT
+            super().handle_int()
+
+        def handle_term(self) -> None:
+            self.stopped_by = signal.SIGTERM
+            super().handle_term()
+
     configure_logging()
+    if config.server.metrics and not os.environ.get(MULTIPROCESS_ENV):
+        # prometheus-client's multiprocess mode: every worker writes its counts to files in
+        # this folder and /metrics, in any worker, adds them up. A path, not a secret.
+        os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="momento-tvm-metrics-")
     factory = functools.partial(_worker_app, config, api_key, bearer_token)
     multi = uvicorn_config(factory, config.server, factory=True, workers=config.server.workers)
-    Multiprocess(multi, sockets=[sock]).run()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    supervisor = Supervisor(multi, sockets=[sock])
+    supervisor.run()
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+    if supervisor.stopped_by is not None:
+        signal.raise_signal(supervisor.stopped_by)
 
 
 def _worker_app(config: Config, api_key: ApiKey, bearer_token: str | None) -> ASGIApp:
@@ -149,9 +177,42 @@ def _worker_app(config: Config, api_key: ApiKey, bearer_token: str | None) -> AS
     )
 
 
+class LineFormatter(logging.Formatter):
+    """'12:00:00 source: message' on every line of a record: an access-log batch is one record
+    of many lines (each stamped with when the batch was written, at most 0.25 s after the
+    request). uvicorn's own logger is called uvicorn.error even for start-up news; it shows
+    as uvicorn."""
+
+    NAMES: ClassVar[dict[str, str]] = {"uvicorn.error": "uvicorn"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = (
+            f"{self.formatTime(record, '%H:%M:%S')} {self.NAMES.get(record.name, record.name)}: "
+        )
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return "\n".join(prefix + line for line in text.splitlines() or [""])
+
+
+def served_profiles(config: Config) -> list[str]:
+    """The profiles some caller may use: [server] profiles for open and bearer callers; the
+    groups' and users' profiles for basic and jwt (a list of None means every profile)."""
+    settings = config.server
+    if settings.auth in ("open", "bearer"):
+        lists = [settings.access.profiles]
+    else:
+        lists = [group.profiles for group in settings.groups.values()]
+        lists += [user.access.profiles for user in settings.users.values() if user.access]
+    if any(names is None for names in lists):
+        return list(config.profiles)
+    allowed = {name for names in lists for name in names or ()}
+    return [name for name in config.profiles if name in allowed]
+
+
 def configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.setFormatter(LineFormatter())
     for name in ("tvmcli", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]

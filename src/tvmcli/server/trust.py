@@ -36,11 +36,9 @@ class Grant:
 
 @dataclass(frozen=True)
 class TrustPrincipal(Principal):
-    """A pipeline, as a trust's rules see it."""
+    """A pipeline, as a trust's rules see it: `name` is the token's `sub`, `issuer` its `iss`."""
 
     trust: str = ""
-    issuer: str = ""
-    subject: str = ""
     grants: Mapping[str, Grant] = field(default_factory=dict)
 
     def identity_for(self, profile: str) -> str | None:
@@ -48,12 +46,13 @@ class TrustPrincipal(Principal):
         return grant.token_id if grant is not None else None
 
     def audit(self, profile: str | None) -> tuple[tuple[str, str], ...]:
+        """After principal= (the `sub`): the trust, the rule that grants `profile` and the
+        issuer."""
         grant = self.grants.get(profile) if profile is not None else None
         return (
             ("trust", self.trust),
             ("rule", str(grant.rule) if grant is not None else "-"),
-            ("iss", self.issuer),
-            ("sub", self.subject),
+            ("iss", self.issuer or "-"),
         )
 
 
@@ -87,12 +86,11 @@ class TrustAuth(TokenVerifier):
             for profile in rule.profiles:
                 grants.setdefault(profile, Grant(index, fit_token_id(token_id)))
         return TrustPrincipal(
-            name=f"trust:{trust.name}",
+            name=subject,
             identity=None,
+            issuer=trust.issuer,
             access=Access(tuple(grants), next(iter(grants)) if len(grants) == 1 else None),
             trust=trust.name,
-            issuer=trust.issuer,
-            subject=subject,
             grants=grants,
         )
 

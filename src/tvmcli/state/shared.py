@@ -160,10 +160,13 @@ class FleetLimiter:
         self._clock = clock
         self._sleep = sleep
         self.shed = 0
+        self.events: Any = None  # set by the vendor; the local limiter reports through it
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, low: bool = False) -> None:
+        """A fleet-wide slot. Priority (`low`) holds within one instance only: while the cache
+        is unusable, in the local limiter."""
         if not self.shared.usable():
-            await self.local.acquire()
+            await self.local.acquire(low=low)
             return
         arrived = self._clock()
         slot = math.ceil(arrived / self.spacing)
@@ -176,7 +179,7 @@ class FleetLimiter:
                 self.shared.client.increment(f"slot:{slot}".encode(), SLOT_TTL)
             )
             if not ok:
-                await self.local.acquire()
+                await self.local.acquire(low=low)
                 return
             if taken == 1:
                 await self._sleep(max(0.0, start - self._clock()))

@@ -1,0 +1,91 @@
+"""What mint tells a person: retries while waiting on a terminal, what the token grants, and a
+warning when --reuse can never reuse."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import Result
+
+from tvmcli.emulator import Emulator, Faults
+
+Cli = Callable[..., Result]
+BIN = Path(sys.executable).parent
+EXAMPLE = Path(__file__).parent.parent / "profiles.example.toml"
+
+
+def on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run with stdout and stderr on a real pseudo-terminal; return the exit code and screen."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env=env
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=60)
+    os.close(primary)
+    return process.returncode, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_the_spinner_shows_each_retry_and_its_reason() -> None:
+    faults = Faults(latency=0.6, fail_first=2)
+    with Emulator(rate_limit=0, faults=faults) as flaky:
+        env = {
+            **os.environ,
+            "MOMENTO_API_KEY": flaky.issue_api_key(),
+            "MOMENTO_ENDPOINT": flaky.endpoint,
+            "TERM": "xterm",
+            "COLUMNS": "200",
+        }
+        code, screen = on_a_terminal(
+            [str(BIN / "momento-tvm"), "mint", "chat-reader", "-c", str(EXAMPLE)], env
+        )
+    assert code == 0, screen
+    assert "retry 1 after UNAVAILABLE" in screen
+    assert "retry 2 after UNAVAILABLE" in screen
+
+
+def test_the_summary_lists_what_the_token_grants(
+    cli: Cli, emulator_env: Emulator, profiles_file: Path
+) -> None:
+    result = cli("mint", "chat-writer", "-c", str(profiles_file), "-o", "text")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    grants = next(i for i, line in enumerate(lines) if line.startswith("Grants"))
+    assert (
+        lines[grants].split(None, 1)[1] == "publish-subscribe on cache chat: topic prefix 'room-'"
+    )
+    assert lines[grants + 1].strip() == "read-write on cache chat: key prefix 'user-'"
+
+
+def test_reuse_with_min_ttl_not_below_the_lifetime_warns(
+    cli: Cli, emulator_env: Emulator, write_profiles: Callable[[str], Path]
+) -> None:
+    path = write_profiles(
+        """
+        [profiles.short]
+        expires_in = "20m"
+        permissions = [{ role = "read-only", cache = "c" }]
+        """
+    )
+    for _ in range(2):
+        result = cli("mint", "short", "-c", str(path), "--reuse", "--min-ttl", "30m")
+        assert result.exit_code == 0, result.stderr
+        assert "warning: --min-ttl 30m is not less than the token's lifetime 20m" in result.stderr
+    assert emulator_env.service.stats()["mints"] == 2  # as warned: never reused
+    quiet = cli("mint", "short", "-c", str(path), "--reuse", "--min-ttl", "5m")
+    assert "warning" not in quiet.stderr
