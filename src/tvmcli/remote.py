@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -42,6 +42,7 @@ from tvmcli.tokens import Token
 DEFAULT_AUDIENCE = "momento-tvm"
 MAX_ANSWER_BYTES = 64 * 1024
 RETRIED = frozenset({429, 503})
+OnRetry = Callable[[int, str], None]
 _ENVELOPES = (Kind.DISPOSABLE_TOKEN, Kind.ENVELOPE)  # what a vending server hands out
 
 
@@ -67,11 +68,12 @@ class Identity:
     def __repr__(self) -> str:
         return f"Identity({self.kind!r}, audience={self.audience!r})"
 
-    async def value(self, ends: float) -> str | None:
+    async def value(self, ends: float, on_retry: OnRetry) -> str | None:
         if self._request is None:
             return self._value
         url, token = self._request
-        return await _github_id_token(url, token, self.audience or DEFAULT_AUDIENCE, ends)
+        audience = self.audience or DEFAULT_AUDIENCE
+        return await _github_id_token(url, token, audience, ends, on_retry)
 
 
 def identity_from(
@@ -150,24 +152,37 @@ def server_address(url: str, source: str = "--from") -> str:
 
 
 def fetch_token(
-    address: str, profile: str, identity: Identity, *, token_id: str | None, timeout: float
+    address: str,
+    profile: str,
+    identity: Identity,
+    *,
+    token_id: str | None,
+    timeout: float,
+    on_retry: OnRetry | None = None,
 ) -> Token:
-    """The token for `profile` from the server at `address` (see `server_address`)."""
+    """The token for `profile` from the server at `address` (see `server_address`).
+    `on_retry(number, reason)` hears of each retry (a terminal shows it)."""
     from tvmcli.syncrun import run_sync
 
-    return run_sync(lambda: _fetch_token(address, profile, identity, token_id, timeout))
+    tell = on_retry or (lambda number, reason: None)
+    return run_sync(lambda: _fetch_token(address, profile, identity, token_id, timeout, tell))
 
 
 async def _fetch_token(
-    address: str, profile: str, identity: Identity, token_id: str | None, timeout: float
+    address: str,
+    profile: str,
+    identity: Identity,
+    token_id: str | None,
+    timeout: float,
+    on_retry: OnRetry,
 ) -> Token:
     ends = time.monotonic() + timeout
-    credential = await identity.value(ends)
+    credential = await identity.value(ends, on_retry)
     query = {"profile": profile, **({"name": token_id} if token_id is not None else {})}
     url = f"{address}/token?{urlencode(query)}"
     headers = [("Authorization", f"Bearer {credential}")] if credential else []
     what = f"the vending server at {address}"
-    answer = await _ask(url, headers, ends, what)
+    answer = await _ask(url, headers, ends, what, on_retry)
     if answer.status == 200:
         return _token_from(answer, what, profile)
     code, message = _error_of(answer, credential)
@@ -192,7 +207,9 @@ async def _fetch_token(
     )
 
 
-async def _github_id_token(request_url: str, request_token: str, audience: str, ends: float) -> str:
+async def _github_id_token(
+    request_url: str, request_token: str, audience: str, ends: float, on_retry: OnRetry
+) -> str:
     """GitHub Actions' ID token for `audience`: GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=...
     with `Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN`; the answer is {"value": jwt}."""
     what = "GitHub Actions' ID-token endpoint"
@@ -202,7 +219,7 @@ async def _github_id_token(request_url: str, request_token: str, audience: str, 
     _check_header_safe(request_token, f"${envvars.ACTIONS_ID_TOKEN_REQUEST_TOKEN}")
     separator = "&" if "?" in request_url else "?"
     url = f"{request_url}{separator}audience={quote(audience, safe='')}"
-    answer = await _ask(url, [("Authorization", f"bearer {request_token}")], ends, what)
+    answer = await _ask(url, [("Authorization", f"bearer {request_token}")], ends, what, on_retry)
     if answer.status in (401, 403):
         raise RefusedError(
             f"{what} refused the request (HTTP {answer.status})",
@@ -220,8 +237,11 @@ async def _github_id_token(request_url: str, request_token: str, audience: str, 
     return value
 
 
-async def _ask(url: str, headers: list[tuple[str, str]], ends: float, what: str) -> Fetched:
+async def _ask(
+    url: str, headers: list[tuple[str, str]], ends: float, what: str, on_retry: OnRetry
+) -> Fetched:
     """One GET, asked again after Retry-After on 429 and 503 while the deadline allows."""
+    retries = 0
     while True:
         left = ends - time.monotonic()
         if left <= 0:
@@ -242,6 +262,8 @@ async def _ask(url: str, headers: list[tuple[str, str]], ends: float, what: str)
                 f"{wait:g}s, past --timeout",
                 hint="Retry later, or give a longer --timeout.",
             )
+        retries += 1
+        on_retry(retries, f"HTTP {answer.status} from {what} (waiting {wait:g}s)")
         await asyncio.sleep(wait)
 
 

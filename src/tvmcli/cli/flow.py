@@ -299,13 +299,15 @@ def obtain_remote_token(
     identity = request.identity
 
     def ask() -> Token:
-        with output.spinner(f"Asking {request.address} for a {request.profile} token"):
+        waiting = f"Asking {request.address} for a {request.profile} token"
+        with output.spinner(waiting) as show:
             return remote.fetch_token(
                 request.address,
                 request.profile,
                 identity,
                 token_id=request.token_id,
                 timeout=timeout,
+                on_retry=lambda number, reason: show(f"{waiting}: retry {number} after {reason}"),
             )
 
     cache = reusing.TokenCache(default_cache_dir(os.environ)) if reuse else None
