@@ -84,7 +84,11 @@ class _Bounded(_Protocol):
             self._head_timer = None
         super().connection_lost(exc)
 
+    _in_head = True  # before a request's head is complete (httptools counts its bytes)
+    _head_bytes = 0
+
     def on_response_complete(self) -> None:
+        self._in_head, self._head_bytes = True, 0  # the next request's head, from its first byte
         self._await_head()  # the next request's head, if any, has the same deadline
         super().on_response_complete()  # (may start a pipelined request: its head arrived)
 
@@ -143,9 +147,6 @@ if HttpToolsProtocol is not None:
         `max_head_bytes` (counted from the request's first byte) the connection is answered
         431 and closed."""
 
-        _head_bytes = 0
-        _in_head = True
-
         def data_received(self, data: bytes) -> None:
             if self._in_head:  # counted per packet: a call per header cost more
                 self._head_bytes += len(data)
@@ -155,14 +156,6 @@ if HttpToolsProtocol is not None:
                         self.transport.close()
                     return
             super().data_received(data)
-
-        def on_message_begin(self) -> None:
-            self._in_head, self._head_bytes = True, 0
-            super().on_message_begin()
-
-        def on_response_complete(self) -> None:
-            self._in_head, self._head_bytes = True, 0  # the next request's bytes count too
-            super().on_response_complete()
 
         def on_headers_complete(self) -> None:
             self._in_head = False
