@@ -108,7 +108,10 @@ async def burst(ports: list[int], name: str) -> list[int]:
 
 
 def minted_ids(log: str) -> collections.Counter[str]:
-    return collections.Counter(re.findall(r"minted token_id=(\S+)", log))
+    """Mints per token id; the start-up checks (one per instance, no token id: "-") apart."""
+    return collections.Counter(
+        found for found in re.findall(r"minted token_id=(\S+)", log) if found != "-"
+    )
 
 
 def main() -> None:
@@ -161,7 +164,8 @@ def main() -> None:
     print(f"  {args.duration:.0f} s from a cold cache; emulator limit 5 mints/s")
     print(f"  200s: {tally.ok}   shed (503 + Retry-After): {tally.shed}   p99: {p99:.1f} ms")
     print(f"  errors (anything else): {sum(tally.errors.values())} {dict(tally.errors)}")
-    print(f"  mints: {total}   most mints in any 1 s window: {most} (limit 5)")
+    print(f"  mints: {total} (2 of them the instances' start-up checks)   most mints in any 1 s ")
+    print(f"  window: {most} (limit 5)")
     print(f"  most mints of one token id: {max(per_id.values(), default=0)} (target 1)")
     print(
         f"burst: 100 concurrent requests for one id over both instances: statuses "

@@ -625,3 +625,26 @@ def test_the_limiter_refusing_a_retry_ends_the_mint_with_mint_limit() -> None:
         with pytest.raises(MintLimitError):
             asyncio.run(mint())
     assert emulator.service.stats()["calls"] == 1
+
+
+def test_serve_runs_httptools_with_the_same_bounds_and_a_head_size_cap(emulator: Emulator) -> None:
+    """uvloop and httptools (issue 13's fast stack) with the limits of the h11 protocol: a
+    head that keeps growing is cut off at twice max_header_bytes, whatever its pace."""
+    import socket as sockets
+
+    from tvmcli.server.connections import bounded_protocol
+
+    assert bounded_protocol().__name__ == "BoundedHttpToolsProtocol"
+    with serve(emulator) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with sockets.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall(b"GET /token HTTP/1.1\r\nHost: " + f"{host}:{port}".encode() + b"\r\n")
+            answer = b""
+            try:
+                for i in range(400):  # 400 x 100 bytes: far past 2 x 8 KiB
+                    raw.sendall(f"X-Pad-{i}: {'a' * 90}\r\n".encode())
+                answer = raw.recv(4096)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 431")
+        assert httpx.get(server.url + "/healthz").status_code in (200, 503)  # still serving

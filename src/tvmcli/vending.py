@@ -258,8 +258,8 @@ class TokenVendor:
             return (await self._mint(profile, expires_in, token_id)).token, "mint"
         key = (profile.name, token_id)
         entry = self._cache.get(key)
-        if entry is not None and (self._fresh(entry) or self._usable(entry)):
-            if not self._fresh(entry):
+        if entry is not None and ((fresh := self._fresh(entry)) or self._usable(entry)):
+            if not fresh:
                 self._refresh_ahead(profile, expires_in, token_id, key)
             self._cache.move_to_end(key)
             self.hits += 1

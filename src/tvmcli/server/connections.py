@@ -1,5 +1,5 @@
-"""uvicorn's h11 protocol with the two limits it lacks: a deadline for a request's head, and a
-bound on open connections.
+"""uvicorn's HTTP protocols (httptools where it is installed, else h11) with the two limits
+they lack: a deadline for a request's head, and a bound on open connections.
 
 uvicorn times out only an idle keep-alive connection, and any byte the client sends cancels
 that timer: a connection that never completes its request head (slowloris), or that sends a
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -32,8 +32,25 @@ _BUSY = (
 )
 
 
-class BoundedH11Protocol(H11Protocol):
-    """Pass as uvicorn's `http` with the two limits bound (`functools.partial`)."""
+_TOO_LARGE_BODY = json.dumps(
+    {"error": {"code": "headers_too_large", "message": "request headers are too large"}}
+).encode()
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: application/json\r\n"
+    b"connection: close\r\n"
+    b"content-length: " + str(len(_TOO_LARGE_BODY)).encode() + b"\r\n\r\n" + _TOO_LARGE_BODY
+)
+
+
+if TYPE_CHECKING:  # what the mixin builds on: either protocol has these members
+    _Protocol = H11Protocol
+else:
+    _Protocol = object
+
+
+class _Bounded(_Protocol):
+    """The two limits, for either of uvicorn's HTTP protocols (the mixin goes first)."""
 
     def __init__(
         self,
@@ -44,11 +61,14 @@ class BoundedH11Protocol(H11Protocol):
         *,
         header_timeout: float,
         max_connections: int,
+        max_head_bytes: int = 1 << 16,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.header_timeout = header_timeout
         self.max_connections = max_connections
+        self.max_head_bytes = max_head_bytes
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_due: float | None = None  # when the awaited head must have arrived
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -59,31 +79,85 @@ class BoundedH11Protocol(H11Protocol):
         self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_timer()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         super().connection_lost(exc)
+
+    _in_head = True  # before a request's head is complete (httptools counts its bytes)
+    _head_bytes = 0
+
+    def on_response_complete(self) -> None:
+        self._in_head, self._head_bytes = True, 0  # the next request's head, from its first byte
+        self._await_head()  # the next request's head, if any, has the same deadline
+        super().on_response_complete()  # (may start a pipelined request: its head arrived)
+
+    # One timer per connection, moved forward lazily: a request only sets a deadline (a timer
+    # per response cost a tenth of a cached /token), and the timer, when it fires, closes the
+    # connection or sleeps until the current deadline.
+
+    def _await_head(self) -> None:
+        self._head_due = self.loop.time() + self.header_timeout
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_at(self._head_due, self._check_head)
+
+    def _head_arrived(self) -> None:
+        self._head_due = None
+
+    def _check_head(self) -> None:
+        self._head_timer = None
+        due = self._head_due
+        if due is None or (self.cycle is not None and not self.cycle.response_complete):
+            return  # no head awaited, or a request is being answered
+        if self.loop.time() < due:
+            self._head_timer = self.loop.call_at(due, self._check_head)
+            return
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+class BoundedH11Protocol(_Bounded, H11Protocol):
+    """Pass as uvicorn's `http` with the limits bound (`functools.partial`)."""
 
     def handle_events(self) -> None:
         cycle = self.cycle
         super().handle_events()
         if self.cycle is not cycle:  # a request's head arrived: it is being answered
-            self._stop_head_timer()
+            self._head_arrived()
 
-    def on_response_complete(self) -> None:
-        self._await_head()  # the next request's head, if any, has the same deadline
-        super().on_response_complete()  # (may start a pipelined request: stops the timer)
 
-    def _await_head(self) -> None:
-        self._stop_head_timer()
-        self._head_timer = self.loop.call_later(self.header_timeout, self._head_overdue)
+try:  # httptools is an optional part of uvicorn's stack
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # pragma: no cover - where httptools does not install
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
-    def _stop_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
 
-    def _head_overdue(self) -> None:
-        self._head_timer = None
-        if self.cycle is not None and not self.cycle.response_complete:
-            return  # a request is being answered
-        if not self.transport.is_closing():
-            self.transport.close()
+def bounded_protocol() -> type:
+    """httptools' parser where it is installed (twice the cached throughput of h11), with the
+    same limits; else h11. Module-level classes: `serve --workers` pickles the choice."""
+    if HttpToolsProtocol is None:
+        return BoundedH11Protocol
+    return BoundedHttpToolsProtocol
+
+
+if HttpToolsProtocol is not None:
+
+    class BoundedHttpToolsProtocol(_Bounded, HttpToolsProtocol):  # type: ignore[misc]
+        """httptools buffers a request's head without a size limit of its own: past
+        `max_head_bytes` (counted from the request's first byte) the connection is answered
+        431 and closed."""
+
+        def data_received(self, data: bytes) -> None:
+            if self._in_head:  # counted per packet: a call per header cost more
+                self._head_bytes += len(data)
+                if self._head_bytes > self.max_head_bytes:
+                    if not self.transport.is_closing():
+                        self.transport.write(_TOO_LARGE)
+                        self.transport.close()
+                    return
+            super().data_received(data)
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            self._head_arrived()  # the request runs as usual
+            super().on_headers_complete()

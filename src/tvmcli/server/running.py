@@ -96,16 +96,18 @@ def uvicorn_config(
       `[server] trusted_proxies` names, and from no one else.
     - A request's head must arrive within `header_timeout`, an idle keep-alive connection
       closes after `idle_timeout`, and at most `max_connections` are open
-      (`connections.BoundedH11Protocol`; uvicorn has no header deadline of its own).
+      (`connections.bounded_protocol`: httptools where installed, else h11; uvicorn has no
+      header deadline of its own).
     """
     import uvicorn
 
-    from tvmcli.server.connections import BoundedH11Protocol
+    from tvmcli.server.connections import bounded_protocol
 
     protocol = functools.partial(
-        BoundedH11Protocol,
+        bounded_protocol(),
         header_timeout=settings.header_timeout,
         max_connections=settings.max_connections,
+        max_head_bytes=settings.max_header_bytes * 2,
     )
     return uvicorn.Config(
         app,
