@@ -89,65 +89,74 @@ class MintLimiter:
         self.queue = queue
         self._clock = clock
         self._sleep = sleep
-        self._starts: collections.deque[float] = collections.deque()
+        # One cell per call in the window: its admission time, moved to its completion time
+        # once it completes (`settle`), so a slot frees a window after the call surely
+        # reached Momento, however late it went out on a busy machine.
+        self._starts: list[list[float]] = []
         self._lock = asyncio.Lock()
         self._urgent_waiting = 0  # callers with no token at all, queued for a slot
         self.shed = 0
         self.waits = 0
         self.events: VendEvents = NO_EVENTS
 
-    async def acquire(self, *, low: bool = False) -> None:
-        """A slot for one call to the token service, or MintLimitError after `queue` seconds.
-        `low` (refresh-ahead of a token still in use) yields to every waiting urgent caller."""
+    async def acquire(self, *, low: bool = False) -> list[float]:
+        """A slot for one call to the token service (pass it to `settle` when the call has
+        completed), or MintLimitError after `queue` seconds. `low` (refresh-ahead of a token
+        still in use) yields to every waiting urgent caller."""
         if low:
-            await self._acquire_low()
-            return
+            return await self._acquire_low()
         self._urgent_waiting += 1
         try:
-            await self._acquire_urgent()
+            return await self._acquire_urgent()
         finally:
             self._urgent_waiting -= 1
 
-    def _take(self, now: float) -> float | None:
-        """Take a slot now (None), or say how long until one frees."""
+    def _take(self, now: float) -> list[float] | float:
+        """Take a slot now (its cell), or say how long until one frees (seconds)."""
         # (a nanosecond of tolerance: after sleeping exactly `wait`, rounding must not leave
         # a window that never quite ends)
-        while self._starts and now - self._starts[0] >= self.window - 1e-9:
-            self._starts.popleft()
+        self._starts = [c for c in self._starts if now - c[0] < self.window - 1e-9]
         if len(self._starts) < self.per_window:
-            self._starts.append(now)
-            return None
-        return self._starts[0] + self.window - now
+            cell = [now]
+            self._starts.append(cell)
+            return cell
+        return min(c[0] for c in self._starts) + self.window - now
 
-    async def _acquire_low(self) -> None:
+    def settle(self, cell: list[float] | None) -> None:
+        """The call admitted with `cell` has completed: its slot counts from now."""
+        if cell is not None:
+            cell[0] = max(cell[0], self._clock())
+
+    async def _acquire_low(self) -> list[float]:
         arrived = self._clock()
         waited = False
         while True:
             now = self._clock()
             wait = self.window / self.per_window  # an urgent caller goes first
             if self._urgent_waiting == 0 and not self._lock.locked():
-                free_in = self._take(now)
-                if free_in is None:
+                taken = self._take(now)
+                if isinstance(taken, list):
                     if waited:
                         self.events.limiter_waited()
-                    return
-                wait = free_in
+                    return taken
+                wait = taken
             if now + wait - arrived > self.queue:
                 raise MintLimitError(retry_after=max(wait, 0.1))
             waited = True
             await self._sleep(wait)
 
-    async def _acquire_urgent(self) -> None:
+    async def _acquire_urgent(self) -> list[float]:
         arrived = self._clock()
         async with self._lock:  # FIFO: asyncio.Lock wakes waiters in order
             waited = False
             while True:
                 now = self._clock()
-                wait = self._take(now)
-                if wait is None:
+                taken = self._take(now)
+                if isinstance(taken, list):
                     if waited:
                         self.events.limiter_waited()
-                    return
+                    return taken
+                wait = taken
                 if now + wait - arrived > self.queue:
                     self.shed += 1
                     self.events.limiter_shed()
@@ -357,16 +366,23 @@ class TokenVendor:
         self, profile: Profile, expires_in: int, token_id: str | None, *, low: bool = False
     ) -> _Entry:
         admitted: list[float] = []
+        slots: list[list[float] | None] = []
 
         async def admit() -> None:  # before every call to the token service, retries too
-            await self.limiter.acquire(low=low)
+            if slots:  # the previous attempt has completed: its slot counts from now
+                self.limiter.settle(slots[-1])
+            slots.append(await self.limiter.acquire(low=low))
             admitted.append(self._clock())
 
         started = time.perf_counter()
         try:
-            token = await self.minter.mint(
-                profile.statements, expires_in, token_id, profile=profile.name, admit=admit
-            )
+            try:
+                token = await self.minter.mint(
+                    profile.statements, expires_in, token_id, profile=profile.name, admit=admit
+                )
+            finally:
+                if slots:
+                    self.limiter.settle(slots[-1])
         except Exception as exc:
             self.last_error_at, self.last_error = self._clock(), type(exc).__name__
             if not isinstance(exc, MintLimitError):  # a shed is not Momento's error

@@ -25,7 +25,10 @@ async def check_key(vendor: TokenVendor) -> None:
     recorded for /healthz. Leaves no connection open (the server's own loop opens its own)."""
     try:
         # Through the mint budget, retries included, like every other call.
-        await vendor.minter.mint(CANARY, 1, None, admit=vendor.limiter.acquire)
+        async def admit() -> None:
+            await vendor.limiter.acquire()
+
+        await vendor.minter.mint(CANARY, 1, None, admit=admit)
     except AuthError:
         raise
     except TvmError as error:

@@ -162,12 +162,17 @@ class FleetLimiter:
         self.shed = 0
         self.events: Any = None  # set by the vendor; the local limiter reports through it
 
-    async def acquire(self, *, low: bool = False) -> None:
+    def settle(self, slot: list[float] | None) -> None:
+        """A call has completed: a local slot (while degraded) counts from now; fleet slots
+        are spaced with room for a late call already."""
+        self.local.settle(slot)
+
+    async def acquire(self, *, low: bool = False) -> list[float] | None:
         """A fleet-wide slot. Priority (`low`) holds within one instance only: while the cache
         is unusable, in the local limiter."""
         if not self.shared.usable():
-            await self.local.acquire(low=low)
-            return
+            degraded: list[float] | None = await self.local.acquire(low=low)
+            return degraded
         arrived = self._clock()
         slot = math.ceil(arrived / self.spacing)
         while True:
@@ -179,13 +184,13 @@ class FleetLimiter:
                 self.shared.client.increment(f"slot:{slot}".encode(), SLOT_TTL)
             )
             if not ok:
-                await self.local.acquire(low=low)
-                return
+                local: list[float] | None = await self.local.acquire(low=low)
+                return local
             if taken == 1:
                 await self._sleep(max(0.0, start - self._clock()))
                 now = self._clock()
                 if now - start <= self.lateness:
-                    return
+                    return None
                 # Too late for this slot (a slow claim, or a busy event loop): a mint now could
                 # fall within the next slot's second. Claim a later one.
                 slot = math.ceil(now / self.spacing)
