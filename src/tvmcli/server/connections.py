@@ -150,12 +150,16 @@ if HttpToolsProtocol is not None:
         def data_received(self, data: bytes) -> None:
             if self._in_head:  # counted per packet: a call per header cost more
                 self._head_bytes += len(data)
-                if self._head_bytes > self.max_head_bytes:
-                    if not self.transport.is_closing():
-                        self.transport.write(_TOO_LARGE)
-                        self.transport.close()
-                    return
             super().data_received(data)
+            # Checked after parsing: a packet that completes the head and carries a body is
+            # not a large head (the body has its own limits).
+            if (
+                self._in_head
+                and self._head_bytes > self.max_head_bytes
+                and not self.transport.is_closing()
+            ):
+                self.transport.write(_TOO_LARGE)
+                self.transport.close()
 
         def on_headers_complete(self) -> None:
             self._in_head = False
