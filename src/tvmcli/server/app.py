@@ -124,6 +124,8 @@ def build_app(
             settings=settings,
             clients=ClientLimiter(settings.client_rate, settings.client_burst),
             access=access,
+            # The token lane (see Guard): not under CORS, which adds headers to every answer.
+            lane=None if settings.cors_origins else (frozenset(TOKEN_PATHS), routes.token),
         )
     ]
     if settings.cors_origins:  # without origins there is nothing to allow: no CORS headers at all
