@@ -225,13 +225,16 @@ class Guard:
             return
         state = scope.get("state", {})
         elapsed = (time.perf_counter() - started) * 1000
-        self.access.add(
+        line = (
             f"{printable(client)} {scope['method']} {printable(scope['path'])} {status} "
             f"{elapsed:.1f}ms principal={printable(state.get('principal') or '-')} "
             f"profile={printable(state.get('profile') or '-')} "
             f"token_id={printable(state.get('token_id') or '-')}"
-            + "".join(f" {key}={printable(value)}" for key, value in state.get("audit", ()))
         )
+        audit = state.get("audit")
+        if audit:  # a CI trust's name, rule and issuer
+            line += "".join(f" {key}={printable(value)}" for key, value in audit)
+        self.access.add(line)
 
 
 def _address(text: str) -> IPAddress | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import gc
 import logging
 import os
 import secrets
@@ -128,6 +129,7 @@ def run(app: ASGIApp, sock: socket.socket, settings: ServerSettings) -> None:
     import uvicorn
 
     configure_logging()
+    freeze_start_up_objects()
     uvicorn.Server(uvicorn_config(app, settings)).run(sockets=[sock])
 
 
@@ -174,9 +176,21 @@ def _worker_app(config: Config, api_key: ApiKey, bearer_token: str | None) -> AS
     from tvmcli.server.app import build_app
 
     configure_logging()  # a spawned process starts with Python's defaults
-    return build_app(
+    app = build_app(
         config, api_key=api_key, bearer_token=bearer_token, mint_share=config.server.workers
     )
+    freeze_start_up_objects()
+    return app
+
+
+def freeze_start_up_objects() -> None:
+    """Leave what start-up made (modules, the app, gRPC's and the SDK's objects: tens of
+    thousands) out of the garbage collector's work for good. Python's oldest-generation
+    collections walk every such object, and under load ran every few thousand requests: they
+    cost a cached /token about 3 us (2 %). Only for processes `serve` owns; an app embedded
+    in another program leaves that program's collector alone."""
+    gc.collect()
+    gc.freeze()
 
 
 class LineFormatter(logging.Formatter):
