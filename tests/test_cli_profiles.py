@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -165,3 +166,24 @@ def test_init_as_momento_tvm_toml_in_this_folder_needs_no_config_flag(cli: Cli) 
     assert result.exit_code == 0, result.stderr
     assert "--config" not in result.stderr
     assert cli("profiles", "validate").exit_code == 0
+
+
+def test_the_starters_commented_jwt_and_trust_blocks_load_when_uncommented() -> None:
+    """What a reader uncomments to sign in with JWTs and trust GitHub Actions is valid as it
+    stands (auth switched to jwt, as its comment says)."""
+    from tvmcli.config import parse_config
+
+    lines = starter_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# [server.jwt]"))
+    toml_line = re.compile(r"# (\[|[a-z_]+ = )")  # not the prose comments around them
+    head, tail = lines[:start], lines[start:]
+    uncommented = [line[2:] if toml_line.match(line) else line for line in tail]
+    assert (
+        sum(line != old for line, old in zip(uncommented, tail, strict=True)) == 12
+    )  # 5 jwt, 7 trust
+    text = "\n".join(head + uncommented).replace('auth = "bearer"', 'auth = "jwt"')
+    config = parse_config(text, Path("starter.toml"))
+    trust = config.server.trusts["github"]
+    assert trust.issuer == "https://token.actions.githubusercontent.com"
+    assert trust.rules[0].profiles == ("ci-warmup",)
+    assert config.server.jwt is not None
