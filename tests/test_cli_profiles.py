@@ -178,12 +178,13 @@ def test_the_starters_commented_jwt_and_trust_blocks_load_when_uncommented() -> 
     toml_line = re.compile(r"# (\[|[a-z_]+ = )")  # not the prose comments around them
     head, tail = lines[:start], lines[start:]
     uncommented = [line[2:] if toml_line.match(line) else line for line in tail]
-    assert (
-        sum(line != old for line, old in zip(uncommented, tail, strict=True)) == 12
-    )  # 5 jwt, 7 trust
+    changed = sum(line != old for line, old in zip(uncommented, tail, strict=True))
+    assert changed == 11  # the jwt block (5 lines) and the trust block (6)
     text = "\n".join(head + uncommented).replace('auth = "bearer"', 'auth = "jwt"')
     config = parse_config(text, Path("starter.toml"))
-    trust = config.server.trusts["github"]
+    (trust,) = config.server.trusts
+    assert trust.name == "github"
+    assert trust.audience == ("momento-tvm",)
     assert trust.issuer == "https://token.actions.githubusercontent.com"
     assert trust.rules[0].profiles == ("ci-warmup",)
     assert config.server.jwt is not None
