@@ -227,7 +227,7 @@ def fake_checkout(tmp_path: Path, changelog: str, version: str = "1.2.0") -> Pat
         (ROOT / "scripts" / "release-notes").read_bytes()
     )
     (tmp_path / "src" / "tvmcli").mkdir(parents=True)
-    (tmp_path / "src" / "tvmcli" / "__init__.py").write_text(f'__version__ = "{version}"\n')
+    (tmp_path / "src" / "tvmcli" / "version.py").write_text(f'__version__ = "{version}"\n')
     (tmp_path / "CHANGELOG.md").write_text(changelog)
     return tmp_path
 

@@ -13,7 +13,7 @@ import pytest
 from tests.serving import BEARER, DEFAULT_SERVER, serve
 from tvmcli.credential_format import Kind, parse_credential
 from tvmcli.emulator import Emulator, Faults
-from tvmcli.server.passwords import hash_password
+from tvmcli.passwords import hash_password
 
 AUTH = {"Authorization": f"Bearer {BEARER}"}
 

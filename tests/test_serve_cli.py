@@ -21,7 +21,7 @@ from tests.serving import PROFILES
 from tvmcli.config import load_config, parse_config
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.errors import ConfigError
-from tvmcli.server.passwords import verify_password
+from tvmcli.passwords import verify_password
 from tvmcli.settings import check_startup
 
 Cli = Callable[..., Result]

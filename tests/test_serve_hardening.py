@@ -112,7 +112,7 @@ def toml_string(text: str) -> str:
 def test_profiles_and_user_names_follow_the_same_token_id_rule(name: str) -> None:
     from tvmcli.config import parse_config
     from tvmcli.errors import ConfigError
-    from tvmcli.server.passwords import hash_password
+    from tvmcli.passwords import hash_password
 
     escaped = toml_string(name)
     permissions = 'permissions = [{ role = "read-only", cache = "c" }]\n'

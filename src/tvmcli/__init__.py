@@ -17,8 +17,6 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing stays unloaded: `import tvmcli` must cost almost nothing
 
-__version__ = "0.1.0"
-
 if TYPE_CHECKING:
     from typing import Any
 
@@ -41,6 +39,7 @@ if TYPE_CHECKING:
     from tvmcli.settings import ServerSettings
     from tvmcli.tokens import Token
     from tvmcli.vending import Vendor
+    from tvmcli.version import __version__
 
 __all__ = [
     "AuthError",
@@ -74,6 +73,7 @@ _WHERE = {
     "ServerSettings": "tvmcli.settings",
     "Token": "tvmcli.tokens",
     "Vendor": "tvmcli.vending",
+    "__version__": "tvmcli.version",
     **dict.fromkeys(
         (
             "AuthError",

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import h11
 
-from tvmcli import __version__
+from tvmcli.version import __version__
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 

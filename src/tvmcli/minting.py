@@ -18,7 +18,6 @@ import grpc
 import grpc.aio
 from momento_wire_types import token_pb2, token_pb2_grpc
 
-from tvmcli import __version__
 from tvmcli.credential_format import Kind, make_envelope, mask
 from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey
 from tvmcli.errors import (
@@ -33,6 +32,7 @@ from tvmcli.scopes import build_permissions
 from tvmcli.statements import ACCOUNT_WINDOW_SECONDS, Statement
 from tvmcli.syncrun import run_sync
 from tvmcli.tokens import Token
+from tvmcli.version import __version__
 
 RETRYABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.RESOURCE_EXHAUSTED}

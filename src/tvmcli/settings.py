@@ -535,7 +535,7 @@ def check_startup(settings: ServerSettings) -> None:
 def _hash_problem(encoded: str) -> str | None:
     # hashlib, secrets and friends load only for files with basic-auth users: every other
     # command that reads the file (mint, on every call) would pay for them
-    from tvmcli.server.passwords import hash_problem
+    from tvmcli.passwords import hash_problem
 
     return hash_problem(encoded)
 

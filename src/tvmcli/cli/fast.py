@@ -9,7 +9,7 @@ from __future__ import annotations
 
 def run(argv: list[str]) -> int | None:
     if argv == ["--version"]:
-        from tvmcli import __version__
+        from tvmcli.version import __version__
 
         _write(f"momento-tvm {__version__}")
         return 0

@@ -19,7 +19,7 @@ Examples:
 @common.handle_errors
 def hash_password() -> None:
     """Hash a password for basic auth. Reads it from the terminal (twice) or from stdin."""
-    from tvmcli.server.passwords import hash_password as make_hash
+    from tvmcli.passwords import hash_password as make_hash
 
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tvmcli.errors import ConfigError
-from tvmcli.server.passwords import hash_password, same_secret, verify_password
+from tvmcli.passwords import hash_password, same_secret, verify_password
 from tvmcli.settings import Access, ServerSettings
 
 

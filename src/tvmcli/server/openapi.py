@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tvmcli import __version__
 from tvmcli.statements import MAX_TOKEN_ID_LENGTH
+from tvmcli.version import __version__
 
 TOKEN_PATHS = ("/token", "/", "/api/momento/token")
 

@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from tvmcli import __version__
 from tvmcli.config import Config
 from tvmcli.durations import iso_utc
 from tvmcli.errors import MintLimitError, TvmError
@@ -28,6 +27,7 @@ from tvmcli.server.oidc import IdentityProviderUnavailable
 from tvmcli.server.openapi import openapi_document
 from tvmcli.state.shared import FleetLimiter
 from tvmcli.vending import MintLimiter, TokenVendor
+from tvmcli.version import __version__
 
 ANSWERED_RECENTLY = 300.0
 log = logging.getLogger("tvmcli.server")

@@ -15,8 +15,8 @@ import grpc.aio
 from momento_wire_types import cacheclient_pb2 as pb
 from momento_wire_types import cacheclient_pb2_grpc
 
-from tvmcli import __version__
 from tvmcli.credentials import ApiKey, target_for
+from tvmcli.version import __version__
 
 
 class CacheUnavailable(Exception):
