@@ -4,41 +4,18 @@ warning when --reuse can never reuse."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from typer.testing import Result
 
+from tests.terminal import on_a_terminal
 from tvmcli.emulator import Emulator, Faults
 
 Cli = Callable[..., Result]
 BIN = Path(sys.executable).parent
 EXAMPLE = Path(__file__).parent.parent / "profiles.example.toml"
-
-
-def on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Run with stdout and stderr on a real pseudo-terminal; return the exit code and screen."""
-    import pty
-
-    primary, secondary = pty.openpty()
-    process = subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env=env
-    )
-    os.close(secondary)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:  # the terminal closed: the process is gone
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    process.wait(timeout=60)
-    os.close(primary)
-    return process.returncode, b"".join(chunks).decode("utf-8", "replace")
 
 
 def test_the_spinner_shows_each_retry_and_its_reason() -> None:

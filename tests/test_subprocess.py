@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.terminal import on_a_terminal
 from tvmcli import __version__
 from tvmcli.credential_format import Kind, parse_credential
 from tvmcli.emulator import Emulator
@@ -125,8 +126,6 @@ def test_a_directory_as_config_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_mint_on_a_terminal_shows_a_spinner_and_a_summary() -> None:
     """A real pseudo-terminal: the spinner goes to stderr, the summary to stdout."""
-    import pty
-
     from tvmcli.emulator import Faults
 
     with Emulator(rate_limit=0, faults=Faults(latency=1.0)) as slow:
@@ -138,28 +137,10 @@ def test_mint_on_a_terminal_shows_a_spinner_and_a_summary() -> None:
             "COLUMNS": "200",
         }
         env.pop("NO_COLOR", None)
-        primary, secondary = pty.openpty()
-        process = subprocess.Popen(
-            [str(BIN / "momento-tvm"), "mint", "chat-reader", "-c", str(EXAMPLE)],
-            stdin=subprocess.DEVNULL,
-            stdout=secondary,
-            stderr=secondary,
-            env=env,
+        code, screen = on_a_terminal(
+            [str(BIN / "momento-tvm"), "mint", "chat-reader", "-c", str(EXAMPLE)], env, timeout=30
         )
-        os.close(secondary)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(primary, 4096)
-            except OSError:  # the terminal closed: the process is gone
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        process.wait(timeout=30)
-        os.close(primary)
-    screen = b"".join(chunks).decode("utf-8", "replace")
-    assert process.returncode == 0
+    assert code == 0
     assert "Minting chat-reader at" in screen  # the spinner's text
     assert "Profile" in screen
     assert "Expires" in screen

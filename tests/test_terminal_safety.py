@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
+from tests.terminal import on_a_terminal
 from tvmcli import jwtcodec
 from tvmcli.cli import fast
 from tvmcli.credential_format import make_envelope
@@ -86,32 +86,12 @@ def test_json_output_is_escaped_by_json(cli: Cli) -> None:
 
 
 def test_inspect_on_a_real_terminal_shows_no_raw_sequence() -> None:
-    import pty
-
-    primary, secondary = pty.openpty()
     env = {**os.environ, "TERM": "xterm", "COLUMNS": "200", "TOKEN": HOSTILE}
     env.pop("NO_COLOR", None)
-    process = subprocess.Popen(
-        [str(BIN / "momento-tvm"), "inspect", "--env", "TOKEN"],
-        stdin=subprocess.DEVNULL,
-        stdout=secondary,
-        stderr=secondary,
-        env=env,
+    code, screen = on_a_terminal(
+        [str(BIN / "momento-tvm"), "inspect", "--env", "TOKEN"], env, timeout=30
     )
-    os.close(secondary)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    process.wait(timeout=30)
-    os.close(primary)
-    screen = b"".join(chunks).decode("utf-8", "replace")
-    assert process.returncode == 0
+    assert code == 0
     assert "\x1b]0;" not in screen
     assert "\x1b[2J" not in screen
     assert "\x07" not in screen
