@@ -1,6 +1,7 @@
 """Fuzzing `serve` over real HTTP: generated paths, query strings, methods and header sets
-(Authorization in every mode, Host, X-Forwarded-For, Origin, ...) sent to the real app under
-the production uvicorn configuration on loopback, minting from the emulator over gRPC.
+(Authorization in every mode, a CI trust among them, Host, X-Forwarded-For, Origin, ...)
+sent to the real app under the production uvicorn configuration on loopback, minting from
+the emulator over gRPC.
 
 Whatever arrives: no 500, no traceback or internal error in the logs, only statuses from the
 documented set, an error body of the documented shape, no secret in any answer, and no raw
@@ -32,7 +33,7 @@ from tvmcli.passwords import hash_password
 # The statuses the README documents for the vending API (400 includes uvicorn's own answer to
 # a request it cannot parse).
 DOCUMENTED = {200, 400, 401, 403, 404, 405, 411, 413, 429, 431, 502, 503, 504}
-COUNTS = {"bearer": 900, "jwt": 900, "basic": 300, "proxied": 400}
+COUNTS = {"bearer": 900, "jwt": 700, "trust": 300, "basic": 300, "proxied": 400}
 
 FUZZ = settings(
     deadline=None,
@@ -218,6 +219,7 @@ def run_fuzz(
     assert_clean_logs(logs, secrets)
     assert sender.sent >= COUNTS[name], sender.statuses
     assert 500 not in sender.statuses
+    assert sender.statuses.get(200, 0) >= 10, sender.statuses  # the good path was reached too
 
 
 def requests_with(authorization: Any) -> Any:
@@ -358,6 +360,69 @@ def test_fuzz_jwt_server() -> None:
     )
     try:
         run_fuzz("jwt", server, requests_with(sign_ins()))
+    finally:
+        jwks.close()
+
+
+# -- CI trust: GitHub-shaped identity tokens routed by issuer beside a sign-in provider --------
+
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+@st.composite
+def ci_identities(draw: st.DrawFn) -> str:
+    """GitHub Actions ID tokens, mostly well signed, with claims a rule matches or nearly does
+    (ids as numbers, hostile repository names for the token id template)."""
+    now = int(time.time())
+
+    def usually(*valid: Any) -> Any:  # a valid value four times in five
+        return draw(st.sampled_from(valid) if draw(st.integers(0, 4)) else JSON_VALUES)
+
+    claims: dict[str, Any] = {
+        "iss": usually(GITHUB_ISSUER, COGNITO_ISSUER),
+        "aud": usually("momento-tvm", ["momento-tvm", "x"], "other"),
+        "sub": usually("repo:acme/web:ref:refs/heads/main", "a" * 200),
+        "iat": usually(now, now - 60),
+        "exp": usually(now + 600, now - 600),
+        "repository_id": usually("42", 42, "43"),
+        "ref": usually("refs/heads/main", "refs/heads/dev"),
+        "repository": usually("acme/web", "acme/" + "w" * 100)
+        if draw(st.booleans())
+        else draw(any_text),
+        "run_id": usually("1234", 1234),
+    }
+    for key in draw(st.lists(st.sampled_from(list(claims)), max_size=2, unique=True)):
+        del claims[key]
+    claims.update(draw(st.dictionaries(any_text, JSON_VALUES, max_size=2)))
+    key = draw(st.sampled_from([RSA_KEY, EC_KEY]))
+    header = {"alg": key.alg, "kid": key.kid, "typ": "JWT"}
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    if draw(st.integers(0, 4)):
+        algorithm = jwt.get_algorithm_by_name(key.alg)
+        signature = b64(algorithm.sign(signing_input.encode(), key.private))
+    else:
+        signature = b64(draw(st.binary(max_size=64)))
+    return f"Bearer {signing_input}.{signature}"
+
+
+def test_fuzz_server_trusting_a_ci_issuer() -> None:
+    jwks = JwksServer()
+    jwks.keys = [RSA_KEY.jwk, EC_KEY.jwk]
+    server = (
+        '[server]\nauth = "jwt"\n'
+        + JWT_SERVER_EXTRA
+        + f'[server.jwt]\nissuer = "{COGNITO_ISSUER}"\naudience = "{COGNITO_CLIENT}"\n'
+        + f'jwks_url = "{jwks.url}"\n'
+        + GROUPS
+        + f'[server.trust.github]\nissuer = "{GITHUB_ISSUER}"\naudience = "momento-tvm"\n'
+        + f'jwks_url = "{jwks.url}"\n'
+        + "[[server.trust.github.rules]]\n"
+        + 'claims = { repository_id = "42", ref = "refs/heads/main" }\n'
+        + 'profiles = ["chat-writer"]\n'
+        + 'token_id = "{repository}#{run_id}"\n'
+    )
+    try:
+        run_fuzz("trust", server, requests_with(ci_identities()))
     finally:
         jwks.close()
 
