@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.serving import BEARER, PROFILES, Running, serve
 from tvmcli.config import parse_config
 from tvmcli.emulator import Emulator
 from tvmcli.errors import ConfigError
+from tvmcli.state.shared import RETRY_AFTER_FAILURE
 
 FLEET = """
 [server]
@@ -161,3 +163,34 @@ def test_bad_state_values_are_refused_naming_the_field(table: str, field: str) -
         parse_config(PROFILES + f"[server]\n[server.state]\n{table}\n", Path("p.toml"))
     assert caught.value.exit_code == 3
     assert any(field in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_losing_and_regaining_the_state_cache_is_logged_once_each(
+    emulator: Emulator, api_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="tvmcli.server")
+    with serve(emulator, FLEET, key=api_key) as server:
+        emulator.cache.available = False
+        during = []
+        outage_ends = time.monotonic() + RETRY_AFTER_FAILURE + 1.5  # a probe fails again in it
+        while time.monotonic() < outage_ends:
+            name = f"outage-{len(during)}"  # a new id: this process's memory misses
+            during.append(httpx.get(server.url + f"/token?name={name}", headers=AUTH))
+            time.sleep(0.25)
+        emulator.cache.available = True
+        deadline = time.monotonic() + 15
+        probes = 0
+        while httpx.get(server.url + "/healthz").json()["state"]["degraded"]:
+            assert time.monotonic() < deadline, "the shared state did not recover"
+            probes += 1
+            httpx.get(server.url + f"/token?name=probe-{probes}", headers=AUTH)
+            time.sleep(0.5)
+        for i in range(3):
+            httpx.get(server.url + f"/token?name=after-{i}", headers=AUTH)
+    assert {r.status_code for r in during} == {200}
+    lines = [r.getMessage() for r in caplog.records if r.name == "tvmcli.server"]
+    lost = [line for line in lines if "serving from this process's memory" in line]
+    regained = [line for line in lines if line == "shared state: cache 'fleet-state' answers again"]
+    assert len(lost) == 1, lines
+    assert "'fleet-state' is unavailable (UNAVAILABLE)" in lost[0]
+    assert len(regained) == 1, lines
