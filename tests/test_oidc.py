@@ -695,10 +695,10 @@ class OneAnswer:
 
 def fetch_now(url: str) -> Any:
     from tvmcli.httpfetch import fetch
-    from tvmcli.settings import jwks_url_problem
+    from tvmcli.netaddr import http_url_problem
 
     return asyncio.run(
-        fetch(url, deadline=5, max_bytes=1 << 20, allowed=lambda u: jwks_url_problem(u) is None)
+        fetch(url, deadline=5, max_bytes=1 << 20, allowed=lambda u: http_url_problem(u) is None)
     )
 
 

@@ -9,6 +9,7 @@ import secrets
 
 N, R, P = 2**14, 8, 1
 _DKLEN = 32
+_MAX_MEMORY = 64 * 1024 * 1024  # scrypt's maxmem for N, r, p above, with room
 
 
 def _b64(data: bytes) -> str:
@@ -35,7 +36,7 @@ def verify_password(password: str, encoded: str) -> bool:
             r=int(r),
             p=int(p),
             dklen=len(expected),
-            maxmem=64 * 1024 * 1024,
+            maxmem=_MAX_MEMORY,
         )
     except (ValueError, TypeError):
         return False
@@ -44,9 +45,6 @@ def verify_password(password: str, encoded: str) -> bool:
 
 def same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
-
-
-_MAX_MEMORY = 64 * 1024 * 1024  # verify_password's maxmem
 
 
 def hash_problem(encoded: str) -> str | None:

@@ -575,12 +575,6 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
-def jwks_url_problem(url: str) -> str | None:
-    """Why `url` cannot be a JWKS address, or None: https, or plain http to loopback only (a
-    JWKS fetched in the clear can be swapped for an attacker's keys on the way)."""
-    return http_url_problem(url)
-
-
 class _Verifying(NamedTuple):
     """What [server.jwt] and each [server.trust.NAME] share: how a token is verified."""
 
@@ -643,7 +637,7 @@ def _verifying(
                 "(or set jwks_url or jwks_file)",
             )
             ok = False
-    url_problem = jwks_url_problem(jwks_url) if jwks_url is not None else None
+    url_problem = http_url_problem(jwks_url) if jwks_url is not None else None
     if url_problem is not None:
         reader.problem(f"{where}.jwks_url", url_problem)
         ok = False

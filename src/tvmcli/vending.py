@@ -45,7 +45,9 @@ class VendEvents(Protocol):
     def limiter_shed(self) -> None: ...
 
 
-class _NoEvents:
+class NoEvents:
+    """Every event, counted nowhere."""
+
     def cache_hit(self) -> None: ...
     def minted(self, seconds: float) -> None: ...
     def mint_failed(self, seconds: float, status: str) -> None: ...
@@ -53,7 +55,7 @@ class _NoEvents:
     def limiter_shed(self) -> None: ...
 
 
-NO_EVENTS: VendEvents = _NoEvents()
+NO_EVENTS: VendEvents = NoEvents()
 
 
 class Minter(Protocol):

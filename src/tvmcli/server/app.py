@@ -190,7 +190,7 @@ def authenticator_for(
 
 async def _on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.headers)
+    return exc.response()
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:

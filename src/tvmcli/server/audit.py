@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from tvmcli.durations import iso_utc
 from tvmcli.errors import ConfigError
 
 
@@ -46,7 +47,7 @@ class AuditLog:
         request_id: str,
     ) -> None:
         line = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "time": iso_utc(time.time()),
             "principal": principal,
             "issuer": issuer,
             "auth": auth,

@@ -27,8 +27,8 @@ def client_js() -> bytes:
 
 
 class ClientScript:
-    def __init__(self, body: bytes | None = None) -> None:
-        self.body = client_js() if body is None else body
+    def __init__(self) -> None:
+        self.body = client_js()
         self.etag = f'"{hashlib.sha256(self.body).hexdigest()[:32]}"'
         self._headers = {
             "ETag": self.etag,

@@ -21,6 +21,10 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers or {}
 
+    def response(self) -> JSONResponse:
+        """This error as the API answers it."""
+        return error_response(self.status, self.code, self.message, self.headers)
+
 
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None

@@ -116,9 +116,7 @@ class Guard:
                 try:
                     response = await lane(Request(scope, receive))
                 except ApiError as error:
-                    response = error_response(
-                        error.status, error.code, error.message, error.headers
-                    )
+                    response = error.response()
                 status = response.status_code
                 await response(scope, receive, send)
             except Exception as exc:  # as below

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from tvmcli.vending import NoEvents
+
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own variable
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 METRICS_PATH = "/metrics"
@@ -94,13 +96,8 @@ class Metrics:
         return page
 
 
-class NoMetrics:
+class NoMetrics(NoEvents):
     """The same events, counted nowhere (`metrics = false`, the default)."""
 
     def vend(self, profile: str, outcome: str) -> None: ...
-    def minted(self, seconds: float) -> None: ...
-    def mint_failed(self, seconds: float, status: str) -> None: ...
-    def cache_hit(self) -> None: ...
-    def limiter_waited(self) -> None: ...
-    def limiter_shed(self) -> None: ...
     def auth_failed(self, reason: str) -> None: ...

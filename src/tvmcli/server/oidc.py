@@ -31,8 +31,9 @@ from typing import Any, Protocol
 import jwt
 
 from tvmcli.httpfetch import Fetched, FetchError, fetch
+from tvmcli.netaddr import http_url_problem
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized
-from tvmcli.settings import JwtSettings, jwks_url_problem
+from tvmcli.settings import JwtSettings
 
 # The key type each algorithm family verifies with: an RS256 header naming an EC key is refused
 # before PyJWT is asked (it would raise TypeError).
@@ -181,7 +182,7 @@ class JwksCache:
             url,
             deadline=left,
             max_bytes=MAX_JWKS_BYTES,
-            allowed=lambda target: jwks_url_problem(target) is None,
+            allowed=lambda target: http_url_problem(target) is None,
         )
 
     async def _discover(self, ends: float) -> str:
@@ -191,7 +192,7 @@ class JwksCache:
         if not isinstance(document, dict) or document.get("issuer") != issuer:
             raise FetchError("the discovery document does not name this issuer")
         uri = document.get("jwks_uri")
-        if not isinstance(uri, str) or jwks_url_problem(uri) is not None:
+        if not isinstance(uri, str) or http_url_problem(uri) is not None:
             raise FetchError("the discovery document has no https jwks_uri")
         return uri
 

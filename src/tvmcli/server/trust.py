@@ -112,7 +112,7 @@ class IssuerRouter(Authenticator):
         verifier = self._verifiers.get(issuer) if isinstance(issuer, str) else None
         if verifier is None:
             raise self._any.refuse("wrong_issuer")
-        return await verifier.authenticate(authorization)
+        return verifier.principal(await verifier.verified(token))  # the header parsed once
 
 
 def jwt_authenticator(settings: ServerSettings) -> Authenticator:
