@@ -15,7 +15,7 @@ def write_private(path: Path, text: str) -> None:
     remains."""
     import tempfile  # loads random and shutil: only when a file is written
 
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent  # "." for a bare name
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
@@ -54,7 +54,7 @@ def append_once(path: Path, text: str) -> None:
 def check_writable(path: Path) -> None:
     """Refuse a destination that cannot be written, before the work that fills it is done (a
     mint spends one of Momento's 5 per second). Raises UsageError naming what is wrong."""
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent  # "." for a bare name
     if path.is_dir():
         raise UsageError(f"cannot write {path}: it is a directory")
     if not folder.is_dir():

@@ -98,7 +98,6 @@ class MintLimiter:
         self._lock = asyncio.Lock()
         self._urgent_waiting = 0  # callers with no token at all, queued for a slot
         self.shed = 0
-        self.waits = 0
         self.events: VendEvents = NO_EVENTS
 
     async def acquire(self, *, low: bool = False) -> list[float]:
@@ -174,15 +173,7 @@ class _Entry:
 
 
 def _record_of(entry: _Entry) -> dict[str, object]:
-    token = entry.token
-    return {
-        "authToken": token.auth_token,
-        "endpoint": token.endpoint,
-        "expiresAt": token.expires_at,
-        "tokenId": token.token_id,
-        "profile": token.profile,
-        "mintedAt": entry.minted_at,
-    }
+    return {**entry.token.to_tvm_json(), "mintedAt": entry.minted_at}
 
 
 def _entry_from(record: dict[str, object] | None) -> _Entry | None:
@@ -350,17 +341,15 @@ class TokenVendor:
         started = time.monotonic()
         pause = 0.02
         while True:
-            entry = _entry_from(await shared.fetch(name))
-            if entry is not None and self._fresh(entry):
-                self.hits += 1
+            entry = await self._shared_fresh(shared, name)
+            if entry is not None:
                 return entry
             if await shared.lead(name, ttl=self.wait_limit):
                 try:
                     # Another instance may have stored it and let go between our look and
                     # our lock: look again before minting.
-                    entry = _entry_from(await shared.fetch(name))
-                    if entry is not None and self._fresh(entry):
-                        self.hits += 1
+                    entry = await self._shared_fresh(shared, name)
+                    if entry is not None:
                         return entry
                     entry = await self._mint(profile, expires_in, token_id, low=low)
                     usable_for = entry.token.expires_at - self._clock() - self.min_ttl
@@ -376,17 +365,25 @@ class TokenVendor:
             await self._sleep(pause)
             pause = min(pause * 2, 0.2)
 
+    async def _shared_fresh(self, shared: SharedState, name: bytes) -> _Entry | None:
+        """The fleet's entry under `name` if it opens and is fresh (a hit), else None."""
+        entry = _entry_from(await shared.fetch(name))
+        if entry is None or not self._fresh(entry):
+            return None
+        self.hits += 1
+        return entry
+
     async def _mint(
         self, profile: Profile, expires_in: int, token_id: str | None, *, low: bool = False
     ) -> _Entry:
-        admitted: list[float] = []
-        slots: list[list[float] | None] = []
+        slot: list[float] | None = None  # the latest call's limiter slot
+        admitted_at: float | None = None
 
         async def admit() -> None:  # before every call to the token service, retries too
-            if slots:  # the previous attempt has completed: its slot counts from now
-                self.limiter.settle(slots[-1])
-            slots.append(await self.limiter.acquire(low=low))
-            admitted.append(self._clock())
+            nonlocal slot, admitted_at
+            self.limiter.settle(slot)  # the previous attempt has completed: counts from now
+            slot = await self.limiter.acquire(low=low)
+            admitted_at = self._clock()
 
         started = time.perf_counter()
         try:
@@ -395,19 +392,18 @@ class TokenVendor:
                     profile.statements, expires_in, token_id, profile=profile.name, admit=admit
                 )
             finally:
-                if slots:
-                    self.limiter.settle(slots[-1])
+                self.limiter.settle(slot)
         except Exception as exc:
-            self.last_error_at, self.last_error = self._clock(), type(exc).__name__
+            self.record_failure(exc)
             if not isinstance(exc, MintLimitError):  # a shed is not Momento's error
                 code = exc.code if isinstance(exc, TvmError) else "internal"
                 self.events.mint_failed(time.perf_counter() - started, code)
             raise
         self.events.minted(time.perf_counter() - started)
         self.mints += 1
-        self.last_answer_at = self._clock()
+        self.record_answer()
         # The token's life starts by our clock, for reuse_share: at the call that made it.
-        return _Entry(token, admitted[-1] if admitted else self._clock())
+        return _Entry(token, admitted_at if admitted_at is not None else self._clock())
 
     def record_failure(self, error: BaseException) -> None:
         """A failed mint, for /healthz."""

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from tvmcli import envvars, token_env
 from tvmcli.cli import output
-from tvmcli.config import Config, load_config
 from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey, resolve_api_key
 from tvmcli.durations import (
     format_duration,
@@ -31,6 +30,7 @@ from tvmcli.paths import default_cache_dir
 from tvmcli.profiles import Profile, check_lifetime, check_token_id
 
 if TYPE_CHECKING:
+    from tvmcli.config import Config
     from tvmcli.remote import Identity
     from tvmcli.tokens import Token
 
@@ -59,7 +59,10 @@ def debugging() -> bool:
 
 
 def load(config: Path | None) -> Config:
-    """The configuration: --config, else where `load_config` looks."""
+    """The configuration: --config, else where `load_config` looks. Imported here: `mint
+    --from` reads no profiles file, and the settings' parser costs it ~15 ms."""
+    from tvmcli.config import load_config
+
     return load_config(config)
 
 

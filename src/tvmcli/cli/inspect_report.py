@@ -77,12 +77,11 @@ def run(
     stdin: BinaryIO,
     stdin_is_terminal: bool,
     environ: Mapping[str, str],
-    now: float | None = None,
 ) -> None:
-    """Decode and show one credential. Raises UsageError (bad input) or ExpiredError (--check)."""
-    check_output(options.output)
+    """Decode and show one credential (--output already checked, by `main`). Raises
+    UsageError (bad input) or ExpiredError (--check)."""
     text = read_input(options, stdin, stdin_is_terminal, environ)
-    description = describe(parse_credential(text), text, time.time() if now is None else now)
+    description = describe(parse_credential(text), text, time.time())
     if not options.quiet:
         if options.output == "json":
             output.data(json.dumps(description.to_json(), indent=2, default=str))

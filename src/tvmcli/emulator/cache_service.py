@@ -28,7 +28,7 @@ from momento_wire_types import cacheclient_pb2_grpc
 from momento_wire_types import permissionmessages_pb2 as perm
 
 from tvmcli import jwtcodec
-from tvmcli.emulator.service import _inner_key
+from tvmcli.emulator.service import Refusal, _inner_key
 
 READ = "read"
 WRITE = "write"
@@ -40,13 +40,6 @@ _ROLES_ALLOWING = {
     READ_WRITE: {perm.CacheReadWrite},
 }
 MAX_ITEMS = 100_000
-
-
-class _Denied(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class CacheService(cacheclient_pb2_grpc.ScsServicer):
@@ -188,11 +181,11 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
             claims = self._claims(metadata.get("authorization"))
             grant = claims.get("p")
             if grant is not None and not _allows(grant, cache, key, access):
-                raise _Denied(
+                raise Refusal(
                     grpc.StatusCode.PERMISSION_DENIED,
                     "Insufficient permissions to perform an operation on a cache",
                 )
-        except _Denied as denied:
+        except Refusal as denied:
             with self._lock:
                 self.denied += 1
             self._abort(context, denied.code, denied.message)
@@ -204,12 +197,12 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
         secret = _inner_key(presented) if isinstance(presented, str) else ""
         claims = jwtcodec.verify_hs256(secret, self._secret) if secret else None
         if claims is None:
-            raise _Denied(grpc.StatusCode.UNAUTHENTICATED, "Invalid credential")
+            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "Invalid credential")
         expires = claims.get("exp")
         if isinstance(expires, (int, float)) and expires <= self._wall():
-            raise _Denied(grpc.StatusCode.UNAUTHENTICATED, "the credential has expired")
+            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "the credential has expired")
         if "p" not in claims and claims.get("t") != "g":
-            raise _Denied(grpc.StatusCode.UNAUTHENTICATED, "Invalid credential")
+            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "Invalid credential")
         return claims
 
     @staticmethod
