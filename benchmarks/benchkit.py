@@ -1,9 +1,11 @@
-"""What the benchmarks share: bytecode first, timed subprocesses, interleaved medians."""
+"""What the benchmarks share: bytecode first, timed subprocesses, interleaved medians, and
+the processes of the load benchmarks (emulator, `serve`) with the log they are judged by."""
 
 from __future__ import annotations
 
 import compileall
 import os
+import re
 import shlex
 import statistics
 import subprocess
@@ -12,6 +14,9 @@ import time
 from pathlib import Path
 
 import tvmcli
+
+BIN = Path(sys.executable).parent
+BEARER = "benchmark-bearer-token-0123456789"  # [server.bearer] tokens_env = "BENCH_BEARER"
 
 
 def compile_package() -> None:
@@ -64,3 +69,30 @@ def start_emulator(log: Path, env: dict[str, str]) -> subprocess.Popen[str]:
         name, _, value = line.strip().removeprefix("export ").partition("=")
         env[name] = shlex.split(value)[0]
     return emulator
+
+
+def start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
+
+
+def max_mints_in_any_second(log: str) -> tuple[int, int]:
+    """(total mints, the most inside any window of one second) from the emulator's log."""
+    times = []
+    for line in log.splitlines():
+        match = re.match(r"(\d\d):(\d\d):(\d\d)\.(\d{3}) emulator: minted", line)
+        if match:
+            h, m, s, ms = (int(g) for g in match.groups())
+            times.append(h * 3600 + m * 60 + s + ms / 1000)
+    most = 0
+    for i, start_time in enumerate(times):
+        most = max(most, sum(1 for t in times[i:] if t - start_time < 1.0))
+    return len(times), most
+
+
+def port_of(url: str) -> int:
+    """The port of the URL `serve` prints (http://127.0.0.1:PORT/token)."""
+    return int(url.rsplit(":", 1)[1].split("/")[0])

@@ -18,16 +18,19 @@ import collections
 import os
 import random
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchkit import compile_package, start_emulator
-from serve_load import max_mints_in_any_second, start
-
-BIN = Path(sys.executable).parent
-BEARER = "benchmark-bearer-token-0123456789"
+from benchkit import (
+    BEARER,
+    BIN,
+    compile_package,
+    max_mints_in_any_second,
+    port_of,
+    start,
+    start_emulator,
+)
 
 CONFIG = """
 [profiles.chat-reader]
@@ -132,7 +135,7 @@ def main() -> None:
             start([str(BIN / "momento-tvm"), "serve", "-c", str(config), "--port", "0"], env)
             for _ in range(2)
         ]
-        ports = [int(url.rsplit(":", 1)[1].split("/")[0]) for _, url in servers]
+        ports = [port_of(url) for _, url in servers]
         try:
             time.sleep(0.5)
             tally = Tally()

@@ -34,10 +34,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchkit import compile_package, start_emulator
-
-BIN = Path(sys.executable).parent
-BEARER = "benchmark-bearer-token-0123456789"
+from benchkit import (
+    BEARER,
+    BIN,
+    compile_package,
+    max_mints_in_any_second,
+    port_of,
+    start,
+    start_emulator,
+)
 
 CONFIG = """
 [profiles.chat-reader]
@@ -132,28 +137,6 @@ def wrk_rps(url: str, clients: int, seconds: float, headers: dict[str, str]) -> 
     return rps, float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
-    )
-    assert process.stdout is not None
-    return process, process.stdout.readline().strip()
-
-
-def max_mints_in_any_second(log: str) -> tuple[int, int]:
-    """(total mints, the most inside any window of one second) from the emulator's log."""
-    times = []
-    for line in log.splitlines():
-        match = re.match(r"(\d\d):(\d\d):(\d\d)\.(\d{3}) emulator: minted", line)
-        if match:
-            h, m, s, ms = (int(g) for g in match.groups())
-            times.append(h * 3600 + m * 60 + s + ms / 1000)
-    most = 0
-    for i, start_time in enumerate(times):
-        most = max(most, sum(1 for t in times[i:] if t - start_time < 1.0))
-    return len(times), most
-
-
 STEADY_CONFIG = """
 [profiles.chat-reader]
 expires_in = "2m"
@@ -181,7 +164,7 @@ def steady(args: argparse.Namespace) -> None:
         serve, url = start(
             [str(BIN / "momento-tvm"), "serve", "-c", str(config), "--port", "0"], env
         )
-        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        port = port_of(url)
         try:
             time.sleep(0.5)
             warm = asyncio.run(warm_up(port, args.ids))
@@ -302,7 +285,7 @@ def main() -> None:
             [str(BIN / "momento-tvm"), "serve", "-c", str(config), "--port", "0"], env
         )
         bare, bare_port = start([sys.executable, "-c", BARE_SERVER], env)
-        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        port = port_of(url)
         load = None
         try:
             time.sleep(0.5)

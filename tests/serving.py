@@ -23,6 +23,7 @@ from tvmcli.server.running import bind, generated_bearer_token, uvicorn_config
 from tvmcli.settings import ServerSettings
 
 BEARER = "test-bearer-token-0123456789"
+AUTH = {"Authorization": f"Bearer {BEARER}"}  # what an allowed caller sends
 
 PROFILES = """
 [profiles.chat-reader]

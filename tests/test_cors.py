@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import httpx
 
-from tests.serving import BEARER, DEFAULT_SERVER, serve
+from tests.serving import AUTH, DEFAULT_SERVER, serve
 from tvmcli.emulator import Emulator
 
 ALLOWED = "http://localhost:5173"
 SERVER = DEFAULT_SERVER.replace("[server.bearer]", f'cors_origins = ["{ALLOWED}"]\n[server.bearer]')
-AUTH = {"Authorization": f"Bearer {BEARER}"}
 
 
 def test_an_allowed_origin_is_echoed(emulator: Emulator) -> None:

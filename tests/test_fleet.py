@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving import BEARER, PROFILES, Running, serve
+from tests.serving import AUTH, PROFILES, Running, serve
 from tvmcli.config import parse_config
 from tvmcli.emulator import Emulator
 from tvmcli.errors import ConfigError
@@ -31,7 +31,6 @@ tokens_env = "TEST_BEARER"
 backend = "momento"
 cache = "fleet-state"
 """
-AUTH = {"Authorization": f"Bearer {BEARER}"}
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ import jwt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.ci_providers import GITHUB_ISSUER
 from tests.serving import BEARER, serve
 from tests.test_oidc import COGNITO_CLIENT, COGNITO_ISSUER, GROUPS, JwksServer, Key, b64
 from tvmcli.emulator import Emulator
@@ -348,25 +349,34 @@ def sign_ins(draw: st.DrawFn) -> str:
 JWT_SERVER_EXTRA = "client_rate = 0\nmint_rate = 1000\n"
 
 
-def test_fuzz_jwt_server() -> None:
+@contextlib.contextmanager
+def fuzz_jwks() -> Iterator[JwksServer]:
+    """A loopback JWKS with the fuzz's RSA and EC keys."""
     jwks = JwksServer()
     jwks.keys = [RSA_KEY.jwk, EC_KEY.jwk]
-    server = (
-        '[server]\nauth = "jwt"\n'
-        + JWT_SERVER_EXTRA
-        + f'[server.jwt]\nissuer = "{COGNITO_ISSUER}"\naudience = "{COGNITO_CLIENT}"\n'
-        + f'jwks_url = "{jwks.url}"\n'
-        + GROUPS
-    )
     try:
-        run_fuzz("jwt", server, requests_with(sign_ins()))
+        yield jwks
     finally:
         jwks.close()
 
 
-# -- CI trust: GitHub-shaped identity tokens routed by issuer beside a sign-in provider --------
+def jwt_fuzz_server(jwks_url: str) -> str:
+    """auth = "jwt" with the sign-in provider's [server.jwt] and its groups."""
+    return (
+        '[server]\nauth = "jwt"\n'
+        + JWT_SERVER_EXTRA
+        + f'[server.jwt]\nissuer = "{COGNITO_ISSUER}"\naudience = "{COGNITO_CLIENT}"\n'
+        + f'jwks_url = "{jwks_url}"\n'
+        + GROUPS
+    )
 
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+
+def test_fuzz_jwt_server() -> None:
+    with fuzz_jwks() as jwks:
+        run_fuzz("jwt", jwt_fuzz_server(jwks.url), requests_with(sign_ins()))
+
+
+# -- CI trust: GitHub-shaped identity tokens routed by issuer beside a sign-in provider --------
 
 
 @st.composite
@@ -406,25 +416,17 @@ def ci_identities(draw: st.DrawFn) -> str:
 
 
 def test_fuzz_server_trusting_a_ci_issuer() -> None:
-    jwks = JwksServer()
-    jwks.keys = [RSA_KEY.jwk, EC_KEY.jwk]
-    server = (
-        '[server]\nauth = "jwt"\n'
-        + JWT_SERVER_EXTRA
-        + f'[server.jwt]\nissuer = "{COGNITO_ISSUER}"\naudience = "{COGNITO_CLIENT}"\n'
-        + f'jwks_url = "{jwks.url}"\n'
-        + GROUPS
-        + f'[server.trust.github]\nissuer = "{GITHUB_ISSUER}"\naudience = "momento-tvm"\n'
-        + f'jwks_url = "{jwks.url}"\n'
-        + "[[server.trust.github.rules]]\n"
-        + 'claims = { repository_id = "42", ref = "refs/heads/main" }\n'
-        + 'profiles = ["chat-writer"]\n'
-        + 'token_id = "{repository}#{run_id}"\n'
-    )
-    try:
+    with fuzz_jwks() as jwks:
+        server = (
+            jwt_fuzz_server(jwks.url)
+            + f'[server.trust.github]\nissuer = "{GITHUB_ISSUER}"\naudience = "momento-tvm"\n'
+            + f'jwks_url = "{jwks.url}"\n'
+            + "[[server.trust.github.rules]]\n"
+            + 'claims = { repository_id = "42", ref = "refs/heads/main" }\n'
+            + 'profiles = ["chat-writer"]\n'
+            + 'token_id = "{repository}#{run_id}"\n'
+        )
         run_fuzz("trust", server, requests_with(ci_identities()))
-    finally:
-        jwks.close()
 
 
 # -- behind a trusted proxy: X-Forwarded-For chains, per-client rate ----------------------------

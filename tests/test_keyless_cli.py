@@ -65,10 +65,6 @@ def in_actions(github: Provider, monkeypatch: pytest.MonkeyPatch) -> Provider:
     return github
 
 
-def secrets_of(*providers: Provider) -> list[str]:
-    return [p.request_token for p in providers]
-
-
 def assert_no_secret(text: str, *secrets: str) -> None:
     for secret in secrets:
         assert secret not in text
@@ -166,6 +162,16 @@ def test_the_id_token_endpoint_refusing_is_exit_4_with_a_hint(
     assert "GitHub Actions' ID-token endpoint refused the request (HTTP 401)" in result.stderr
     assert "id-token: write" in result.stderr
     assert "ghs_not-the-right-one" not in result.stderr
+
+
+def test_the_id_token_endpoint_failing_is_exit_5(
+    cli: Cli, server: Running, in_actions: Provider
+) -> None:
+    in_actions.id_token_status = 503
+    result = cli("mint", "ci-deploy", "--from", server.url, "--timeout", "2s")
+    assert result.exit_code == 5
+    assert "GitHub Actions' ID-token endpoint is unavailable (HTTP 503)" in result.stderr
+    assert result.stdout == ""
 
 
 # -- GitLab, bearer tokens, no identity --------------------------------------------------------

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from typer.testing import Result
 
-from tests.ci_providers import GITHUB_ISSUER, Provider, github_claims, gitlab_claims
+from tests.ci_providers import CI_PROFILES, GITHUB_ISSUER, Provider, github_claims, gitlab_claims
 from tests.serving import Running, serve
 from tests.test_oidc import COGNITO_CLIENT, COGNITO_ISSUER, Key, cognito
 from tvmcli.claim_rules import claim_text, fit_token_id, glob_match, render, rule_matches
@@ -26,18 +26,13 @@ from tvmcli.credential_format import parse_credential
 from tvmcli.emulator import Emulator
 from tvmcli.errors import ConfigError
 
-PROFILES = """
-[profiles.ci-deploy]
-expires_in = "15m"
-permissions = [{ role = "read-write", cache = "deploy" }]
-
-[profiles.ci-readonly]
-expires_in = "15m"
-permissions = [{ role = "read-only", cache = "deploy" }]
-
+PROFILES = (
+    CI_PROFILES
+    + """
 [profiles.chat-reader]
 permissions = [{ role = "subscribe-only", cache = "chat", topic = "*" }]
 """
+)
 
 # The issue's contract, with the GitHub issuer played on loopback (its keys by discovery).
 GITHUB_RULES = """

@@ -17,12 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving import BEARER, PROFILES, serve
+from tests.serving import AUTH, BEARER, PROFILES, serve
 from tvmcli.config import parse_config
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.errors import ConfigError
-
-AUTH = {"Authorization": f"Bearer {BEARER}"}
 
 
 def server_toml(extra: str = "") -> str:

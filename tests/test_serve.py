@@ -10,12 +10,10 @@ import grpc
 import httpx
 import pytest
 
-from tests.serving import BEARER, DEFAULT_SERVER, serve
+from tests.serving import AUTH, BEARER, DEFAULT_SERVER, serve
 from tvmcli.credential_format import Kind, parse_credential
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.passwords import hash_password
-
-AUTH = {"Authorization": f"Bearer {BEARER}"}
 
 
 def get(

@@ -15,10 +15,8 @@ import grpc
 import httpx
 import pytest
 
-from tests.serving import BEARER, serve
+from tests.serving import AUTH, serve
 from tvmcli.emulator import Emulator, Faults
-
-AUTH = {"Authorization": f"Bearer {BEARER}"}
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> None:

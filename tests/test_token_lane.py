@@ -10,14 +10,13 @@ import logging
 import httpx
 import pytest
 
-from tests.serving import BEARER, DEFAULT_SERVER, serve
+from tests.serving import AUTH, BEARER, DEFAULT_SERVER, serve
 from tvmcli.emulator import Emulator
 from tvmcli.server.auth import Authenticator, Principal
 
 CORS = DEFAULT_SERVER.replace(
     "[server.bearer]", 'cors_origins = ["http://localhost:5173"]\n[server.bearer]'
 )
-AUTH = {"Authorization": f"Bearer {BEARER}"}
 
 # (method, path, headers, status): every way a /token request is answered, good or bad.
 REQUESTS = [
