@@ -73,7 +73,8 @@ class Key:
 
 class JwksServer:
     """Serves {"keys": [...]} on loopback and counts fetches; `down` makes it answer 500,
-    `cache_control` adds that header, `drip` sends the body one byte per that many seconds."""
+    `cache_control` adds that header, `drip` sends the body one byte per that many seconds,
+    `raw` replaces the body."""
 
     def __init__(self) -> None:
         self.keys: list[dict[str, Any]] = []
@@ -81,6 +82,7 @@ class JwksServer:
         self.down = False
         self.cache_control: str | None = None
         self.drip: float | None = None
+        self.raw: bytes | None = None
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -90,7 +92,7 @@ class JwksServer:
                     self.send_response(500)
                     self.end_headers()
                     return
-                body = json.dumps({"keys": outer.keys}).encode()
+                body = json.dumps({"keys": outer.keys}).encode() if outer.raw is None else outer.raw
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -479,6 +481,25 @@ def test_a_jwks_server_that_is_down_is_a_clear_503(
         assert response.json()["error"]["code"] == "identity_provider_unavailable"
         assert response.headers["retry-after"] == "1"
         assert httpx.get(url + "/healthz").status_code == 200  # the server itself is fine
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 5000 + b"]" * 5000, b'{"keys": ' + b"[" * 100 + b"]" * 100 + b"}", b"\xff{"],
+    ids=["nested-past-the-parser", "nested-past-the-limit", "not-utf-8"],
+)
+def test_a_hostile_jwks_is_a_clear_503_with_backoff(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key, raw: bytes
+) -> None:
+    jwks.raw = raw
+    with clocked_server(emulator, jwks) as (url, clock, _):
+        first = token_with(url, cognito(rsa_key, ["readers"]))
+        clock.now += 0.5
+        second = token_with(url, cognito(rsa_key, ["readers"]))
+    assert (first.status_code, first.headers["retry-after"]) == (503, "1")
+    assert first.json()["error"]["code"] == "identity_provider_unavailable"
+    assert second.status_code == 503
+    assert jwks.fetches == 1  # the failure was recorded: no fetch before the retry time
 
 
 def test_after_an_outage_the_jwks_is_fetched_again_within_seconds(

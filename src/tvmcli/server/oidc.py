@@ -20,7 +20,6 @@ fetched again at every refresh, discovery and JWKS within the one deadline.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -31,6 +30,7 @@ from typing import Any, Protocol
 import jwt
 
 from tvmcli.httpfetch import Fetched, FetchError, fetch
+from tvmcli.jwtcodec import load_json
 from tvmcli.netaddr import http_url_problem
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized
 from tvmcli.settings import JwtSettings
@@ -169,7 +169,7 @@ class JwksCache:
             raw = fetched.body
             found = _MAX_AGE.search(fetched.headers.get("cache-control", ""))
             max_age = float(found.group(1)) if found else None
-        document = json.loads(raw)
+        document = load_json(raw)  # untrusted: ValueError, never RecursionError
         if not isinstance(document, dict):
             raise ValueError("a JWKS is a JSON object")
         return document, max_age
@@ -188,7 +188,7 @@ class JwksCache:
     async def _discover(self, ends: float) -> str:
         """The `jwks_uri` of the issuer's discovery document (OIDC Discovery 1.0, 4)."""
         issuer = self.settings.issuer
-        document = json.loads((await self._fetch(discovery_url(issuer), ends)).body)
+        document = load_json((await self._fetch(discovery_url(issuer), ends)).body)
         if not isinstance(document, dict) or document.get("issuer") != issuer:
             raise FetchError("the discovery document does not name this issuer")
         uri = document.get("jwks_uri")
