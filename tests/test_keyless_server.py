@@ -613,3 +613,18 @@ def test_the_readme_server_example_loads_as_documented() -> None:
     assert (github.issuer, github.provider, gitlab.provider) == (GITHUB_ISSUER, "github", "gitlab")
     assert github.rules[1].token_id == "{repository}#{run_id}"
     assert gitlab.audience == ("https://tvm.example.com",)
+
+
+def test_start_up_counts_the_profiles_the_trusts_grant() -> None:
+    """`serve` says which profiles some caller may use: with only a CI trust, its rules'."""
+    from tvmcli.server.running import served_profiles
+
+    config = parse_config(
+        PROFILES
+        + '[server]\nauth = "jwt"\n'
+        + f'[server.trust.github]\nissuer = "{GITHUB_ISSUER}"\naudience = "momento-tvm"\n'
+        + 'jwks_url = "https://keys.example.com/jwks"\n'
+        + GITHUB_RULES,
+        Path("trust.toml"),
+    )
+    assert served_profiles(config) == ["ci-deploy", "ci-readonly"]

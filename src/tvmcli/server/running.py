@@ -213,13 +213,16 @@ class LineFormatter(logging.Formatter):
 
 def served_profiles(config: Config) -> list[str]:
     """The profiles some caller may use: [server] profiles for open and bearer callers; the
-    groups' and users' profiles for basic and jwt (a list of None means every profile)."""
+    groups' and users' profiles for basic and jwt, and for jwt the CI trusts' rules' (a list
+    of None means every profile)."""
     settings = config.server
+    lists: list[tuple[str, ...] | None]
     if settings.auth in ("open", "bearer"):
         lists = [settings.access.profiles]
     else:
         lists = [group.profiles for group in settings.groups.values()]
         lists += [user.access.profiles for user in settings.users.values() if user.access]
+        lists += [rule.profiles for trust in settings.trusts for rule in trust.rules]
     if any(names is None for names in lists):
         return list(config.profiles)
     allowed = {name for names in lists for name in names or ()}
