@@ -142,6 +142,20 @@ def test_the_audit_trail_has_a_line_per_vend_and_no_secret(
         assert secret not in text
 
 
+def test_the_audit_trail_names_the_client_behind_a_trusted_proxy(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """The address the access log and client_rate use: the nearest untrusted X-Forwarded-For
+    hop, not the proxy's."""
+    audit = tmp_path / "audit.jsonl"
+    extra = f'audit_log = "{audit}"\ntrusted_proxies = ["127.0.0.0/8"]'
+    with serve(emulator, server_toml(extra)) as server:
+        forwarded = {**AUTH, "X-Forwarded-For": "203.0.113.9"}
+        assert httpx.get(server.url + "/token?name=alice", headers=forwarded).status_code == 200
+    [line] = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert line["client"] == "203.0.113.9"
+
+
 def test_serve_with_workers_adds_up_every_workers_metrics(
     emulator_env: Emulator, tmp_path: Path
 ) -> None:

@@ -101,6 +101,7 @@ class Guard:
             # and answers no preflight for it.
             scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"origin"]
         client = self._client(scope)
+        scope.setdefault("state", {})["client"] = client  # the audit trail's too
         refusal = self._refusal(scope, client)
         lane = self._lane
         if (

@@ -126,7 +126,7 @@ class Routes:
                 profile=name,
                 token_id=token_id,
                 expires_at=minted.expires_at,
-                client=request.client.host if request.client else "-",
+                client=state.get("client") or "-",  # the Guard's: proxies taken into account
                 source=source,
                 request_id=request_id,
             )
