@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,3 +194,25 @@ def test_losing_and_regaining_the_state_cache_is_logged_once_each(
     assert len(lost) == 1, lines
     assert "'fleet-state' is unavailable (UNAVAILABLE)" in lost[0]
     assert len(regained) == 1, lines
+
+
+def test_the_fleet_budget_reports_its_waits_and_sheds_to_metrics(
+    emulator: Emulator, api_key: str
+) -> None:
+    toml = FLEET.replace('mint_queue = "30s"', 'mint_queue = "1s"\nmetrics = true')
+    with serve(emulator, toml, key=api_key) as server:
+
+        async def burst() -> list[int]:
+            async with httpx.AsyncClient(timeout=30, headers=AUTH) as client:
+                answers = await asyncio.gather(
+                    *(client.get(f"{server.url}/token?name=burst-{i}") for i in range(20))
+                )
+            return [answer.status_code for answer in answers]
+
+        statuses = asyncio.run(burst())
+        page = httpx.get(server.url + "/metrics", headers=AUTH).text
+    shed = statuses.count(503)
+    assert shed > 0, statuses  # 20 mints at 5 a second do not fit in a 1 s queue
+    counts = dict(re.findall(r"^momento_tvm_(limiter_\w+)_total (\S+)$", page, re.M))
+    assert float(counts["limiter_sheds"]) == shed
+    assert float(counts["limiter_waits"]) > 0

@@ -160,7 +160,16 @@ class FleetLimiter:
         self._clock = clock
         self._sleep = sleep
         self.shed = 0
-        self.events: Any = None  # set by the vendor; the local limiter reports through it
+
+    @property
+    def events(self) -> Any:
+        """Where waits and sheds are reported: the local limiter's (the vendor sets it), so
+        fleet slots and degraded local ones count alike."""
+        return self.local.events
+
+    @events.setter
+    def events(self, events: Any) -> None:
+        self.local.events = events
 
     def settle(self, slot: list[float] | None) -> None:
         """A call has completed: a local slot (while degraded) counts from now; fleet slots
@@ -179,6 +188,7 @@ class FleetLimiter:
             start = slot * self.spacing
             if start - arrived > self.queue:
                 self.shed += 1
+                self.events.limiter_shed()
                 raise MintLimitError(retry_after=max(start - self._clock(), 0.1))
             ok, taken = await self.shared._use(
                 self.shared.client.increment(f"slot:{slot}".encode(), SLOT_TTL)
@@ -190,6 +200,8 @@ class FleetLimiter:
                 await self._sleep(max(0.0, start - self._clock()))
                 now = self._clock()
                 if now - start <= self.lateness:
+                    if start > arrived:  # this call waited for the fleet's budget
+                        self.events.limiter_waited()
                     return None
                 # Too late for this slot (a slow claim, or a busy event loop): a mint now could
                 # fall within the next slot's second. Claim a later one.
