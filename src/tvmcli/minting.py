@@ -19,7 +19,7 @@ import grpc.aio
 from momento_wire_types import token_pb2, token_pb2_grpc
 
 from tvmcli.credential_format import Kind, make_envelope, mask
-from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey
+from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey, Target
 from tvmcli.errors import (
     AuthError,
     MintTimeoutError,
@@ -33,6 +33,17 @@ from tvmcli.statements import ACCOUNT_WINDOW_SECONDS, Statement
 from tvmcli.syncrun import run_sync
 from tvmcli.tokens import Token
 from tvmcli.version import __version__
+
+AGENT = ("agent", f"momento-tvm:{__version__}")  # gRPC metadata on every call we make
+
+
+def open_channel(target: Target) -> grpc.aio.Channel:
+    """A channel to a Momento service (TLS unless the target is a plaintext loopback one), in
+    the running event loop; the token and the cache clients both open theirs here."""
+    if target.secure:
+        return grpc.aio.secure_channel(target.address, grpc.ssl_channel_credentials())
+    return grpc.aio.insecure_channel(target.address)
+
 
 RETRYABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.RESOURCE_EXHAUSTED}
@@ -89,10 +100,7 @@ class Minter:
         self._target = api_key.target
         self._channel: grpc.aio.Channel | None = None
         self._stub: token_pb2_grpc.TokenStub | None = None
-        self._metadata = (
-            ("authorization", api_key.secret),
-            ("agent", f"momento-tvm:{__version__}"),
-        )
+        self._metadata = (("authorization", api_key.secret), AGENT)
 
     async def __aenter__(self) -> Minter:
         return self
@@ -114,12 +122,7 @@ class Minter:
         """The channel opens on first use, inside the event loop that will use it (a server
         builds its Minter before its loop runs)."""
         if self._stub is None:
-            target = self._target
-            if target.secure:
-                credentials = grpc.ssl_channel_credentials()
-                self._channel = grpc.aio.secure_channel(target.address, credentials)
-            else:
-                self._channel = grpc.aio.insecure_channel(target.address)
+            self._channel = open_channel(self._target)
             self._stub = token_pb2_grpc.TokenStub(self._channel)  # type: ignore[no-untyped-call]
         return self._stub
 

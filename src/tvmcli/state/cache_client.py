@@ -16,7 +16,7 @@ from momento_wire_types import cacheclient_pb2 as pb
 from momento_wire_types import cacheclient_pb2_grpc
 
 from tvmcli.credentials import ApiKey, target_for
-from tvmcli.version import __version__
+from tvmcli.minting import AGENT, open_channel
 
 
 class CacheUnavailable(Exception):
@@ -34,24 +34,14 @@ class CacheRefused(CacheUnavailable):
 class CacheClient:
     def __init__(self, api_key: ApiKey, cache: str, *, timeout: float = 1.0) -> None:
         self._target = target_for(api_key.endpoint, "cache")
-        self._metadata = (
-            ("authorization", api_key.secret),
-            ("cache", cache),
-            ("agent", f"momento-tvm:{__version__}"),
-        )
+        self._metadata = (("authorization", api_key.secret), ("cache", cache), AGENT)
         self.timeout = timeout
         self._channel: grpc.aio.Channel | None = None
         self._stub: cacheclient_pb2_grpc.ScsStub | None = None
 
     def _connect(self) -> cacheclient_pb2_grpc.ScsStub:
         if self._stub is None:
-            target = self._target
-            if target.secure:
-                self._channel = grpc.aio.secure_channel(
-                    target.address, grpc.ssl_channel_credentials()
-                )
-            else:
-                self._channel = grpc.aio.insecure_channel(target.address)
+            self._channel = open_channel(self._target)
             self._stub = cacheclient_pb2_grpc.ScsStub(self._channel)  # type: ignore[no-untyped-call]
         return self._stub
 
