@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 from benchkit import compile_package, interleaved_medians
-from tvmcli.config import load_config
-from tvmcli.credential_format import Kind
-from tvmcli.credentials import ApiKey
+from tvmcli.config.file import load_config
+from tvmcli.credentials.decoding import Kind
+from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
-from tvmcli.minting import mint_once
+from tvmcli.minting.client import mint_once
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

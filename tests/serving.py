@@ -12,15 +12,15 @@ from typing import Any
 
 import uvicorn
 
-from tvmcli.config import parse_config
-from tvmcli.credential_format import Kind
-from tvmcli.credentials import ApiKey
+from tvmcli.config.file import parse_config
+from tvmcli.config.settings import ServerSettings
+from tvmcli.credentials.decoding import Kind
+from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
-from tvmcli.minting import Minter
+from tvmcli.minting.client import Minter
 from tvmcli.server import build_app
 from tvmcli.server.auth import Authenticator
 from tvmcli.server.running import bind, generated_bearer_token, uvicorn_config
-from tvmcli.settings import ServerSettings
 
 BEARER = "test-bearer-token-0123456789"
 AUTH = {"Authorization": f"Bearer {BEARER}"}  # what an allowed caller sends

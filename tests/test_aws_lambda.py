@@ -20,7 +20,7 @@ import boto3
 import pytest
 
 from tvmcli.aws_lambda import build_handler
-from tvmcli.credential_format import Kind, parse_credential
+from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.emulator import Emulator
 from tvmcli.errors import AuthError, ConfigError
 
@@ -278,7 +278,7 @@ def test_the_sam_template_passes_cfn_lint() -> None:
 
 
 def test_the_packaged_config_is_valid() -> None:
-    from tvmcli.config import load_config
+    from tvmcli.config.file import load_config
 
     config = load_config(ROOT / "deploy/aws-lambda/momento-tvm.toml")
     assert config.server.state.backend == "momento"

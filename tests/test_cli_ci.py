@@ -17,7 +17,7 @@ import pytest
 from typer.testing import Result
 
 from tests.test_token_env import parse_github_file
-from tvmcli.credential_format import Kind, parse_credential
+from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.emulator import Emulator
 
 Cli = Callable[..., Result]

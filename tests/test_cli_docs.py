@@ -82,7 +82,7 @@ def test_the_readme_demo_command_mints_a_token() -> None:
     import json
     import subprocess
 
-    from tvmcli.credential_format import Kind, parse_credential
+    from tvmcli.credentials.decoding import Kind, parse_credential
 
     result = subprocess.run(
         [str(ROOT / "scripts/demo")], capture_output=True, text=True, timeout=300, check=False

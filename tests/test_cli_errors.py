@@ -6,8 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tvmcli.cli.common import handle_errors
-from tvmcli.envvars import DEBUG as DEBUG_ENV
+from tvmcli.cli.options import handle_errors
 from tvmcli.errors import (
     AuthError,
     ConfigError,
@@ -16,6 +15,7 @@ from tvmcli.errors import (
     UnavailableError,
     UsageError,
 )
+from tvmcli.system.envvars import DEBUG as DEBUG_ENV
 
 SECRET = "eyJsecret-value-that-must-not-leak"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from tvmcli.credential_format import Kind, parse_credential
+from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.emulator import Emulator
 
 Cli = Callable[..., Result]
@@ -251,7 +251,7 @@ def test_mint_with_a_hostile_key_exits_2_with_one_line(
     monkeypatch: pytest.MonkeyPatch,
     payload: bytes,
 ) -> None:
-    from tvmcli import jwtcodec
+    from tvmcli.credentials import jwtcodec
 
     key = "eyJhbGciOiJIUzI1NiJ9." + jwtcodec.b64url_encode(payload) + ".c2ln"
     monkeypatch.setenv("MOMENTO_API_KEY", key)

@@ -171,7 +171,7 @@ def test_init_as_momento_tvm_toml_in_this_folder_needs_no_config_flag(cli: Cli) 
 def test_the_starters_commented_jwt_and_trust_blocks_load_when_uncommented() -> None:
     """What a reader uncomments to sign in with JWTs and trust GitHub Actions is valid as it
     stands (auth switched to jwt, as its comment says)."""
-    from tvmcli.config import parse_config
+    from tvmcli.config.file import parse_config
 
     lines = starter_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("# [server.jwt]"))

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from tvmcli.durations import parse_moment, parse_seconds
 from tvmcli.emulator import Emulator
+from tvmcli.system.durations import parse_moment, parse_seconds
 
 Cli = Callable[..., Result]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tvmcli import jwtcodec
-from tvmcli.credential_format import Kind, make_envelope
-from tvmcli.credentials import Target, resolve_api_key, target_for
+from tvmcli.credentials import jwtcodec
+from tvmcli.credentials.decoding import Kind, make_envelope
+from tvmcli.credentials.sources import Target, resolve_api_key, target_for
 from tvmcli.errors import ConfigError, UsageError
 
 V2 = jwtcodec.sign_hs256({"t": "g", "sub": "me"}, b"s" * 32)

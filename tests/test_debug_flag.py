@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from tvmcli import envvars
 from tvmcli.cli import fast
 from tvmcli.emulator import Emulator
+from tvmcli.system import envvars
 
 Cli = Callable[..., Result]
 

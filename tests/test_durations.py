@@ -1,6 +1,6 @@
 import pytest
 
-from tvmcli.durations import format_duration, format_relative, parse_duration
+from tvmcli.system.durations import format_duration, format_relative, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from werkzeug.serving import make_server
 
 from tests.serving import BEARER, DEFAULT_SERVER, PROFILES, running
-from tvmcli.config import parse_config
+from tvmcli.config.file import parse_config
 from tvmcli.emulator import Emulator
 from tvmcli.server import build_app
 

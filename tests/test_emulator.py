@@ -14,8 +14,8 @@ from google.protobuf import json_format
 from momento_wire_types import permissionmessages_pb2 as pb
 from momento_wire_types import token_pb2, token_pb2_grpc
 
-from tvmcli import jwtcodec
-from tvmcli.credential_format import make_envelope
+from tvmcli.credentials import jwtcodec
+from tvmcli.credentials.decoding import make_envelope
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.emulator.runner import load_or_create_secret
 from tvmcli.errors import ConfigError, UsageError

@@ -22,11 +22,11 @@ from momento.responses import (
 from momento_wire_types import cacheclient_pb2 as pb
 from momento_wire_types import cacheclient_pb2_grpc
 
-from tvmcli.config import parse_config
-from tvmcli.credential_format import Kind, parse_credential
-from tvmcli.credentials import ApiKey
+from tvmcli.config.file import parse_config
+from tvmcli.credentials.decoding import Kind, parse_credential
+from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
-from tvmcli.minting import mint_once
+from tvmcli.minting.client import mint_once
 
 PROFILES = """
 [profiles.state-rw]

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from tvmcli.credential_format import Kind, parse_credential
+from tvmcli.credentials.decoding import Kind, parse_credential
 
 BIN = Path(sys.executable).parent
 TVM = str(BIN / "momento-tvm")

@@ -12,7 +12,7 @@ from typer.testing import Result
 
 from tvmcli import __version__
 from tvmcli.cli import fast
-from tvmcli.credential_format import parse_credential
+from tvmcli.credentials.decoding import parse_credential
 from tvmcli.emulator import Emulator
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.serving import AUTH, PROFILES, Running, serve
-from tvmcli.config import parse_config
+from tvmcli.config.file import parse_config
 from tvmcli.emulator import Emulator
 from tvmcli.errors import ConfigError
 from tvmcli.state.shared import RETRY_AFTER_FAILURE

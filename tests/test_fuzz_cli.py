@@ -1,5 +1,5 @@
 """Fuzzing the inputs a stranger controls: credentials given to `inspect` (through the
-Typer-free fast path the console script takes, and through `inspect_report.main`, which the
+Typer-free fast path the console script takes, and through `inspect_body.main`, which the
 Typer command runs) and profiles files (`parse_config` on generated TOML).
 
 Every input must end in a documented exit code, 0, 2, 3 or 6 (never 1, an internal error), with
@@ -23,12 +23,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tvmcli import jwtcodec
-from tvmcli.cli import fast, inspect_report, output
-from tvmcli.config import parse_config
-from tvmcli.credential_format import make_envelope
+from tvmcli.cli import fast, inspect_body, output
+from tvmcli.config.file import parse_config
+from tvmcli.credentials import jwtcodec
+from tvmcli.credentials.decoding import make_envelope
 from tvmcli.errors import ConfigError
-from tvmcli.roles import ROLE_ALIASES
+from tvmcli.permissions.roles import ROLE_ALIASES
 
 ALLOWED_EXIT_CODES = {0, 2, 3, 6}
 COUNTS: collections.Counter[str] = collections.Counter()
@@ -175,10 +175,10 @@ def test_inspect_on_the_fast_path_survives_hostile_credentials(
 def test_inspect_main_survives_hostile_bytes(data: bytes, options: list[str]) -> None:
     """What the Typer command runs, fed raw bytes on stdin."""
     COUNTS["inspect main"] += 1
-    parsed = inspect_report.parse_fast(["-", *options])
+    parsed = inspect_body.parse_fast(["-", *options])
     assert parsed is not None
     with captured() as (stdout, stderr):
-        code = inspect_report.main(
+        code = inspect_body.main(
             parsed, stdin=io.BytesIO(data), stdin_is_terminal=False, environ={}
         )
     assert_clean(code, stdout.getvalue(), stderr.getvalue())

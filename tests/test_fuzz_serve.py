@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 from tests.ci_providers import GITHUB_ISSUER
 from tests.serving import BEARER, serve
 from tests.test_oidc import COGNITO_CLIENT, COGNITO_ISSUER, GROUPS, JwksServer, Key, b64
+from tvmcli.config.passwords import hash_password
 from tvmcli.emulator import Emulator
-from tvmcli.passwords import hash_password
 
 # The statuses the README documents for the vending API (400 includes uvicorn's own answer to
 # a request it cannot parse).

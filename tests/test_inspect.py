@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from tvmcli import jwtcodec
-from tvmcli.config import load_config
-from tvmcli.credential_format import Kind, make_envelope
-from tvmcli.credentials import ApiKey
+from tvmcli.config.file import load_config
+from tvmcli.credentials import jwtcodec
+from tvmcli.credentials.decoding import Kind, make_envelope
+from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
-from tvmcli.minting import mint_once
+from tvmcli.minting.client import mint_once
 
 Cli = Callable[..., Result]
 EXAMPLE = Path(__file__).parent.parent / "profiles.example.toml"

@@ -1,6 +1,6 @@
 """Property tests: whatever `inspect` is fed, it answers 0 or 2 and never raises.
 
-Runs through `inspect_report.main`, the function both the fast path and the Typer command use.
+Runs through `inspect_body.main`, the function both the fast path and the Typer command use.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tvmcli import jwtcodec
-from tvmcli.cli import inspect_report
-from tvmcli.credential_format import make_envelope
+from tvmcli.cli import inspect_body
+from tvmcli.credentials import jwtcodec
+from tvmcli.credentials.decoding import make_envelope
 
 SEED_TOKEN = make_envelope(
     "cell-1.example.momentohq.com",
@@ -52,10 +52,10 @@ SEED_JWT = jwtcodec.sign_hs256({"t": "g", "sub": "x"}, b"k" * 32)
 
 def inspect_bytes(data: bytes, *args: str) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
-    options = inspect_report.parse_fast(["-", *args])
+    options = inspect_body.parse_fast(["-", *args])
     assert options is not None
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = inspect_report.main(
+        code = inspect_body.main(
             options, stdin=io.BytesIO(data), stdin_is_terminal=False, environ={}
         )
     return code, stdout.getvalue(), stderr.getvalue()
@@ -177,7 +177,7 @@ def test_fast_path_and_typer_command_agree(args: list[str]) -> None:
 
     from tvmcli.cli.app import app
 
-    assert inspect_report.parse_fast(args) is not None
+    assert inspect_body.parse_fast(args) is not None
     script = Path(sys.executable).parent / "momento-tvm"
     fast = subprocess.run(
         [str(script), "inspect", *args],
@@ -203,4 +203,4 @@ def test_fast_path_and_typer_command_agree(args: list[str]) -> None:
     "args", [["--help"], ["a", "b"], ["--bogus"], ["-o"], ["--min-ttl", "soon"]]
 )
 def test_unusual_arguments_go_to_the_typer_command(args: list[str]) -> None:
-    assert inspect_report.parse_fast(args) is None
+    assert inspect_body.parse_fast(args) is None

@@ -20,9 +20,9 @@ from typer.testing import Result
 from tests.ci_providers import CI_PROFILES, GITHUB_ISSUER, Provider, github_claims, gitlab_claims
 from tests.serving import Running, serve
 from tests.test_oidc import COGNITO_CLIENT, COGNITO_ISSUER, Key, cognito
-from tvmcli.claim_rules import claim_text, fit_token_id, glob_match, render, rule_matches
-from tvmcli.config import parse_config
-from tvmcli.credential_format import parse_credential
+from tvmcli.config.claim_rules import claim_text, fit_token_id, glob_match, render, rule_matches
+from tvmcli.config.file import parse_config
+from tvmcli.credentials.decoding import parse_credential
 from tvmcli.emulator import Emulator
 from tvmcli.errors import ConfigError
 

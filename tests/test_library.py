@@ -16,7 +16,7 @@ import pytest
 
 import tvmcli
 from tvmcli import errors
-from tvmcli.credential_format import Kind, parse_credential
+from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.emulator import Emulator
 
 PROFILES = """

@@ -9,14 +9,14 @@ from typing import Any
 import grpc
 import pytest
 
-from tvmcli.credential_format import Kind, parse_credential
-from tvmcli.credentials import ApiKey
+from tvmcli.credentials.decoding import Kind, parse_credential
+from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.errors import AuthError, ConfigError, ExitCode, TvmError, UnavailableError
-from tvmcli.minting import Minter, RetryPolicy, mint_once
-from tvmcli.roles import Role
-from tvmcli.statements import Statement
-from tvmcli.tokens import Token
+from tvmcli.minting.client import Minter, RetryPolicy, mint_once
+from tvmcli.minting.tokens import Token
+from tvmcli.permissions.roles import Role
+from tvmcli.permissions.statements import Statement
 
 READ = (Statement(Role.READ_ONLY, "c"),)
 

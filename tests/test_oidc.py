@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.serving import PROFILES, serve
-from tvmcli.config import parse_config
+from tvmcli.config.file import parse_config
 from tvmcli.emulator import Emulator
 from tvmcli.server.oidc import JwksCache, JwtAuth
 
@@ -715,8 +715,8 @@ class OneAnswer:
 
 
 def fetch_now(url: str) -> Any:
-    from tvmcli.httpfetch import fetch
-    from tvmcli.netaddr import http_url_problem
+    from tvmcli.system.httpfetch import fetch
+    from tvmcli.system.netaddr import http_url_problem
 
     return asyncio.run(
         fetch(url, deadline=5, max_bytes=1 << 20, allowed=lambda u: http_url_problem(u) is None)
@@ -759,7 +759,7 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
 def test_the_jwks_fetch_verifies_tls_certificates(tmp_path: Path) -> None:
     import ssl
 
-    from tvmcli.httpfetch import FetchError
+    from tvmcli.system.httpfetch import FetchError
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*self_signed_certificate(tmp_path))
@@ -772,7 +772,7 @@ def test_the_jwks_fetch_verifies_tls_certificates(tmp_path: Path) -> None:
 
 
 def test_the_jwks_fetch_follows_redirects_only_where_a_jwks_url_may_point() -> None:
-    from tvmcli.httpfetch import FetchError
+    from tvmcli.system.httpfetch import FetchError
 
     target = OneAnswer(200, {"Cache-Control": "max-age=60"}, b'{"keys": []}')
     near = OneAnswer(302, {"Location": f"http://127.0.0.1:{target.port}/jwks"}, b"")

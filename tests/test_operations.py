@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.serving import AUTH, BEARER, PROFILES, serve
-from tvmcli.config import parse_config
+from tvmcli.config.file import parse_config
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.errors import ConfigError
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from tvmcli.config import find_config, load_config, parse_config
+from tvmcli.config.file import find_config, load_config, parse_config
 from tvmcli.errors import ConfigError
-from tvmcli.roles import Role
-from tvmcli.statements import Statement
+from tvmcli.permissions.roles import Role
+from tvmcli.permissions.statements import Statement
 
 HERE = Path("profiles.toml")
 

@@ -23,7 +23,7 @@ from tests.ci_providers import (
 )
 from tests.serving import serve
 from tests.test_token_env import parse_github_file
-from tvmcli.credential_format import Kind, parse_credential
+from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.emulator import Emulator
 
 ROOT = Path(__file__).parent.parent

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from momento_wire_types import permissionmessages_pb2 as pb
 
-from tvmcli.config import parse_config
-from tvmcli.credential_format import Kind
-from tvmcli.credentials import ApiKey
+from tvmcli.config.file import parse_config
+from tvmcli.credentials.decoding import Kind
+from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
-from tvmcli.minting import Minter
+from tvmcli.minting.client import Minter
 
 PT = pb.PermissionsType
 ALL = PT.All()

@@ -20,7 +20,7 @@ from momento_wire_types import permissionmessages_pb2 as pb
 from momento_wire_types import token_pb2, token_pb2_grpc
 from typer.testing import Result
 
-from tvmcli import jwtcodec
+from tvmcli.credentials import jwtcodec
 from tvmcli.emulator import Emulator
 
 PT = pb.PermissionsType

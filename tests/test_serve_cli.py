@@ -18,11 +18,11 @@ import pytest
 from typer.testing import Result
 
 from tests.serving import PROFILES
-from tvmcli.config import load_config, parse_config
+from tvmcli.config.file import load_config, parse_config
+from tvmcli.config.passwords import verify_password
+from tvmcli.config.settings import check_startup
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.errors import ConfigError
-from tvmcli.passwords import verify_password
-from tvmcli.settings import check_startup
 
 Cli = Callable[..., Result]
 TVM = str(Path(sys.executable).parent / "momento-tvm")

@@ -48,12 +48,12 @@ def test_every_momento_status_is_a_json_error_never_a_500(
 
 
 def test_an_unmapped_status_exits_5_from_the_cli_library_too() -> None:
-    from tvmcli.credential_format import Kind
-    from tvmcli.credentials import ApiKey
+    from tvmcli.credentials.decoding import Kind
+    from tvmcli.credentials.sources import ApiKey
     from tvmcli.errors import ExitCode, MomentoError, TvmError
-    from tvmcli.minting import mint_once
-    from tvmcli.roles import Role
-    from tvmcli.statements import Statement
+    from tvmcli.minting.client import mint_once
+    from tvmcli.permissions.roles import Role
+    from tvmcli.permissions.statements import Statement
 
     faults = Faults(fail_rate=1.0, fail_status=grpc.StatusCode.UNIMPLEMENTED)
     with Emulator(rate_limit=0, faults=faults) as emulator:
@@ -108,9 +108,9 @@ def toml_string(text: str) -> str:
 
 @pytest.mark.parametrize("name", list(BAD_IDS.values()), ids=list(BAD_IDS))
 def test_profiles_and_user_names_follow_the_same_token_id_rule(name: str) -> None:
-    from tvmcli.config import parse_config
+    from tvmcli.config.file import parse_config
+    from tvmcli.config.passwords import hash_password
     from tvmcli.errors import ConfigError
-    from tvmcli.passwords import hash_password
 
     escaped = toml_string(name)
     permissions = 'permissions = [{ role = "read-only", cache = "c" }]\n'
@@ -186,7 +186,7 @@ BAD_NUMBERS = [
 @pytest.mark.parametrize(("field", "value"), BAD_NUMBERS)
 def test_every_server_number_is_range_checked_naming_the_field(field: str, value: str) -> None:
     from tests.serving import PROFILES
-    from tvmcli.config import parse_config
+    from tvmcli.config.file import parse_config
     from tvmcli.errors import ConfigError, ExitCode
 
     with pytest.raises(ConfigError) as caught:
@@ -223,8 +223,8 @@ def test_every_number_in_the_range_table_reaches_the_settings() -> None:
     import dataclasses
 
     from tests.serving import PROFILES
-    from tvmcli.config import parse_config
-    from tvmcli.settings import NUMBERS, ServerSettings
+    from tvmcli.config.file import parse_config
+    from tvmcli.config.settings import NUMBERS, ServerSettings
 
     fields = {f.name for f in dataclasses.fields(ServerSettings)}
     assert set(NUMBERS) <= fields
@@ -254,7 +254,7 @@ def test_every_number_in_the_range_table_reaches_the_settings() -> None:
     ],
 )
 def test_plain_http_jwks_urls_only_for_loopback(url: str, ok: bool) -> None:
-    from tvmcli.config import parse_config
+    from tvmcli.config.file import parse_config
     from tvmcli.errors import ConfigError
 
     text = (
@@ -495,7 +495,7 @@ def test_basic_auth_runs_scrypt_for_unknown_users_too(emulator: Emulator) -> Non
     import statistics
 
     from tests.test_serve import TIERS
-    from tvmcli.config import parse_config
+    from tvmcli.config.file import parse_config
     from tvmcli.server.auth import BasicAuth
 
     settings = parse_config(PROFILES_FOR_TIERS + TIERS, Path("t.toml")).server
@@ -576,11 +576,11 @@ def test_retries_under_half_failures_never_make_momento_throttle_us() -> None:
 
 
 def test_resource_exhausted_backs_off_a_full_window() -> None:
-    from tvmcli.credential_format import Kind
-    from tvmcli.credentials import ApiKey
-    from tvmcli.minting import Minter
-    from tvmcli.roles import Role
-    from tvmcli.statements import Statement
+    from tvmcli.credentials.decoding import Kind
+    from tvmcli.credentials.sources import ApiKey
+    from tvmcli.minting.client import Minter
+    from tvmcli.permissions.roles import Role
+    from tvmcli.permissions.statements import Statement
 
     slept: list[float] = []
 
@@ -603,13 +603,13 @@ def test_resource_exhausted_backs_off_a_full_window() -> None:
 
 
 def test_the_limiter_refusing_a_retry_ends_the_mint_with_mint_limit() -> None:
-    from tvmcli.credential_format import Kind
-    from tvmcli.credentials import ApiKey
+    from tvmcli.credentials.decoding import Kind
+    from tvmcli.credentials.sources import ApiKey
     from tvmcli.errors import MintLimitError
-    from tvmcli.minting import Minter
-    from tvmcli.roles import Role
-    from tvmcli.statements import Statement
-    from tvmcli.vending import MintLimiter
+    from tvmcli.minting.client import Minter
+    from tvmcli.permissions.roles import Role
+    from tvmcli.permissions.statements import Statement
+    from tvmcli.vending.vendor import MintLimiter
 
     faults = Faults(fail_first=1, fail_status=grpc.StatusCode.UNAVAILABLE)
     with Emulator(rate_limit=0, faults=faults) as emulator:

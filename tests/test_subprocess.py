@@ -13,7 +13,7 @@ import pytest
 
 from tests.terminal import on_a_terminal
 from tvmcli import __version__
-from tvmcli.credential_format import Kind, parse_credential
+from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.emulator import Emulator
 
 BIN = Path(sys.executable).parent

@@ -14,9 +14,9 @@ import pytest
 from typer.testing import Result
 
 from tests.terminal import on_a_terminal
-from tvmcli import jwtcodec
 from tvmcli.cli import fast
-from tvmcli.credential_format import make_envelope
+from tvmcli.credentials import jwtcodec
+from tvmcli.credentials.decoding import make_envelope
 
 Cli = Callable[..., Result]
 BIN = Path(sys.executable).parent

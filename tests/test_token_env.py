@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from dotenv import dotenv_values
 
-from tvmcli.token_env import (
+from tvmcli.cli.token_text import (
     child_environment,
     env_lines,
     github_file_block,

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from tvmcli.api import mint, mint_async
-    from tvmcli.config import Config, load_config
+    from tvmcli.config.file import Config, load_config
+    from tvmcli.config.profiles import Profile
+    from tvmcli.config.settings import ServerSettings
     from tvmcli.errors import (
         AuthError,
         ConfigError,
@@ -35,10 +37,8 @@ if TYPE_CHECKING:
         UnknownProfileError,
         UsageError,
     )
-    from tvmcli.profiles import Profile
-    from tvmcli.settings import ServerSettings
-    from tvmcli.tokens import Token
-    from tvmcli.vending import Vendor
+    from tvmcli.minting.tokens import Token
+    from tvmcli.vending.vendor import Vendor
     from tvmcli.version import __version__
 
 __all__ = [
@@ -67,12 +67,12 @@ __all__ = [
 _WHERE = {
     "mint": "tvmcli.api",
     "mint_async": "tvmcli.api",
-    "Config": "tvmcli.config",
-    "load_config": "tvmcli.config",
-    "Profile": "tvmcli.profiles",
-    "ServerSettings": "tvmcli.settings",
-    "Token": "tvmcli.tokens",
-    "Vendor": "tvmcli.vending",
+    "Config": "tvmcli.config.file",
+    "load_config": "tvmcli.config.file",
+    "Profile": "tvmcli.config.profiles",
+    "ServerSettings": "tvmcli.config.settings",
+    "Token": "tvmcli.minting.tokens",
+    "Vendor": "tvmcli.vending.vendor",
     "__version__": "tvmcli.version",
     **dict.fromkeys(
         (

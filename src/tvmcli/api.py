@@ -6,14 +6,14 @@ account under Momento's 5 mints per second.
 
 from __future__ import annotations
 
-from tvmcli.config import Config, load_config
-from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey, key_from
-from tvmcli.durations import parse_duration
+from tvmcli.config.file import Config, load_config
+from tvmcli.config.profiles import Profile, check_lifetime
+from tvmcli.credentials.sources import DEFAULT_TIMEOUT, ApiKey, key_from
 from tvmcli.errors import UsageError
-from tvmcli.profiles import Profile, check_lifetime
-from tvmcli.syncrun import run_sync
-from tvmcli.tokens import Token
-from tvmcli.vending import choose_token_id
+from tvmcli.minting.tokens import Token
+from tvmcli.system.durations import parse_duration
+from tvmcli.system.syncrun import run_sync
+from tvmcli.vending.vendor import choose_token_id
 
 
 def mint(
@@ -55,7 +55,7 @@ async def mint_async(
     endpoint: str | None = None,
 ) -> Token:
     """`mint` for asyncio code."""
-    from tvmcli.minting import Minter
+    from tvmcli.minting.client import Minter
 
     chosen = profile if isinstance(profile, Profile) else (config or load_config()).profile(profile)
     lifetime = chosen.expires_in if expires_in is None else lifetime_seconds(expires_in)

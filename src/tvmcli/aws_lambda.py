@@ -21,10 +21,10 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tvmcli import envvars
-from tvmcli.config import load_config
-from tvmcli.credentials import ApiKey, key_from
+from tvmcli.config.file import load_config
+from tvmcli.credentials.sources import ApiKey, key_from
 from tvmcli.errors import ConfigError
+from tvmcli.system import envvars
 
 LAMBDA_HOST = "0.0.0.0"  # noqa: S104 - not a bind: marks the app as off loopback (no Host check)
 

@@ -1,8 +1,8 @@
 """The command line: one small module per command, joined in `app`.
 
 The only package that imports typer, decides exit codes and renders (through `output`). This
-module stays light: `main` answers `--version`, `cache path` and plain `inspect` calls without
-loading Typer at all (see `fast`).
+module stays light: `main` hands the arguments to `fast`, which answers `--version`, `cache
+path`, plain `inspect` and plain `mint` calls without loading Typer; the rest goes to `app`.
 """
 
 from __future__ import annotations

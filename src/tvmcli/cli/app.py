@@ -8,18 +8,19 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from tvmcli import __version__, envvars
+from tvmcli import __version__
 from tvmcli.cli import (
     cache,
-    common,
     emulator,
     execute,
     hash_password,
     inspect,
     mint,
+    options,
     profiles,
     serve,
 )
+from tvmcli.system import envvars
 
 
 class _DebugAnywhere(TyperGroup):
@@ -74,7 +75,7 @@ def main_options(
         os.environ[envvars.DEBUG] = "1"
 
 
-Command = common.Command
+Command = options.Command
 app.command("mint", cls=Command, epilog=mint.EPILOG, short_help=mint.SHORT)(mint.mint)
 app.command("exec", cls=execute.ExecCommand, epilog=execute.EPILOG, short_help=execute.SHORT)(
     execute.exec_command

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from tvmcli.cli import common, output
+from tvmcli.cli import options, output
 
 app = typer.Typer(
     help="Manage the tokens that --reuse keeps between commands.",
@@ -16,22 +16,24 @@ app = typer.Typer(
 )
 
 
-@app.command("clear", cls=common.Command, epilog="\b\nExample:\n  momento-tvm cache clear")
-@common.handle_errors
+@app.command("clear", cls=options.Command, epilog="\b\nExample:\n  momento-tvm cache clear")
+@options.handle_errors
 def clear() -> None:
     """Delete every cached token."""
-    from tvmcli.paths import default_cache_dir
-    from tvmcli.reuse import TokenCache
+    from tvmcli.system.paths import default_cache_dir
+    from tvmcli.vending.reuse import TokenCache
 
     cache = TokenCache(default_cache_dir(os.environ))
     removed = cache.clear()
     output.info(f"Removed {removed} cached token{'s' if removed != 1 else ''} from {cache.folder}")
 
 
-@app.command("path", cls=common.Command, epilog='\b\nExample:\n  ls -l "$(momento-tvm cache path)"')
-@common.handle_errors
+@app.command(
+    "path", cls=options.Command, epilog='\b\nExample:\n  ls -l "$(momento-tvm cache path)"'
+)
+@options.handle_errors
 def path() -> None:
     """Print the folder where --reuse keeps tokens."""
-    from tvmcli.paths import default_cache_dir
+    from tvmcli.system.paths import default_cache_dir
 
     output.data(str(default_cache_dir(os.environ)))

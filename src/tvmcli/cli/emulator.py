@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tvmcli import envvars
-from tvmcli.cli import common, flow, output
+from tvmcli.cli import options, output, steps
 from tvmcli.errors import TvmError, UsageError
-from tvmcli.paths import default_cache_dir
-from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND
+from tvmcli.permissions.statements import ACCOUNT_MINTS_PER_SECOND
+from tvmcli.system import envvars
+from tvmcli.system.paths import default_cache_dir
 
 if TYPE_CHECKING:
     from tvmcli.emulator import Emulator
@@ -54,8 +54,8 @@ def sdk_forms(api_key: str, endpoint: str) -> list[tuple[str, str]]:
     CredentialProvider with the host and a port other than 443 (plaintext). JS 1.118: fromString
     refuses a v2 key and baseEndpoint adds the same prefixes, so a v1 key and all three
     endpoints overridden (checked by hand against @gomomento/sdk 1.118.1)."""
-    from tvmcli.credential_format import make_envelope
-    from tvmcli.netaddr import split_host_port
+    from tvmcli.credentials.decoding import make_envelope
+    from tvmcli.system.netaddr import split_host_port
 
     host, port = split_host_port(endpoint)
     v1_key = make_envelope(endpoint, api_key)
@@ -71,7 +71,7 @@ def sdk_forms(api_key: str, endpoint: str) -> list[tuple[str, str]]:
     ]
 
 
-class EmulatorCommand(common.Command):
+class EmulatorCommand(options.Command):
     """With --print-env, a usage error (any failure to parse: Typer vendors its own click)
     also prints FAILED_START for the caller's eval."""
 
@@ -86,7 +86,7 @@ class EmulatorCommand(common.Command):
         return result
 
 
-@common.handle_errors
+@options.handle_errors
 def emulator(
     port: Annotated[
         int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.", min=0, max=65535)
@@ -239,8 +239,8 @@ def _start(
         raise UsageError(
             f"--fail-status: unknown gRPC status {fail_status!r}; one of: {', '.join(statuses)}"
         )
-    key_lifetime = flow.duration_option(key_expires_in, "--key-expires-in")
-    delay = flow.seconds_option(latency, "--latency")
+    key_lifetime = steps.duration_option(key_expires_in, "--key-expires-in")
+    delay = steps.seconds_option(latency, "--latency")
     secret = load_or_create_secret(secret_file) if secret_file else None
     if print_env and log_file is None:
         folder = default_cache_dir(os.environ)

@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 
-from tvmcli import envvars, token_env
-from tvmcli.cli import common, flow, output
+from tvmcli.cli import options, output, steps, token_text
 from tvmcli.errors import TvmError, UsageError
+from tvmcli.system import envvars
 
 SHORT = "Run a command with a fresh token in its environment."
 EPILOG = """\
@@ -26,7 +26,7 @@ CANNOT_START = 127
 _COMMAND = "tvmcli.exec.command"
 
 
-class ExecCommand(common.Command):
+class ExecCommand(options.Command):
     """Splits argv at the first `--`: what follows is the command, never parsed as our options."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
@@ -42,25 +42,25 @@ class ExecCommand(common.Command):
         return result
 
 
-@common.handle_errors
+@options.handle_errors
 def exec_command(
     ctx: typer.Context,
-    profile: common.ProfileArgument,
-    expires_in: common.ExpiresInOption = None,
-    token_id: common.TokenIdOption = None,
-    env_var: common.EnvVarOption = envvars.DEFAULT_TOKEN_VARIABLE,
-    reuse: common.ReuseOption = False,
-    min_ttl: common.MinTtlOption = None,
-    config: common.ConfigOption = None,
-    api_key_file: common.ApiKeyFileOption = None,
-    endpoint: common.EndpointOption = None,
-    momento_profile: common.MomentoProfileOption = None,
-    timeout: common.TimeoutOption = None,
-    expires_at: common.ExpiresAtOption = None,
-    from_url: common.FromOption = None,
-    id_token_env: common.IdTokenEnvOption = None,
-    audience: common.AudienceOption = None,
-    bearer_file: common.BearerFileOption = None,
+    profile: options.ProfileArgument,
+    expires_in: options.ExpiresInOption = None,
+    token_id: options.TokenIdOption = None,
+    env_var: options.EnvVarOption = envvars.DEFAULT_TOKEN_VARIABLE,
+    reuse: options.ReuseOption = False,
+    min_ttl: options.MinTtlOption = None,
+    config: options.ConfigOption = None,
+    api_key_file: options.ApiKeyFileOption = None,
+    endpoint: options.EndpointOption = None,
+    momento_profile: options.MomentoProfileOption = None,
+    timeout: options.TimeoutOption = None,
+    expires_at: options.ExpiresAtOption = None,
+    from_url: options.FromOption = None,
+    id_token_env: options.IdTokenEnvOption = None,
+    audience: options.AudienceOption = None,
+    bearer_file: options.BearerFileOption = None,
 ) -> None:
     """Mint a token for PROFILE, then run COMMAND with it in the environment.
 
@@ -73,28 +73,28 @@ def exec_command(
     command = ctx.meta[_COMMAND]
     if not command:
         raise UsageError("no COMMAND after '--': momento-tvm exec PROFILE -- COMMAND [ARGS...]")
-    flow.check_env_var(env_var)
-    seconds = flow.timeout_option(timeout)
-    remote = flow.remote_request(
+    steps.check_env_var(env_var)
+    seconds = steps.timeout_option(timeout)
+    remote = steps.remote_request(
         from_url,
         profile,
         token_id,
         id_token_env=id_token_env,
         audience=audience,
         bearer_file=bearer_file,
-        local_only=flow.local_only(
+        local_only=steps.local_only(
             expires_in, expires_at, config, api_key_file, endpoint, momento_profile
         ),
     )
     removed: tuple[str, ...] = envvars.KEY_VARIABLES
     if remote is not None:
-        token = flow.obtain_remote_token(remote, timeout=seconds, reuse=reuse, min_ttl=min_ttl)
+        token = steps.obtain_remote_token(remote, timeout=seconds, reuse=reuse, min_ttl=min_ttl)
         removed += envvars.IDENTITY_VARIABLES + ((id_token_env,) if id_token_env else ())
     else:
-        request = flow.token_request(config, profile, expires_in, token_id, expires_at)
-        key = flow.api_key(api_key_file, endpoint, momento_profile)
-        token = flow.obtain_token(key, request, timeout=seconds, reuse=reuse, min_ttl=min_ttl)
-    env = token_env.child_environment(
+        request = steps.token_request(config, profile, expires_in, token_id, expires_at)
+        key = steps.api_key(api_key_file, endpoint, momento_profile)
+        token = steps.obtain_token(key, request, timeout=seconds, reuse=reuse, min_ttl=min_ttl)
+    env = token_text.child_environment(
         dict(os.environ), token.auth_token, token.expires_at, env_var, removed
     )
     sys.stdout.flush()

@@ -16,12 +16,12 @@ def run(argv: list[str]) -> int | None:
     if argv == ["cache", "path"]:
         import os
 
-        from tvmcli.paths import default_cache_dir
+        from tvmcli.system.paths import default_cache_dir
 
         _write(str(default_cache_dir(os.environ)))
         return 0
     if argv[:1] == ["inspect"]:
-        from tvmcli.cli.inspect_report import fast_main
+        from tvmcli.cli.inspect_body import fast_main
 
         return fast_main(argv[1:])
     if argv[:1] == ["mint"]:
@@ -92,8 +92,8 @@ def _mint(argv: list[str]) -> int | None:
     (profile,), values = parsed
     from pathlib import Path
 
-    from tvmcli.cli.deliver import MintArgs, OutputFormat, deliver
-    from tvmcli.cli.flow import exit_code_of
+    from tvmcli.cli.mint_body import MintArgs, OutputFormat, deliver
+    from tvmcli.cli.steps import exit_code_of
 
     try:
         if "output_format" in values:

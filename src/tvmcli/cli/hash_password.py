@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 
-from tvmcli.cli import common, output
+from tvmcli.cli import options, output
 from tvmcli.errors import UsageError
 
 EPILOG = """\
@@ -16,10 +16,10 @@ Examples:
 """
 
 
-@common.handle_errors
+@options.handle_errors
 def hash_password() -> None:
     """Hash a password for basic auth. Reads it from the terminal (twice) or from stdin."""
-    from tvmcli.passwords import hash_password as make_hash
+    from tvmcli.config.passwords import hash_password as make_hash
 
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tvmcli.cli import common, flow, inspect_report
+from tvmcli.cli import inspect_body, options, steps
 
 SHORT = "Show what a Momento key or token is, offline."
 EPILOG = """\
@@ -21,7 +21,7 @@ Examples:
 """
 
 
-@common.handle_errors
+@options.handle_errors
 def inspect(
     token: Annotated[
         str | None,
@@ -64,16 +64,16 @@ def inspect(
 
     Works offline: it decodes, it does not verify signatures or ask Momento.
     """
-    options = inspect_report.InspectOptions(
+    options = inspect_body.InspectOptions(
         token=token,
         env=env,
         output=output_format,
         check=check,
         quiet=quiet,
-        min_ttl=flow.duration_option(min_ttl, "--min-ttl") or 0,
+        min_ttl=steps.duration_option(min_ttl, "--min-ttl") or 0,
         require_expiry=require_expiry,
     )
-    code = inspect_report.main(
+    code = inspect_body.main(
         options, stdin=sys.stdin.buffer, stdin_is_terminal=sys.stdin.isatty(), environ=os.environ
     )
     if code:

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from tvmcli import envvars
-from tvmcli.cli import common, deliver
-from tvmcli.cli.deliver import OutputFormat
+from tvmcli.cli import mint_body, options
+from tvmcli.cli.mint_body import OutputFormat
+from tvmcli.system import envvars
 
 SHORT = "Mint a token with exactly a profile's permissions."
 EPILOG = """\
@@ -27,11 +27,11 @@ Examples:
 """
 
 
-@common.handle_errors
+@options.handle_errors
 def mint(
-    profile: common.ProfileArgument,
-    expires_in: common.ExpiresInOption = None,
-    token_id: common.TokenIdOption = None,
+    profile: options.ProfileArgument,
+    expires_in: options.ExpiresInOption = None,
+    token_id: options.TokenIdOption = None,
     output_format: Annotated[
         OutputFormat | None,
         typer.Option(
@@ -42,7 +42,7 @@ def mint(
             show_default=False,
         ),
     ] = None,
-    env_var: common.EnvVarOption = envvars.DEFAULT_TOKEN_VARIABLE,
+    env_var: options.EnvVarOption = envvars.DEFAULT_TOKEN_VARIABLE,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -59,25 +59,25 @@ def mint(
             "--github-env", help="With --output github: append to $GITHUB_ENV, not $GITHUB_OUTPUT."
         ),
     ] = False,
-    reuse: common.ReuseOption = False,
-    min_ttl: common.MinTtlOption = None,
-    config: common.ConfigOption = None,
-    api_key_file: common.ApiKeyFileOption = None,
-    endpoint: common.EndpointOption = None,
-    momento_profile: common.MomentoProfileOption = None,
-    timeout: common.TimeoutOption = None,
-    expires_at: common.ExpiresAtOption = None,
-    from_url: common.FromOption = None,
-    id_token_env: common.IdTokenEnvOption = None,
-    audience: common.AudienceOption = None,
-    bearer_file: common.BearerFileOption = None,
+    reuse: options.ReuseOption = False,
+    min_ttl: options.MinTtlOption = None,
+    config: options.ConfigOption = None,
+    api_key_file: options.ApiKeyFileOption = None,
+    endpoint: options.EndpointOption = None,
+    momento_profile: options.MomentoProfileOption = None,
+    timeout: options.TimeoutOption = None,
+    expires_at: options.ExpiresAtOption = None,
+    from_url: options.FromOption = None,
+    id_token_env: options.IdTokenEnvOption = None,
+    audience: options.AudienceOption = None,
+    bearer_file: options.BearerFileOption = None,
 ) -> None:
     """Mint a disposable token with exactly the permissions PROFILE names.
 
     With --from URL (or $MOMENTO_TVM_URL) a momento-tvm server mints it instead, for the
     identity this job has: an ID token (GitHub Actions, GitLab CI) or a bearer token."""
-    deliver.deliver(
-        deliver.MintArgs(  # by name: the fields' order is no contract
+    mint_body.deliver(
+        mint_body.MintArgs(  # by name: the fields' order is no contract
             profile=profile,
             expires_in=expires_in,
             token_id=token_id,

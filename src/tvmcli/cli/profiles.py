@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from tvmcli.cli import common, flow, output
-from tvmcli.config import find_config, write_starter
-from tvmcli.durations import format_duration
-from tvmcli.profiles import Profile
+from tvmcli.cli import options, output, steps
+from tvmcli.config.file import find_config, write_starter
+from tvmcli.config.profiles import Profile
+from tvmcli.system.durations import format_duration
 
 SHORT = "List, show, check and create the profiles file."
 app = typer.Typer(
@@ -44,14 +44,14 @@ def profile_json(profile: Profile) -> dict[str, object]:
 
 @app.command(
     "list",
-    cls=common.Command,
+    cls=options.Command,
     short_help="List the profiles: lifetime, statements, description.",
     epilog="\b\nExamples:\n  momento-tvm profiles list\n  momento-tvm profiles list -o json",
 )
-@common.handle_errors
-def list_profiles(config: common.ConfigOption = None, fmt: FormatOption = Format.text) -> None:
+@options.handle_errors
+def list_profiles(config: options.ConfigOption = None, fmt: FormatOption = Format.text) -> None:
     """List the profiles: name, lifetime, number of statements, description."""
-    profiles = flow.load(config).profiles
+    profiles = steps.load(config).profiles
     if fmt is Format.json:
         output.json_data([profile_json(p) for p in profiles.values()])
         return
@@ -66,19 +66,19 @@ def list_profiles(config: common.ConfigOption = None, fmt: FormatOption = Format
 
 @app.command(
     "show",
-    cls=common.Command,
+    cls=options.Command,
     short_help="Show what a profile grants, as sent to Momento.",
     epilog="\b\nExamples:\n  momento-tvm profiles show chat-reader\n"
     "  momento-tvm profiles show chat-writer -o json",
 )
-@common.handle_errors
+@options.handle_errors
 def show(
-    name: common.ProfileArgument,
-    config: common.ConfigOption = None,
+    name: options.ProfileArgument,
+    config: options.ConfigOption = None,
     fmt: FormatOption = Format.text,
 ) -> None:
     """Show the statements a profile grants, as they will be sent to Momento."""
-    profile = flow.load(config).profile(name)
+    profile = steps.load(config).profile(name)
     if fmt is Format.json:
         output.json_data(profile_json(profile))
         return
@@ -96,27 +96,27 @@ def show(
 
 @app.command(
     "validate",
-    cls=common.Command,
+    cls=options.Command,
     short_help="Check the whole file and report every problem.",
     epilog="\b\nExamples:\n  momento-tvm profiles validate\n"
     "  momento-tvm profiles validate -c deploy/profiles.toml",
 )
-@common.handle_errors
-def validate(config: common.ConfigOption = None) -> None:
+@options.handle_errors
+def validate(config: options.ConfigOption = None) -> None:
     """Check the whole file, profiles and [server], and report every problem at once (exit 3)."""
-    loaded = flow.load(config)
+    loaded = steps.load(config)
     count = len(loaded.profiles)
     output.info(f"{loaded.path}: {count} profile{'s' if count != 1 else ''}, all valid")
 
 
 @app.command(
     "path",
-    cls=common.Command,
+    cls=options.Command,
     short_help="Print the path of the profiles file commands use.",
     epilog='\b\nExample:\n  $EDITOR "$(momento-tvm profiles path)"',
 )
-@common.handle_errors
-def path(config: common.ConfigOption = None) -> None:
+@options.handle_errors
+def path(config: options.ConfigOption = None) -> None:
     """Print the path of the profiles file that commands would use."""
     found: Path = find_config(config, os.environ, Path.cwd())
     output.data(str(found))
@@ -126,13 +126,13 @@ def path(config: common.ConfigOption = None) -> None:
 
 @app.command(
     "init",
-    cls=common.Command,
+    cls=options.Command,
     short_help="Write a commented starter profiles file.",
     epilog="\b\nExamples:\n  momento-tvm profiles init\n"
     "  momento-tvm profiles init ./momento-tvm.toml\n"
     "  momento-tvm profiles init deploy/profiles.toml --force",
 )
-@common.handle_errors
+@options.handle_errors
 def init(
     path: Annotated[
         Path | None,

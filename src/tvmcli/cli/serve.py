@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tvmcli.cli import common, flow, output
+from tvmcli.cli import options, output, steps
 
 SHORT = "Vend tokens over HTTP in the Vending Machine's JSON."
 EPILOG = """\
@@ -56,31 +56,31 @@ AllowOpenOption = Annotated[
 ]
 
 
-@common.handle_errors
+@options.handle_errors
 def serve(
     host: HostOption = None,
     port: PortOption = None,
     workers: WorkersOption = None,
     allow_open: AllowOpenOption = False,
     no_canary: NoCanaryOption = False,
-    config_path: common.ConfigOption = None,
-    api_key_file: common.ApiKeyFileOption = None,
-    endpoint: common.EndpointOption = None,
-    momento_profile: common.MomentoProfileOption = None,
+    config_path: options.ConfigOption = None,
+    api_key_file: options.ApiKeyFileOption = None,
+    endpoint: options.EndpointOption = None,
+    momento_profile: options.MomentoProfileOption = None,
 ) -> None:
     """Serve scoped tokens over HTTP in the Token Vending Machine's JSON shape.
 
     GET /token?profile=NAME answers {"authToken", "expiresAt", "endpoint", "profile",
     "tokenId"}. Settings come from the [server] table of the profiles file; flags override.
     """
-    from tvmcli.paths import default_cache_dir
     from tvmcli.server import running
+    from tvmcli.system.paths import default_cache_dir
 
     config = running.serve_config(
-        flow.load(config_path), host=host, port=port, workers=workers, allow_open=allow_open
+        steps.load(config_path), host=host, port=port, workers=workers, allow_open=allow_open
     )
     settings = config.server
-    key = flow.api_key(api_key_file, endpoint, momento_profile)
+    key = steps.api_key(api_key_file, endpoint, momento_profile)
     generated = running.generated_bearer_token(settings, os.environ, default_cache_dir(os.environ))
     bearer_token = generated[0] if generated is not None else None
     from tvmcli.server.app import build_app

@@ -27,7 +27,7 @@ from momento_wire_types import cacheclient_pb2 as pb
 from momento_wire_types import cacheclient_pb2_grpc
 from momento_wire_types import permissionmessages_pb2 as perm
 
-from tvmcli import jwtcodec
+from tvmcli.credentials import jwtcodec
 from tvmcli.emulator.service import Refusal, _inner_key
 
 READ = "read"

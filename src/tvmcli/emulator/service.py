@@ -22,8 +22,8 @@ from google.protobuf import json_format
 from momento_wire_types import permissionmessages_pb2 as pb
 from momento_wire_types import token_pb2, token_pb2_grpc
 
-from tvmcli import credential_format, jwtcodec
-from tvmcli.statements import (
+from tvmcli.credentials import decoding, jwtcodec
+from tvmcli.permissions.statements import (
     ACCOUNT_MINTS_PER_SECOND,
     MAX_LIFETIME_SECONDS,
     MAX_STATEMENTS,
@@ -270,8 +270,8 @@ def _inner_key(presented: str) -> str:
     if not presented or "." in presented:
         return presented
     try:
-        return credential_format.parse_credential(presented).secret
-    except credential_format.CredentialFormatError:
+        return decoding.parse_credential(presented).secret
+    except decoding.CredentialFormatError:
         return ""
 
 

@@ -28,8 +28,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tvmcli.config import Config
-from tvmcli.credentials import ApiKey, key_from
+from tvmcli.config.file import Config
+from tvmcli.config.settings import ServerSettings
+from tvmcli.credentials.sources import ApiKey, key_from
 from tvmcli.errors import ConfigError
 from tvmcli.server.access_log import AccessLog
 from tvmcli.server.audit import AuditLog
@@ -40,9 +41,8 @@ from tvmcli.server.guard import ClientLimiter, Guard
 from tvmcli.server.metrics import METRICS_PATH, Metrics, NoMetrics
 from tvmcli.server.openapi import TOKEN_PATHS
 from tvmcli.server.routes import Routes
-from tvmcli.settings import ServerSettings
 from tvmcli.state.shared import FleetLimiter, SharedState
-from tvmcli.vending import Minter, MintLimiter, TokenVendor
+from tvmcli.vending.vendor import Minter, MintLimiter, TokenVendor
 
 
 def build_app(
@@ -71,7 +71,7 @@ def build_app(
     fleet = settings.state.backend == "momento"
     key = key_from(api_key, endpoint) if minter is None or fleet else None
     if minter is None:
-        from tvmcli.minting import Minter as GrpcMinter
+        from tvmcli.minting.client import Minter as GrpcMinter
 
         assert key is not None
         minter = GrpcMinter(key, timeout=settings.timeout)

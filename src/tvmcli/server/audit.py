@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import IO
 
-from tvmcli.durations import iso_utc
 from tvmcli.errors import ConfigError
+from tvmcli.system.durations import iso_utc
 
 
 class AuditLog:

@@ -17,9 +17,9 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tvmcli.config.passwords import hash_password, same_secret, verify_password
+from tvmcli.config.settings import Access, ServerSettings
 from tvmcli.errors import ConfigError
-from tvmcli.passwords import hash_password, same_secret, verify_password
-from tvmcli.settings import Access, ServerSettings
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import logging
 from starlette.applications import Starlette
 
 from tvmcli.errors import AuthError, TvmError
-from tvmcli.roles import Role
-from tvmcli.statements import Statement
-from tvmcli.vending import TokenVendor
+from tvmcli.permissions.roles import Role
+from tvmcli.permissions.statements import Statement
+from tvmcli.vending.vendor import TokenVendor
 
 CANARY = (Statement(role=Role.READ_ONLY, cache="momento-tvm-canary", key="canary"),)
 log = logging.getLogger("tvmcli.server")

@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tvmcli.netaddr import is_loopback, split_host_port
+from tvmcli.config.settings import Network, ServerSettings
 from tvmcli.server.access_log import AccessLog, access_log, printable
 from tvmcli.server.errors import ApiError, error_response, log_internal_error
 from tvmcli.server.metrics import METRICS_PATH
-from tvmcli.settings import Network, ServerSettings
+from tvmcli.system.netaddr import is_loopback, split_host_port
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

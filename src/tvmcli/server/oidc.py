@@ -29,11 +29,11 @@ from typing import Any, Protocol
 
 import jwt
 
-from tvmcli.httpfetch import Fetched, FetchError, fetch
-from tvmcli.jwtcodec import load_json
-from tvmcli.netaddr import http_url_problem
+from tvmcli.config.settings import JwtSettings
+from tvmcli.credentials.jwtcodec import load_json
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized
-from tvmcli.settings import JwtSettings
+from tvmcli.system.httpfetch import Fetched, FetchError, fetch
+from tvmcli.system.netaddr import http_url_problem
 
 # The key type each algorithm family verifies with: an RS256 header naming an EC key is refused
 # before PyJWT is asked (it would raise TypeError).

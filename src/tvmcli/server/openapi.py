@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tvmcli.statements import MAX_TOKEN_ID_LENGTH
+from tvmcli.permissions.statements import MAX_TOKEN_ID_LENGTH
 from tvmcli.version import __version__
 
 TOKEN_PATHS = ("/token", "/", "/api/momento/token")

@@ -14,10 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from tvmcli.config import Config
-from tvmcli.durations import iso_utc
+from tvmcli.config.file import Config
+from tvmcli.config.profiles import check_token_id
 from tvmcli.errors import MintLimitError, TvmError
-from tvmcli.profiles import check_token_id
 from tvmcli.server.access_log import printable
 from tvmcli.server.audit import AuditLog
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized, access_for
@@ -26,7 +25,8 @@ from tvmcli.server.metrics import CONTENT_TYPE, Metrics, NoMetrics
 from tvmcli.server.oidc import IdentityProviderUnavailable
 from tvmcli.server.openapi import openapi_document
 from tvmcli.state.shared import FleetLimiter
-from tvmcli.vending import MintLimiter, TokenVendor
+from tvmcli.system.durations import iso_utc
+from tvmcli.vending.vendor import MintLimiter, TokenVendor
 from tvmcli.version import __version__
 
 ANSWERED_RECENTLY = 300.0

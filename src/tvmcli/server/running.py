@@ -19,14 +19,14 @@ from typing import Any, ClassVar
 
 from starlette.types import ASGIApp
 
-from tvmcli.config import Config
-from tvmcli.credentials import ApiKey
+from tvmcli.config.file import Config
+from tvmcli.config.settings import ServerSettings
+from tvmcli.credentials.sources import ApiKey
 from tvmcli.errors import ConfigError, UsageError
-from tvmcli.netaddr import join_host_port
-from tvmcli.private_files import write_private
 from tvmcli.server.auth import bearer_tokens
 from tvmcli.server.metrics import MULTIPROCESS_ENV
-from tvmcli.settings import ServerSettings
+from tvmcli.system.netaddr import join_host_port
+from tvmcli.system.private_files import write_private
 
 BEARER_TOKEN_FILE_NAME = "serve-bearer-token"  # noqa: S105 - a file name
 

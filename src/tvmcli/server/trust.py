@@ -1,5 +1,5 @@
 """Keyless CI: `[server.trust.NAME]` trusts a CI issuer (GitHub Actions, GitLab, ...), whose
-ID tokens are traded for profiles by claim rules (`tvmcli.claim_rules`).
+ID tokens are traded for profiles by claim rules (`tvmcli.config.claim_rules`).
 
 A token is routed by its (unverified) `iss` to the one table trusting that issuer, then
 verified exactly as a sign-in token is (`TokenVerifier`: JWKS signature with public-key
@@ -17,10 +17,10 @@ from typing import Any
 
 import jwt
 
-from tvmcli.claim_rules import fit_token_id, render, rule_matches
+from tvmcli.config.claim_rules import fit_token_id, render, rule_matches
+from tvmcli.config.settings import Access, ServerSettings, TrustSettings
 from tvmcli.server.auth import Authenticator, Principal
 from tvmcli.server.oidc import JwksCache, JwtAuth, TokenVerifier
-from tvmcli.settings import Access, ServerSettings, TrustSettings
 
 _log = logging.getLogger("tvmcli.server")
 

@@ -15,8 +15,8 @@ import grpc.aio
 from momento_wire_types import cacheclient_pb2 as pb
 from momento_wire_types import cacheclient_pb2_grpc
 
-from tvmcli.credentials import ApiKey, target_for
-from tvmcli.minting import AGENT, open_channel
+from tvmcli.credentials.sources import ApiKey, target_for
+from tvmcli.minting.client import AGENT, open_channel
 
 
 class CacheUnavailable(Exception):

@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tvmcli.credentials import ApiKey
+from tvmcli.credentials.sources import ApiKey
 from tvmcli.errors import MintLimitError
 from tvmcli.state.cache_client import CacheClient, CacheRefused, CacheUnavailable
 from tvmcli.state.sealed import Sealer

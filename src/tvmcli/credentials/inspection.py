@@ -9,10 +9,10 @@ import base64
 import binascii
 import enum
 
-from tvmcli.credential_format import Credential, Kind, clean_input, mask
-from tvmcli.durations import iso_utc
-from tvmcli.netaddr import split_host_port
-from tvmcli.roles import ROLE_BY_WIRE
+from tvmcli.credentials.decoding import Credential, Kind, clean_input, mask
+from tvmcli.permissions.roles import ROLE_BY_WIRE
+from tvmcli.system.durations import iso_utc
+from tvmcli.system.netaddr import split_host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from tvmcli import envvars, token_env
-from tvmcli.cli import output
-from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey, resolve_api_key
-from tvmcli.durations import (
+from tvmcli.cli import output, token_text
+from tvmcli.config.profiles import Profile, check_lifetime, check_token_id
+from tvmcli.credentials.sources import DEFAULT_TIMEOUT, ApiKey, resolve_api_key
+from tvmcli.errors import ExitCode, TvmError, UsageError
+from tvmcli.system import envvars
+from tvmcli.system.durations import (
     format_duration,
     format_relative,
     iso_utc,
@@ -25,14 +27,12 @@ from tvmcli.durations import (
     parse_moment,
     parse_seconds,
 )
-from tvmcli.errors import ExitCode, TvmError, UsageError
-from tvmcli.paths import default_cache_dir
-from tvmcli.profiles import Profile, check_lifetime, check_token_id
+from tvmcli.system.paths import default_cache_dir
 
 if TYPE_CHECKING:
-    from tvmcli.config import Config
-    from tvmcli.remote import Identity
-    from tvmcli.tokens import Token
+    from tvmcli.config.file import Config
+    from tvmcli.minting.tokens import Token
+    from tvmcli.vending.remote import Identity
 
 
 def exit_code_of(run: Callable[[], object]) -> int:
@@ -61,7 +61,7 @@ def debugging() -> bool:
 def load(config: Path | None) -> Config:
     """The configuration: --config, else where `load_config` looks. Imported here: `mint
     --from` reads no profiles file, and the settings' parser costs it ~15 ms."""
-    from tvmcli.config import load_config
+    from tvmcli.config.file import load_config
 
     return load_config(config)
 
@@ -166,7 +166,7 @@ def token_request(
 
 def check_env_var(name: str) -> None:
     try:
-        token_env.check_variable_name(name)
+        token_text.check_variable_name(name)
     except ValueError as exc:
         raise UsageError(f"--env-var: {exc}") from None
 
@@ -175,8 +175,8 @@ def obtain_token(
     key: ApiKey, request: TokenRequest, *, timeout: float, reuse: bool, min_ttl: str | None
 ) -> Token:
     """Mint, or with --reuse take a cached token that still has --min-ttl left."""
-    from tvmcli import reuse as reusing  # grpc loads only once there is something to send
-    from tvmcli.minting import mint_once
+    from tvmcli.minting.client import mint_once
+    from tvmcli.vending import reuse as reusing  # grpc loads only once there is something to send
 
     if min_ttl is not None and not reuse:
         raise UsageError("--min-ttl goes with --reuse")
@@ -276,7 +276,7 @@ def remote_request(
             check_token_id(token_id)
         except ValueError as exc:
             raise UsageError(f"--token-id {exc}") from None
-    from tvmcli import remote
+    from tvmcli.vending import remote
 
     return RemoteRequest(
         remote.server_address(url, source),
@@ -293,8 +293,8 @@ def obtain_remote_token(
 ) -> Token:
     """Ask the vending server, or with --reuse take a token it gave earlier that still has
     --min-ttl left (kept per server, profile, token id, identity kind and audience)."""
-    from tvmcli import remote
-    from tvmcli import reuse as reusing
+    from tvmcli.vending import remote
+    from tvmcli.vending import reuse as reusing
 
     if min_ttl is not None and not reuse:
         raise UsageError("--min-ttl goes with --reuse")

@@ -13,7 +13,7 @@ import binascii
 import enum
 import json
 
-from tvmcli import jwtcodec
+from tvmcli.credentials import jwtcodec
 from tvmcli.errors import UsageError
 
 # No typing or dataclasses at run time: `inspect` imports this module and must start fast.

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 
 from momento_wire_types import permissionmessages_pb2 as pb
 
-from tvmcli.roles import Resource
-from tvmcli.statements import ALL, Statement
+from tvmcli.permissions.roles import Resource
+from tvmcli.permissions.statements import ALL, Statement
 
 _PT = pb.PermissionsType
 

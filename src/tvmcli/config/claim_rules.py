@@ -25,7 +25,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 
-from tvmcli.statements import MAX_TOKEN_ID_LENGTH
+from tvmcli.permissions.statements import MAX_TOKEN_ID_LENGTH
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 GITLAB_COM_ISSUER = "https://gitlab.com"

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tvmcli import envvars
+from tvmcli.config.profiles import Problems, Profile, listing, read_profiles, suggest
+from tvmcli.config.settings import ServerSettings, check_startup, parse_server_settings
 from tvmcli.errors import ConfigError, UnknownProfileError
-from tvmcli.paths import user_dir
-from tvmcli.profiles import Problems, Profile, listing, read_profiles, suggest
-from tvmcli.settings import ServerSettings, check_startup, parse_server_settings
+from tvmcli.system import envvars
+from tvmcli.system.paths import user_dir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -137,7 +137,7 @@ def write_starter(path: Path, *, force: bool = False) -> None:
     """Write the starter profiles file to `path` (folders made as needed). An existing file is
     kept unless `force`: then it is replaced atomically. Raises UsageError."""
     from tvmcli.errors import UsageError
-    from tvmcli.private_files import write_private
+    from tvmcli.system.private_files import write_private
 
     if path.is_dir():
         raise UsageError(

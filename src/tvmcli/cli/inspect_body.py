@@ -1,6 +1,6 @@
 """`inspect` without Typer: read the input, decode, render, check.
 
-Shared by the Typer command (`cli/inspect.py`) and the fast path in `cli/__init__.py` that runs
+Shared by the Typer command (`cli/inspect.py`) and the fast path (`cli/fast.py`) that runs
 `momento-tvm inspect ...` without importing Typer, so checking a token in a script costs about
 what a bare `python -c` decoder does. Imports nothing heavy: no grpc, no SDK, Rich only to draw
 on a terminal.
@@ -12,10 +12,10 @@ import json
 import time
 
 from tvmcli.cli import output
-from tvmcli.credential_format import MAX_INPUT_BYTES, parse_credential
-from tvmcli.durations import format_duration, format_relative, iso_utc
+from tvmcli.credentials.decoding import MAX_INPUT_BYTES, parse_credential
+from tvmcli.credentials.inspection import Description, Status, describe, is_host_port
 from tvmcli.errors import ExpiredError, TvmError, UsageError
-from tvmcli.inspection import Description, Status, describe, is_host_port
+from tvmcli.system.durations import format_duration, format_relative, iso_utc
 
 TYPE_CHECKING = False  # no typing or dataclasses at run time, see the module docstring
 if TYPE_CHECKING:
@@ -202,7 +202,7 @@ def parse_fast(argv: list[str]) -> InspectOptions | None:
             return None
     min_ttl = values.pop("min_ttl", None)
     try:
-        from tvmcli.durations import parse_duration
+        from tvmcli.system.durations import parse_duration
 
         seconds = parse_duration(str(min_ttl)) if min_ttl is not None else 0
     except ValueError:

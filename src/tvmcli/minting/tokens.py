@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from tvmcli.credential_format import mask
+from tvmcli.credentials.decoding import mask
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from tvmcli import envvars
-from tvmcli.credential_format import Credential, CredentialFormatError, Kind, mask, parse_credential
+from tvmcli.credentials.decoding import (
+    Credential,
+    CredentialFormatError,
+    Kind,
+    mask,
+    parse_credential,
+)
 from tvmcli.errors import ConfigError, UsageError
-from tvmcli.netaddr import is_loopback, split_host_port
-from tvmcli.paths import user_dir
+from tvmcli.system import envvars
+from tvmcli.system.netaddr import is_loopback, split_host_port
+from tvmcli.system.paths import user_dir
 
 DEFAULT_MOMENTO_PROFILE = "default"
 DEFAULT_TIMEOUT = 10.0  # seconds for one mint, retries included

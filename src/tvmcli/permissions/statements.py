@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tvmcli.roles import Resource, Role
+from tvmcli.permissions.roles import Resource, Role
 
 ALL = "*"
 MAX_STATEMENTS = 20

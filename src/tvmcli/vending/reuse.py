@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tvmcli.credential_format import CredentialFormatError, parse_credential
-from tvmcli.credentials import ApiKey
+from tvmcli.credentials.decoding import CredentialFormatError, parse_credential
+from tvmcli.credentials.sources import ApiKey
 from tvmcli.errors import UsageError
-from tvmcli.private_files import write_private
-from tvmcli.statements import Statement
-from tvmcli.tokens import Token
+from tvmcli.minting.tokens import Token
+from tvmcli.permissions.statements import Statement
+from tvmcli.system.private_files import write_private
 
 FORMAT_VERSION = 1
 DEFAULT_MIN_TTL = 5 * 60

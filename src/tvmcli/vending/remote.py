@@ -25,8 +25,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from tvmcli import envvars
-from tvmcli.credential_format import CredentialFormatError, Kind, parse_credential
+from tvmcli.credentials.decoding import CredentialFormatError, Kind, parse_credential
+from tvmcli.credentials.jwtcodec import JwtFormatError, decode_unverified
 from tvmcli.errors import (
     MintTimeoutError,
     RefusedError,
@@ -34,10 +34,10 @@ from tvmcli.errors import (
     UnexpectedAnswerError,
     UsageError,
 )
-from tvmcli.httpfetch import Fetched, FetchError, get
-from tvmcli.jwtcodec import JwtFormatError, decode_unverified
-from tvmcli.netaddr import http_url_problem
-from tvmcli.tokens import Token
+from tvmcli.minting.tokens import Token
+from tvmcli.system import envvars
+from tvmcli.system.httpfetch import Fetched, FetchError, get
+from tvmcli.system.netaddr import http_url_problem
 
 DEFAULT_AUDIENCE = "momento-tvm"
 MAX_ANSWER_BYTES = 64 * 1024
@@ -162,7 +162,7 @@ def fetch_token(
 ) -> Token:
     """The token for `profile` from the server at `address` (see `server_address`).
     `on_retry(number, reason)` hears of each retry (a terminal shows it)."""
-    from tvmcli.syncrun import run_sync
+    from tvmcli.system.syncrun import run_sync
 
     tell = on_retry or (lambda number, reason: None)
     return run_sync(lambda: _fetch_token(address, profile, identity, token_id, timeout, tell))

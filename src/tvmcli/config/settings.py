@@ -44,12 +44,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tvmcli.credentials import DEFAULT_TIMEOUT
-from tvmcli.durations import parse_duration
+from tvmcli.config.profiles import check_token_id, suggest
+from tvmcli.credentials.sources import DEFAULT_TIMEOUT
 from tvmcli.errors import ConfigError
-from tvmcli.netaddr import http_url_problem, is_loopback
-from tvmcli.profiles import check_token_id, suggest
-from tvmcli.statements import ACCOUNT_MINTS_PER_SECOND, MAX_LIFETIME_SECONDS
+from tvmcli.permissions.statements import ACCOUNT_MINTS_PER_SECOND, MAX_LIFETIME_SECONDS
+from tvmcli.system.durations import parse_duration
+from tvmcli.system.netaddr import http_url_problem, is_loopback
 
 AUTH_MODES = ("open", "bearer", "basic", "jwt")
 # Verified with public keys only: an HS* algorithm would let the public key act as a secret.
@@ -535,7 +535,7 @@ def check_startup(settings: ServerSettings) -> None:
 def _hash_problem(encoded: str) -> str | None:
     # hashlib, secrets and friends load only for files with basic-auth users: every other
     # command that reads the file (mint, on every call) would pay for them
-    from tvmcli.passwords import hash_problem
+    from tvmcli.config.passwords import hash_problem
 
     return hash_problem(encoded)
 
@@ -757,7 +757,7 @@ def _trusts(reader: _Reader, raw: Mapping[str, Any]) -> tuple[TrustSettings, ...
 def _provider(reader: _Reader, raw: Mapping[str, Any], where: str, issuer: str) -> str | None:
     """The trust's CI provider: implied by GitHub Actions' and gitlab.com's issuers, named with
     `provider =` for GitHub Enterprise Server or self-managed GitLab."""
-    from tvmcli.claim_rules import provider_of
+    from tvmcli.config.claim_rules import provider_of
 
     implied = provider_of(issuer)
     named = raw.get("provider")
@@ -775,7 +775,7 @@ def _provider(reader: _Reader, raw: Mapping[str, Any], where: str, issuer: str) 
 def _trust_rule(
     reader: _Reader, raw: Any, where: str, issuer: str, provider: str | None
 ) -> TrustRule | None:
-    from tvmcli import claim_rules
+    from tvmcli.config import claim_rules
 
     if not isinstance(raw, dict):
         reader.problem(where, "must be a table")

@@ -21,14 +21,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from tvmcli.config.profiles import Profile, check_token_id
 from tvmcli.errors import MintLimitError, TvmError, UnavailableError, UsageError
-from tvmcli.profiles import Profile, check_token_id
-from tvmcli.statements import Statement
-from tvmcli.tokens import Token
+from tvmcli.minting.tokens import Token
+from tvmcli.permissions.statements import Statement
 
 if TYPE_CHECKING:
-    from tvmcli.config import Config
-    from tvmcli.credentials import ApiKey
+    from tvmcli.config.file import Config
+    from tvmcli.credentials.sources import ApiKey
     from tvmcli.state.shared import FleetLimiter, SharedState
 
 WINDOW_SLACK = 0.05
@@ -462,8 +462,8 @@ class Vendor:
         api_key: str | ApiKey | None = None,
         endpoint: str | None = None,
     ) -> None:
-        from tvmcli.config import load_config
-        from tvmcli.credentials import key_from
+        from tvmcli.config.file import load_config
+        from tvmcli.credentials.sources import key_from
 
         self.config = config if config is not None else load_config()
         self._api_key = key_from(api_key, endpoint)  # resolved now: errors surface here
@@ -520,7 +520,7 @@ class Vendor:
             return self._loop, self._core
 
     def _start(self) -> tuple[asyncio.AbstractEventLoop, TokenVendor]:
-        from tvmcli.minting import Minter as GrpcMinter
+        from tvmcli.minting.client import Minter as GrpcMinter
 
         settings = self.config.server
         loop = asyncio.new_event_loop()

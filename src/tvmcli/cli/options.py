@@ -1,5 +1,5 @@
 """Typer options shared by several commands, and `handle_errors`, which gives a Typer command
-the exit codes of `flow.exit_code_of`."""
+the exit codes of `steps.exit_code_of`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperCommand
 
 from tvmcli.cli import output
-from tvmcli.cli.flow import debugging
+from tvmcli.cli.steps import debugging
 from tvmcli.errors import ExitCode, TvmError
 
 
@@ -35,7 +35,7 @@ def complete_profile(ctx: typer.Context, incomplete: str) -> list[tuple[str, str
     broken file completes nothing rather than write an error into the user's prompt."""
     import os
 
-    from tvmcli.config import find_config, profile_names
+    from tvmcli.config.file import find_config, profile_names
 
     try:
         given = ctx.params.get("config")  # a str while completing: conversion is skipped

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tvmcli.durations import format_duration, parse_duration
-from tvmcli.roles import ROLE_ALIASES, Resource, Role, roles_for
-from tvmcli.statements import (
+from tvmcli.permissions.roles import ROLE_ALIASES, Resource, Role, roles_for
+from tvmcli.permissions.statements import (
     ALL,
     MAX_LIFETIME_SECONDS,
     MAX_STATEMENTS,
@@ -22,6 +21,7 @@ from tvmcli.statements import (
     MIN_LIFETIME_SECONDS,
     Statement,
 )
+from tvmcli.system.durations import format_duration, parse_duration
 
 DEFAULT_EXPIRES_IN = 15 * 60
 

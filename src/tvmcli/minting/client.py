@@ -18,8 +18,8 @@ import grpc
 import grpc.aio
 from momento_wire_types import token_pb2, token_pb2_grpc
 
-from tvmcli.credential_format import Kind, make_envelope, mask
-from tvmcli.credentials import DEFAULT_TIMEOUT, ApiKey, Target
+from tvmcli.credentials.decoding import Kind, make_envelope, mask
+from tvmcli.credentials.sources import DEFAULT_TIMEOUT, ApiKey, Target
 from tvmcli.errors import (
     AuthError,
     MintTimeoutError,
@@ -28,10 +28,10 @@ from tvmcli.errors import (
     TvmError,
     UnavailableError,
 )
-from tvmcli.scopes import build_permissions
-from tvmcli.statements import ACCOUNT_WINDOW_SECONDS, Statement
-from tvmcli.syncrun import run_sync
-from tvmcli.tokens import Token
+from tvmcli.minting.tokens import Token
+from tvmcli.permissions.scopes import build_permissions
+from tvmcli.permissions.statements import ACCOUNT_WINDOW_SECONDS, Statement
+from tvmcli.system.syncrun import run_sync
 from tvmcli.version import __version__
 
 AGENT = ("agent", f"momento-tvm:{__version__}")  # gRPC metadata on every call we make

@@ -10,15 +10,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from tvmcli import envvars, token_env
-from tvmcli.cli import flow, output
-from tvmcli.durations import format_relative, iso_utc
+from tvmcli.cli import output, steps, token_text
 from tvmcli.errors import UsageError
-from tvmcli.private_files import append_once, check_writable, write_private
+from tvmcli.system import envvars
+from tvmcli.system.durations import format_relative, iso_utc
+from tvmcli.system.private_files import append_once, check_writable, write_private
 
 if TYPE_CHECKING:
-    from tvmcli.profiles import Profile
-    from tvmcli.tokens import Token
+    from tvmcli.config.profiles import Profile
+    from tvmcli.minting.tokens import Token
 
 
 class OutputFormat(str, enum.Enum):
@@ -75,12 +75,12 @@ def deliver(args: MintArgs) -> None:
     for destination in (out, github_file):
         if destination is not None:
             check_writable(destination)
-    flow.check_env_var(env_var)
-    timeout = flow.timeout_option(args.timeout)
+    steps.check_env_var(env_var)
+    timeout = steps.timeout_option(args.timeout)
     token, shown = _obtain(args, timeout)
     if github_file is not None:
-        output.data(token_env.github_mask(token.auth_token))
-        append_once(github_file, token_env.github_file_block(token_variables(token, env_var)))
+        output.data(token_text.github_mask(token.auth_token))
+        append_once(github_file, token_text.github_file_block(token_variables(token, env_var)))
         return
     fmt = output_format or (OutputFormat.text if output.stdout_is_terminal() else OutputFormat.raw)
     if out is not None:
@@ -95,14 +95,14 @@ def deliver(args: MintArgs) -> None:
 def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
     """From the vending server with --from (or $MOMENTO_TVM_URL), else minted with a key; and
     what the summary shows of the profile (a server's profile is only its name here)."""
-    remote = flow.remote_request(
+    remote = steps.remote_request(
         args.from_url,
         args.profile,
         args.token_id,
         id_token_env=args.id_token_env,
         audience=args.audience,
         bearer_file=args.bearer_file,
-        local_only=flow.local_only(
+        local_only=steps.local_only(
             args.expires_in,
             args.expires_at,
             args.config,
@@ -112,15 +112,17 @@ def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
         ),
     )
     if remote is not None:
-        token = flow.obtain_remote_token(
+        token = steps.obtain_remote_token(
             remote, timeout=timeout, reuse=args.reuse, min_ttl=args.min_ttl
         )
         return token, args.profile
-    request = flow.token_request(
+    request = steps.token_request(
         args.config, args.profile, args.expires_in, args.token_id, args.expires_at
     )
-    key = flow.api_key(args.api_key_file, args.endpoint, args.momento_profile)
-    token = flow.obtain_token(key, request, timeout=timeout, reuse=args.reuse, min_ttl=args.min_ttl)
+    key = steps.api_key(args.api_key_file, args.endpoint, args.momento_profile)
+    token = steps.obtain_token(
+        key, request, timeout=timeout, reuse=args.reuse, min_ttl=args.min_ttl
+    )
     return token, request.profile
 
 
@@ -172,6 +174,6 @@ def plain(token: Token, profile: Profile | str, fmt: OutputFormat, env_var: str)
     if fmt is OutputFormat.json:
         return json.dumps(token_json(token), indent=2) + "\n"
     if fmt in SHELL_FORMS:
-        return token_env.env_lines(fmt.value, token_variables(token, env_var))
+        return token_text.env_lines(fmt.value, token_variables(token, env_var))
     width = max(len(label) for label, _ in summary(token, profile))
     return "".join(f"{label.ljust(width)}  {value}\n" for label, value in summary(token, profile))

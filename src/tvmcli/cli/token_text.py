@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from tvmcli import envvars
+from tvmcli.system import envvars
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOTENV_SAFE = re.compile(r"[A-Za-z0-9+/=._:@-]*")

@@ -1,0 +1,1 @@
+"""Credentials: where keys come from, recognising and decoding any key or token, JWT."""

@@ -1,0 +1,1 @@
+"""Minting: the token-service client (deadline, retries, error mapping) and the vended Token."""
