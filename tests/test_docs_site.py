@@ -35,6 +35,12 @@ def test_the_docs_site_builds_with_strict_checks(tmp_path: Path) -> None:
             / (built.parent / "index.html" if built.name == "index" else built / "index.html")
         )
         assert html.is_file(), html
+    # The home page takes the README's Install and First steps (its --8<-- markers), whole.
+    home = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert '<h2 id="first-steps">First steps' in home
+    assert "profiles init" in home
+    assert "--8&lt;--" not in home
+    assert "--8<--" not in home.replace("<!-- --8<-- [", "")
 
 
 def test_every_page_is_in_the_nav_and_every_nav_entry_is_a_page() -> None:
