@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.chromium import AWAIT_SCENARIO, chromium
+from tests.docs import all_text
 from tests.serving import BEARER, Running, serve
 from tests.test_browser import page_server
 from tvmcli.emulator import Emulator
@@ -330,8 +331,10 @@ def test_network_errors_are_retried_until_the_token_expires_then_token_rejects(
 def test_the_readmes_module_script_example_runs_as_written(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    [example] = re.findall(r"```html\n(<script type=\"module\">.*?</script>)\n```", readme, re.S)
+    # The README's example, the same as the browser page's
+    found = re.findall(r"```html\n(<script type=\"module\">.*?</script>)\n```", all_text(), re.S)
+    assert len(found) == 2
+    [example] = set(found)
     page = [""]
     with page_server(page) as origin, serve(emulator, server_toml(origin), PROFILES) as server:
         report = (
