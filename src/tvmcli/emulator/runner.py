@@ -13,6 +13,7 @@ from types import TracebackType
 import grpc
 from momento_wire_types import cacheclient_pb2_grpc, token_pb2_grpc
 
+from tvmcli.emulator.access import Gate
 from tvmcli.emulator.cache_service import CacheService
 from tvmcli.emulator.service import DEFAULT_RATE_LIMIT, Faults, TokenService
 from tvmcli.errors import ConfigError, UsageError
@@ -69,7 +70,8 @@ class Emulator:
     ) -> None:
         secret = secret or secrets.token_hex(SECRET_BYTES).encode("ascii")
         self.service = TokenService(secret, rate_limit=rate_limit, faults=faults)
-        self.cache = CacheService(secret)
+        self.gate = Gate(secret)
+        self.cache = CacheService(secret, gate=self.gate)
         self._requested_port = port
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers),
