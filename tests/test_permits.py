@@ -14,7 +14,7 @@ from momento_wire_types import permissionmessages_pb2 as pb
 import tvmcli
 from tvmcli.config.file import parse_config
 from tvmcli.config.profiles import Profile
-from tvmcli.permissions.evaluator import ACTIONS, CACHE_CALLS, Action, Decision, permits
+from tvmcli.permissions.evaluator import ACTIONS, CACHE_CALLS, Action, Decision, describe, permits
 from tvmcli.permissions.scopes import build_permissions
 
 PT = pb.PermissionsType
@@ -283,3 +283,22 @@ def test_grant_forms_and_bad_arguments() -> None:
         permits(chosen, "write", "chat", "t")
     with pytest.raises(ValueError, match="a grant is a profile"):
         permits("chat-reader", "get", "chat", "t")
+
+
+def test_describe_names_each_statement_in_the_words_of_the_reasons() -> None:
+    statements = (
+        '{ role = "publish-subscribe", cache = "chat", topic_prefix = "room-" }',
+        '{ role = "read-write", cache = "*", key_prefix = "user-" }',
+        '{ role = "invoke", cache = "media", function = "*" }',
+    )
+    for grant in both(*statements):
+        assert describe(grant) == (
+            'publish-subscribe on cache chat, topic prefix "room-"',
+            'read-write on every cache, key prefix "user-"',
+            "invoke on cache media, every function",
+        )
+    allowed = permits(profile(*statements), "get", "sessions", "user-1")
+    assert allowed.reason == f"statement 2 allows {describe(profile(*statements))[1]}"
+    assert describe(pb.Permissions(super_user=pb.SuperUser)) == ()
+    with pytest.raises(ValueError, match="a grant is a profile"):
+        describe("read-write")

@@ -236,6 +236,14 @@ def permits(grant: Any, action: str | Action, cache: str, name: str | bytes) -> 
     return Decision(False, None, (), reason, _hint(act, cache, target, None))
 
 
+def describe(grant: Any) -> tuple[str, ...]:
+    """The grant's statements in the words reasons use ("subscribe-only on cache chat, every
+    topic"), statement n at index n - 1; empty for super-user permissions. For `can`, which
+    names the closest statements of a denial. ValueError for a grant of another type."""
+    rules = _rules(grant)
+    return () if rules is None else tuple(rule.describe() for rule in rules)
+
+
 def _where(resource: Resource, cache: str, target: bytes | str) -> str:
     word = {Resource.CACHE: "key", Resource.TOPIC: "topic", Resource.FUNCTION: "function"}
     return f"{word[resource]} {_show(target)} in cache {cache}"
