@@ -20,8 +20,9 @@ The rules (the README's "The local token service" lists the same):
   seen + 1) replays the retained items numbered N and up; items no longer retained, or a
   sequence page that is not the topic's, become one discontinuity first.
 - Memory is bounded: each topic retains its last `retained` items (and at most
-  RETAINED_BYTES of values); each subscriber's queue holds `queue` items, and a subscriber too
-  slow for it misses what does not fit, which it receives as one discontinuity; at most
+  RETAINED_BYTES of values); each subscriber's queue holds `queue` items. A subscriber too slow
+  for its queue stops receiving new items into it; when it has read what was queued it catches
+  up from the topic's retained items, with one discontinuity for those no longer retained; at most
   MAX_TOPICS topics are kept (idle ones without subscribers are forgotten first) and at most
   `max_subscriptions` streams are open (then RESOURCE_EXHAUSTED).
 - A stream ends when the client cancels it or its deadline passes (gRPC reports
@@ -58,11 +59,9 @@ _HEARTBEAT = pb._SubscriptionItem(heartbeat=pb._Heartbeat())
 
 @dataclass
 class _Gap:
-    """Items a slow subscriber missed: `last` delivered before them; `new` the next one it
-    will get (0 until one arrives)."""
+    """Where a slow subscriber's queue overflowed: `last` is the item queued before it."""
 
     last: int
-    new: int = 0
 
 
 class _Subscription:
@@ -76,14 +75,13 @@ class _Subscription:
         self.ready = threading.Condition(threading.Lock())
 
     def offer(self, item: pb._TopicItem) -> bool:
-        """Queue `item`; False when it did not fit (the subscriber will see a gap)."""
+        """Queue `item`; False when it did not fit. A full queue gets a gap marker, and what
+        follows is dropped until the subscriber reaches the gap and catches up from the
+        topic's retained items (`TopicsService._catch_up`)."""
         with self.ready:
-            tail = self.queue[-1] if self.queue else None
-            if isinstance(tail, _Gap) and tail.new == 0:
-                if len(self.queue) > self.capacity // 2:  # until half drained, the gap grows
-                    return False
-                tail.new = item.topic_sequence_number
-            elif len(self.queue) >= self.capacity:
+            if self.queue and isinstance(self.queue[-1], _Gap):
+                return False
+            if len(self.queue) >= self.capacity:
                 self.queue.append(_Gap(last=self.last_offered))
                 self.ready.notify()
                 return False
@@ -93,11 +91,10 @@ class _Subscription:
             return True
 
     def take(self, until: float) -> pb._TopicItem | _Gap | None:
-        """The next entry, or None at `until` (monotonic) or once closed. A gap is handed out
-        only once the item after it has arrived."""
+        """The next entry, or None at `until` (monotonic) or once closed."""
         with self.ready:
             while not self.closed:
-                if self.queue and not (isinstance(self.queue[0], _Gap) and self.queue[0].new == 0):
+                if self.queue:
                     return self.queue.popleft()
                 left = until - time.monotonic()
                 if left <= 0:
@@ -232,6 +229,10 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
                     next_beat = time.monotonic() + self.heartbeat
                     yield _HEARTBEAT
                     continue
+                if isinstance(queued, _Gap):
+                    for entry in self._catch_up(topic, subscription, queued.last):
+                        yield self._item(entry)
+                    continue
                 yield self._item(queued)
         finally:
             subscription.close()
@@ -248,15 +249,25 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _item(self, entry: pb._TopicItem | _Gap | pb._Discontinuity) -> pb._SubscriptionItem:
+    def _item(self, entry: pb._TopicItem | pb._Discontinuity) -> pb._SubscriptionItem:
         with self._lock:
             if isinstance(entry, pb._TopicItem):
                 self.counts["delivered"] += 1
                 return pb._SubscriptionItem(item=entry)
             self.counts["discontinuities"] += 1
-        if isinstance(entry, _Gap):
-            entry = pb._Discontinuity(last_topic_sequence=entry.last, new_topic_sequence=entry.new)
         return pb._SubscriptionItem(discontinuity=entry)
+
+    def _catch_up(
+        self, topic: _Topic, subscription: _Subscription, last: int
+    ) -> list[pb._TopicItem | pb._Discontinuity]:
+        """A slow subscriber reached the gap in its queue: the items after `last` that the
+        topic still retains, after a discontinuity for any it no longer does; from here on,
+        new items queue again."""
+        with self._lock:
+            with subscription.ready:
+                subscription.queue.clear()  # nothing but the gap was left in it
+                subscription.last_offered = topic.last
+            return self._since(topic, last + 1)
 
     def _replay(
         self, topic: _Topic, request: pb._SubscriptionRequest
@@ -276,8 +287,14 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
             ]
         if start >= next_number:
             return []
+        return self._since(topic, start)
+
+    @staticmethod
+    def _since(topic: _Topic, start: int) -> list[pb._TopicItem | pb._Discontinuity]:
+        """The retained items numbered `start` and up, after one discontinuity for those no
+        longer retained (called under the lock)."""
         kept = [item for item in topic.retained if item.topic_sequence_number >= start]
-        first = kept[0].topic_sequence_number if kept else next_number
+        first = kept[0].topic_sequence_number if kept else topic.last + 1
         replay: list[pb._TopicItem | pb._Discontinuity] = []
         if first > start:
             replay.append(
