@@ -17,6 +17,7 @@ from typer.testing import Result
 
 from tests.terminal import on_a_terminal
 from tests.test_emulator_cache import client
+from tests.test_emulator_topics import sync_client
 from tvmcli.credentials import jwtcodec
 from tvmcli.credentials.decoding import make_envelope, parse_credential
 from tvmcli.emulator import Emulator
@@ -291,6 +292,20 @@ def test_the_cli_and_the_emulator_give_the_same_reason(
     assert can(cli, profiles_file, "-", "increment", "chat", "user-1", input=token).exit_code == 0
     with client(emulator, parse_credential(token).secret) as sdk:
         assert getattr(sdk.increment("chat", "user-1"), "value", None) == 1
+
+
+def test_the_cli_and_the_emulator_give_the_same_reason_for_a_topic(
+    cli: Cli, profiles_file: Path, minted: Callable[[str], str], emulator: Emulator
+) -> None:
+    token = minted("chat-reader")
+    answer = can(cli, profiles_file, "-", "publish", "chat", "room-1", "-o", "json", input=token)
+    assert answer.exit_code == 4
+    reason = json.loads(answer.stdout)["reason"]
+    with sync_client(emulator, parse_credential(token).secret) as topics:
+        response = topics.publish("chat", "room-1", "hello")
+    assert getattr(response, "error_code", None) is MomentoErrorCode.PERMISSION_ERROR
+    details = response.inner_exception.transport_details.grpc.details  # type: ignore[union-attr]
+    assert details == f"Insufficient permissions to perform an operation on a topic: {reason}"
 
 
 # -- the matrix -----------------------------------------------------------------------------------
