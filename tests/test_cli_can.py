@@ -139,6 +139,7 @@ def test_an_unknown_profile_exits_3_with_a_suggestion(cli: Cli, profiles_file: P
     ("args", "message"),
     [
         (("chat-reader",), "expected ACTION CACHE NAME after the profile, got 0 arguments"),
+        (("chat-reader", "zzz", "chat", "k"), "hint: Actions: get, set, delete, set-if-absent"),
         (("chat-reader", "get", "chat"), "got 2 arguments"),
         ((), "name a profile, '-' for a token on stdin, or --token-env NAME"),
         (("chat-reader", "get", "", "k"), "the cache name is empty"),

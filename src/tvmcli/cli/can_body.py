@@ -122,7 +122,11 @@ def _action(text: str) -> Action:
 
         raise UsageError(
             f"unknown action {output.visible(text)!r}",
-            hint=(suggest(text, list(ACTIONS)) or "") + " Actions: " + ", ".join(ACTIONS),
+            hint=" ".join(
+                part
+                for part in (suggest(text, list(ACTIONS)), "Actions: " + ", ".join(ACTIONS))
+                if part
+            ),
         ) from None
 
 
