@@ -12,8 +12,11 @@ Functions are not emulated); test_permits.py covers it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +29,10 @@ from momento import (
     TopicConfigurations,
 )
 from momento.errors import MomentoErrorCode
+from typer.testing import CliRunner
 
+from tvmcli.cli.app import app
+from tvmcli.config.file import parse_config
 from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
@@ -100,6 +106,15 @@ def shared_emulator() -> Iterator[Emulator]:
 
 
 def emulator_allows(cache_client: CacheClient, topic_client: TopicClient, call: tuple) -> bool:  # type: ignore[type-arg]
+    return emulator_answer(cache_client, topic_client, call)[0]
+
+
+def emulator_answer(
+    cache_client: CacheClient,
+    topic_client: TopicClient,
+    call: tuple,  # type: ignore[type-arg]
+) -> tuple[bool, str | None]:
+    """(allowed, the gRPC details of a denial) as the SDK reports the emulator's answer."""
     action, cache, name = call
     if action is Action.GET:
         response: object = cache_client.get(cache, name)
@@ -120,7 +135,9 @@ def emulator_allows(cache_client: CacheClient, topic_client: TopicClient, call: 
             unsubscribe()
     code = getattr(response, "error_code", None)
     assert code in (None, MomentoErrorCode.PERMISSION_ERROR), (call, response)
-    return code is None
+    if code is None:
+        return True, None
+    return False, response.inner_exception.transport_details.grpc.details  # type: ignore[attr-defined]
 
 
 @settings(
@@ -150,3 +167,79 @@ def test_permits_equals_what_the_emulator_answers(
                 call,
                 decision,
             )
+
+
+# -- `momento-tvm can` on the same grants: a profile, and the token minted from it ------------
+
+
+def toml_statement(statement: Statement) -> str:
+    field, value = statement.selector
+    selector = "" if field == "items" else f", {field} = {json.dumps(value)}"
+    role, cache = json.dumps(statement.role.value), json.dumps(statement.cache)
+    return f"{{ role = {role}, cache = {cache}{selector} }}"
+
+
+def mint_token(emulator: Emulator, grant: Sequence[Statement]) -> str:
+    key = ApiKey(emulator.issue_api_key(), emulator.endpoint, "test", Kind.V2_API_KEY)
+    return mint_once(key, grant, 300).auth_token
+
+
+@contextlib.contextmanager
+def clients(emulator: Emulator, envelope: str) -> Iterator[tuple[CacheClient, TopicClient]]:
+    host, port = emulator.endpoint.split(":")
+    provider = CredentialProvider(parse_credential(envelope).secret, host, host, host, int(port))
+    topic_config = TopicConfigurations.Default.v1().with_client_timeout(timedelta(seconds=30))
+    with (
+        CacheClient(Configurations.Laptop.v1(), provider, timedelta(seconds=60)) as cache_client,
+        TopicClient(topic_config, provider) as topic_client,
+    ):
+        yield cache_client, topic_client
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(grant=grants, tried=calls)
+def test_can_answers_what_the_emulator_does_and_its_hint_allows_the_call(
+    shared_emulator: Emulator,
+    tmp_path: Path,
+    grant: list[Statement],
+    tried: list[tuple[Action, str, str]],
+) -> None:
+    """For a profile and for the token minted from it (read from stdin), `can` exits 0 exactly
+    when the emulator allows the call through the SDK, and 4 when it refuses; a refusal's
+    message is Momento's wording plus `can`'s reason; and the statement `can` hints at,
+    minted alone into a token, is allowed that call by the emulator."""
+    emulator = shared_emulator
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(
+        "[profiles.p]\npermissions = [\n" + ",\n".join(toml_statement(s) for s in grant) + "\n]\n",
+        encoding="utf-8",
+    )
+    envelope = mint_token(emulator, grant)
+    runner = CliRunner()
+    with clients(emulator, envelope) as (cache_client, topic_client):
+        for call in tried:
+            action, cache, name = call
+            allowed, details = emulator_answer(cache_client, topic_client, call)
+            for who, stdin in (("p", None), ("-", envelope)):
+                result = runner.invoke(
+                    app,
+                    ["can", "-c", str(profiles), who, action.value, cache, name, "-o", "json"],
+                    input=stdin,
+                    catch_exceptions=False,
+                )
+                assert result.exit_code == (0 if allowed else 4), (grant, call, result.output)
+                answer = json.loads(result.stdout)
+                assert answer["allowed"] is allowed
+                if not allowed:
+                    assert details is not None
+                    assert details.endswith(": " + answer["reason"]), (details, answer)
+            if not allowed:
+                hinted = parse_config(
+                    f"[profiles.h]\npermissions = [{answer['hint']}]\n", Path("h.toml")
+                ).profile("h")
+                with clients(emulator, mint_token(emulator, hinted.statements)) as hint_clients:
+                    assert emulator_answer(*hint_clients, call)[0], (grant, call, answer["hint"])
