@@ -189,6 +189,10 @@ def test_a_token_on_stdin_is_judged_by_its_own_grant(
     denied = can(cli, profiles_file, "-", "delete", "other", "user-1", input=token)
     assert denied.exit_code == 4
     assert "no statement covers cache other" in denied.stdout
+    inner = parse_credential(token).secret
+    for shown in (allowed, denied):
+        assert token not in shown.stdout + shown.stderr
+        assert inner.split(".")[2] not in shown.stdout + shown.stderr
 
 
 def test_a_token_in_an_environment_variable(
