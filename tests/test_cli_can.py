@@ -364,3 +364,14 @@ def test_the_matrix_on_a_terminal_is_a_table(profiles_file: Path) -> None:
     assert '│ chat  │ topic │ "room-1" │ publish ' in screen
     assert "\t" not in screen
     assert "statement 1 allows publish-subscribe" in screen
+
+
+def test_control_characters_in_a_name_cannot_drive_the_terminal(
+    cli: Cli, profiles_file: Path
+) -> None:
+    result = can(cli, profiles_file, "chat-reader", "publish", "chat", "\x1b]0;owned\x07\u202e")
+    assert result.exit_code == 4
+    assert "\x1b" not in result.stdout
+    assert "\x07" not in result.stdout
+    assert "\u202e" not in result.stdout
+    assert "\\u001b]0;owned\\u0007" in result.stdout
