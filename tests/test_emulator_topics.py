@@ -470,3 +470,22 @@ def test_the_readme_topics_block_runs_as_written(emulator: Emulator, key: str) -
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello 1\n"
+
+
+def test_the_emulators_stop_line_counts_topic_calls(emulator: Emulator, raw: Raw) -> None:
+    from tvmcli.cli.emulator import stop_summary
+
+    stream = raw.subscribe("chat", "t")
+    assert next(stream).WhichOneof("kind") == "heartbeat"
+    raw.publish("chat", "t", "v")
+    stream.cancel()  # type: ignore[attr-defined]
+    reader = token_for(emulator, '{ role = "subscribe-only", cache = "chat", topic = "*" }')
+    refused = Raw(emulator, reader)
+    with pytest.raises(grpc.RpcError):
+        refused.publish("chat", "t", "v")
+    refused.close()
+    summary = stop_summary(emulator.service.stats(), emulator.topics.stats())
+    assert summary == (
+        "1 call, 1 mint, no refusals; topics: 1 publish, 1 subscription, "
+        "refusals: PERMISSION_DENIED 1"
+    )
