@@ -5,6 +5,10 @@ service sends (heartbeats, discontinuities, publisher_id)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -203,7 +207,7 @@ def test_resume_with_the_sdk_replays_what_is_retained(emulator: Emulator, key: s
         first.unsubscribe()
         last = seen[-1]
         assert isinstance(last, TopicSubscriptionItem.Text)
-        # the SDKs resume at the last sequence number seen + 1, on the same page
+        # the Java SDK resumes at the last sequence number seen + 1, on the same page
         again = client.subscribe(
             "chat",
             "log",
@@ -454,3 +458,34 @@ def test_more_than_a_hundred_subscribers_each_get_every_message(
         stub.close()
     assert len(received) == count
     assert all(numbers == [1, 2, 3, 4, 5] for numbers in received)
+
+
+def test_the_readme_topics_block_runs_as_written(emulator: Emulator, key: str) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Topics on the emulator", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    env = {**os.environ, "MOMENTO_API_KEY": key, "MOMENTO_ENDPOINT": emulator.endpoint}
+    result = subprocess.run(
+        [sys.executable, "-c", block], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello 1\n"
+
+
+def test_the_emulators_stop_line_counts_topic_calls(emulator: Emulator, raw: Raw) -> None:
+    from tvmcli.cli.emulator import stop_summary
+
+    stream = raw.subscribe("chat", "t")
+    assert next(stream).WhichOneof("kind") == "heartbeat"
+    raw.publish("chat", "t", "v")
+    stream.cancel()  # type: ignore[attr-defined]
+    reader = token_for(emulator, '{ role = "subscribe-only", cache = "chat", topic = "*" }')
+    refused = Raw(emulator, reader)
+    with pytest.raises(grpc.RpcError):
+        refused.publish("chat", "t", "v")
+    refused.close()
+    summary = stop_summary(emulator.service.stats(), emulator.topics.stats())
+    assert summary == (
+        "1 call, 1 mint, no refusals; topics: 1 publish, 1 subscription, "
+        "refusals: PERMISSION_DENIED 1"
+    )

@@ -16,7 +16,7 @@ The rules (the README's "The local token service" lists the same):
 - Sequence numbers count from 1 per (cache, topic), without gaps; each topic has a random
   sequence page. `publisher_id` is the publisher's token id (empty for an API key).
 - A subscription is registered before its first message, a heartbeat sent at once; then a
-  heartbeat every `heartbeat` seconds. Resuming at N (as the SDKs do: the last sequence number
+  heartbeat every `heartbeat` seconds. Resuming at N (as the Java SDK does: the last sequence number
   seen + 1) replays the retained items numbered N and up; items no longer retained, or a
   sequence page that is not the topic's, become one discontinuity first.
 - Memory is bounded: each topic retains its last `retained` items (and at most
