@@ -375,3 +375,11 @@ def test_control_characters_in_a_name_cannot_drive_the_terminal(
     assert "\x07" not in result.stdout
     assert "\u202e" not in result.stdout
     assert "\\u001b]0;owned\\u0007" in result.stdout
+
+
+def test_a_token_needs_no_profiles_file(cli: Cli, emulator_env: Emulator) -> None:
+    result = cli("can", "--token-env", "MOMENTO_API_KEY", "get", "any", "k")
+    assert result.exit_code == 0, result.stderr
+    without = cli("can", "chat-reader", "get", "any", "k")
+    assert without.exit_code == 3
+    assert "no profiles file" in without.stderr
