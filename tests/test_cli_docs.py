@@ -38,6 +38,7 @@ def test_the_command_list_is_complete() -> None:
     names = {" ".join(c) for c in COMMANDS}
     assert {
         "mint",
+        "can",
         "exec",
         "inspect",
         "serve",

@@ -121,3 +121,10 @@ def test_the_readme_runs_in_order_as_written(tmp_path: Path) -> None:
     # the Python SDK reached the emulator with the documented form
     assert "Success" in stdout
     assert (home / ".momento-tvm-complete.bash").exists()
+    # Why was my call refused?: allowed, denied (exit 4) for a profile and for a minted token,
+    # the emulator's key may do everything, and the matrix
+    assert "statement 1 allows subscribe-only on cache chat, every topic" in stdout
+    assert stdout.count("\nexit 4\n") == 2
+    assert "Grant    the token on stdin" in stdout
+    assert "super-user permissions (an API key) allow every call" in stdout
+    assert "What profile chat-writer may do" in stdout

@@ -43,7 +43,12 @@ def test_the_python_section_runs_as_written(emulator: Emulator) -> None:
     )
     assert lines[1].startswith("Token(profile='chat-reader', endpoint=")
     assert env["MOMENTO_API_KEY"] not in result.stdout
-    assert lines[2].endswith(" 3 404")
+    assert lines[2] == (
+        "False statement 1 allows subscribe-only here; "
+        "publishing needs publish-subscribe or publish-only"
+    )
+    assert lines[3] == '{ role = "publish-subscribe", cache = "chat", topic = "*" }'
+    assert lines[4].endswith(" 3 404")
     assert emulator.service.stats()["mints"] == 2  # mint(), then the Vendor's one for alice
 
 

@@ -25,7 +25,7 @@ from tvmcli.system.durations import format_duration, parse_duration
 
 DEFAULT_EXPIRES_IN = 15 * 60
 
-_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _TOP_KEYS = ("defaults", "profiles", "server")
 _DEFAULT_KEYS = ("expires_in", "cache")
 _PROFILE_KEYS = ("description", "expires_in", "token_id", "permissions", "cache")
@@ -115,7 +115,7 @@ class _Reader:
         result = {}
         for name, body in profiles.items():
             where = f"profile {name!r}"
-            if not _PROFILE_NAME.fullmatch(name):
+            if not PROFILE_NAME.fullmatch(name):
                 self.problems.add(
                     where,
                     "a profile name is 1 to 64 letters, digits, '-', '_' or '.', "
