@@ -69,12 +69,15 @@ class _Subscription:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.queue: collections.deque[pb._TopicItem | _Gap] = collections.deque()
+        # items travel as the _SubscriptionItem built once per publish, shared by every queue
+        self.queue: collections.deque[pb._SubscriptionItem | _Gap] = collections.deque()
         self.last_offered = 0  # the sequence number of the newest item queued or replayed
+        self.delivered = 0  # counted by the stream's own thread only: no lock per item
+        self.discontinuities = 0
         self.closed = False
         self.ready = threading.Condition(threading.Lock())
 
-    def offer(self, item: pb._TopicItem) -> bool:
+    def offer(self, item: pb._SubscriptionItem) -> bool:
         """Queue `item`; False when it did not fit. A full queue gets a gap marker, and what
         follows is dropped until the subscriber reaches the gap and catches up from the
         topic's retained items (`TopicsService._catch_up`)."""
@@ -86,11 +89,11 @@ class _Subscription:
                 self.ready.notify()
                 return False
             self.queue.append(item)
-            self.last_offered = item.topic_sequence_number
+            self.last_offered = item.item.topic_sequence_number
             self.ready.notify()
             return True
 
-    def take(self, until: float) -> pb._TopicItem | _Gap | None:
+    def take(self, until: float) -> pb._SubscriptionItem | _Gap | None:
         """The next entry, or None at `until` (monotonic) or once closed."""
         with self.ready:
             while not self.closed:
@@ -112,7 +115,7 @@ class _Subscription:
 class _Topic:
     page: int
     last: int = 0  # the last sequence number given
-    retained: collections.deque[pb._TopicItem] = field(default_factory=collections.deque)
+    retained: collections.deque[pb._SubscriptionItem] = field(default_factory=collections.deque)
     retained_bytes: int = 0
     subscribers: set[_Subscription] = field(default_factory=set)
 
@@ -148,8 +151,9 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
                 "publishes": self.counts["publishes"],
                 "subscriptions": self.counts["subscriptions"],
                 "open_subscriptions": len(self._open),
-                "delivered": self.counts["delivered"],
-                "discontinuities": self.counts["discontinuities"],
+                "delivered": self.counts["delivered"] + sum(s.delivered for s in self._open),
+                "discontinuities": self.counts["discontinuities"]
+                + sum(s.discontinuities for s in self._open),
                 "refusals": {
                     code.removeprefix("refused:"): n
                     for code, n in self.counts.items()
@@ -174,22 +178,22 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
             self.counts["publishes"] += 1
             topic = self._topic(request.cache_name, request.topic)
             topic.last += 1
-            item = pb._TopicItem(
-                topic_sequence_number=topic.last,
-                value=request.value,
-                publisher_id=caller.token_id,
-                sequence_page=topic.page,
+            item = pb._SubscriptionItem(
+                item=pb._TopicItem(
+                    topic_sequence_number=topic.last,
+                    value=request.value,
+                    publisher_id=caller.token_id,
+                    sequence_page=topic.page,
+                )
             )
             topic.retained.append(item)
             topic.retained_bytes += size
             while len(topic.retained) > self.retained or (
                 topic.retained_bytes > RETAINED_BYTES and len(topic.retained) > 1
             ):
-                old = topic.retained.popleft()
-                old_kind = old.value.WhichOneof("kind")
-                topic.retained_bytes -= len(
-                    old.value.text if old_kind == "text" else old.value.binary
-                )
+                old = topic.retained.popleft().item.value
+                old_kind = old.WhichOneof("kind")
+                topic.retained_bytes -= len(old.text if old_kind == "text" else old.binary)
             subscribers = list(topic.subscribers)
             # offered under the service lock, so every subscriber sees items in order
             for subscriber in subscribers:
@@ -219,7 +223,7 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
         try:
             yield _HEARTBEAT  # at once: the SDKs wait for it, the Python SDK insists on it
             for entry in replay:
-                yield self._item(entry)
+                yield self._item(subscription, entry)
             next_beat = time.monotonic() + self.heartbeat
             while context.is_active():
                 queued = subscription.take(next_beat)
@@ -231,14 +235,18 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
                     continue
                 if isinstance(queued, _Gap):
                     for entry in self._catch_up(topic, subscription, queued.last):
-                        yield self._item(entry)
+                        yield self._item(subscription, entry)
                     continue
-                yield self._item(queued)
+                subscription.delivered += 1
+                yield queued
         finally:
             subscription.close()
             with self._lock:
                 topic.subscribers.discard(subscription)
-                self._open.discard(subscription)
+                if subscription in self._open:
+                    self._open.discard(subscription)
+                    self.counts["delivered"] += subscription.delivered
+                    self.counts["discontinuities"] += subscription.discontinuities
 
     def close_all(self) -> None:
         """End every open subscription (the emulator is stopping)."""
@@ -249,17 +257,19 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _item(self, entry: pb._TopicItem | pb._Discontinuity) -> pb._SubscriptionItem:
-        with self._lock:
-            if isinstance(entry, pb._TopicItem):
-                self.counts["delivered"] += 1
-                return pb._SubscriptionItem(item=entry)
-            self.counts["discontinuities"] += 1
+    @staticmethod
+    def _item(
+        subscription: _Subscription, entry: pb._SubscriptionItem | pb._Discontinuity
+    ) -> pb._SubscriptionItem:
+        if isinstance(entry, pb._SubscriptionItem):
+            subscription.delivered += 1
+            return entry
+        subscription.discontinuities += 1
         return pb._SubscriptionItem(discontinuity=entry)
 
     def _catch_up(
         self, topic: _Topic, subscription: _Subscription, last: int
-    ) -> list[pb._TopicItem | pb._Discontinuity]:
+    ) -> list[pb._SubscriptionItem | pb._Discontinuity]:
         """A slow subscriber reached the gap in its queue: the items after `last` that the
         topic still retains, after a discontinuity for any it no longer does; from here on,
         new items queue again."""
@@ -271,7 +281,7 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
 
     def _replay(
         self, topic: _Topic, request: pb._SubscriptionRequest
-    ) -> list[pb._TopicItem | pb._Discontinuity]:
+    ) -> list[pb._SubscriptionItem | pb._Discontinuity]:
         """What a resuming subscriber gets before live items (called under the lock)."""
         start = request.resume_at_topic_sequence_number
         if start == 0:
@@ -290,12 +300,12 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
         return self._since(topic, start)
 
     @staticmethod
-    def _since(topic: _Topic, start: int) -> list[pb._TopicItem | pb._Discontinuity]:
+    def _since(topic: _Topic, start: int) -> list[pb._SubscriptionItem | pb._Discontinuity]:
         """The retained items numbered `start` and up, after one discontinuity for those no
         longer retained (called under the lock)."""
-        kept = [item for item in topic.retained if item.topic_sequence_number >= start]
-        first = kept[0].topic_sequence_number if kept else topic.last + 1
-        replay: list[pb._TopicItem | pb._Discontinuity] = []
+        kept = [item for item in topic.retained if item.item.topic_sequence_number >= start]
+        first = kept[0].item.topic_sequence_number if kept else topic.last + 1
+        replay: list[pb._SubscriptionItem | pb._Discontinuity] = []
         if first > start:
             replay.append(
                 pb._Discontinuity(
