@@ -26,7 +26,7 @@ from momento_wire_types import cachepubsub_pb2_grpc
 from tvmcli.config.file import parse_config
 from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.credentials.sources import ApiKey
-from tvmcli.emulator import Emulator
+from tvmcli.emulator import Emulator, topics_service
 from tvmcli.minting.client import mint_once
 
 CONFIG = TopicConfigurations.Default.v1().with_client_timeout(timedelta(seconds=30))
@@ -489,3 +489,30 @@ def test_the_emulators_stop_line_counts_topic_calls(emulator: Emulator, raw: Raw
         "1 call, 1 mint, no refusals; topics: 1 publish, 1 subscription, "
         "refusals: PERMISSION_DENIED 1"
     )
+
+
+def test_all_topics_together_keep_a_bounded_number_of_items(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(topics_service, "TOTAL_RETAINED_ITEMS", 10)
+    with Emulator(rate_limit=0) as emulator:
+        raw = Raw(emulator, emulator.issue_api_key())
+        for topic in ("older", "newer"):
+            for n in range(1, 9):
+                raw.publish("chat", topic, f"{topic}-{n}")
+        stats = emulator.topics.stats()
+        assert stats["retained_items"] == 10
+        assert stats["retained_bytes"] == len("older-1") * 2 + len("newer-1") * 8
+        stream = raw.subscribe("chat", "older", resume=1)  # the older topic gave up 6
+        assert next(stream).WhichOneof("kind") == "heartbeat"
+        gap, *items = until_items(stream, 3)
+        assert (gap.discontinuity.last_topic_sequence, gap.discontinuity.new_topic_sequence) == (
+            0,
+            7,
+        )
+        assert [i.item.value.text for i in items] == ["older-7", "older-8"]
+        stream.cancel()  # type: ignore[attr-defined]
+        stream = raw.subscribe("chat", "newer", resume=1)
+        assert [i.item.topic_sequence_number for i in until_items(stream, 8)] == list(range(1, 9))
+        stream.cancel()  # type: ignore[attr-defined]
+        raw.close()
