@@ -516,3 +516,32 @@ def test_all_topics_together_keep_a_bounded_number_of_items(
         assert [i.item.topic_sequence_number for i in until_items(stream, 8)] == list(range(1, 9))
         stream.cancel()  # type: ignore[attr-defined]
         raw.close()
+
+
+def test_subscriptions_beyond_the_limit_are_resource_exhausted() -> None:
+    with Emulator(rate_limit=0, max_subscriptions=2) as emulator:
+        raw = Raw(emulator, emulator.issue_api_key())
+        streams = [raw.subscribe("chat", f"t{n}") for n in range(2)]
+        assert [next(s).WhichOneof("kind") for s in streams] == ["heartbeat", "heartbeat"]
+        with pytest.raises(grpc.RpcError) as refused:
+            next(raw.subscribe("chat", "t3"))
+        assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+        raw.publish("chat", "t0", "still served")  # unary calls still find a thread
+        assert until_items(streams[0], 1)[0].item.value.text == "still served"
+        streams[1].cancel()  # type: ignore[attr-defined]
+        wait_for(lambda: emulator.topics.stats()["open_subscriptions"] == 1)
+        again = raw.subscribe("chat", "t3")  # a freed slot is usable again
+        assert next(again).WhichOneof("kind") == "heartbeat"
+        for stream in (streams[0], again):
+            stream.cancel()  # type: ignore[attr-defined]
+        raw.close()
+
+
+def test_topics_can_be_made_unavailable_and_come_back(emulator: Emulator, key: str) -> None:
+    with sync_client(emulator, key) as client:
+        emulator.topics.available = False
+        response = client.publish("chat", "t", "v")
+        assert isinstance(response, TopicPublish.Error)
+        assert response.error_code is MomentoErrorCode.SERVER_UNAVAILABLE
+        emulator.topics.available = True
+        assert isinstance(client.publish("chat", "t", "v"), TopicPublish.Success)
