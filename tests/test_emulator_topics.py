@@ -302,8 +302,8 @@ def test_a_slow_subscriber_catches_up_from_the_window_after_a_discontinuity() ->
         raw = Raw(emulator, emulator.issue_api_key())
         slow = raw.subscribe("chat", "firehose")
         assert next(slow).WhichOneof("kind") == "heartbeat"
-        value = b"x" * 32_768
-        published = 400  # ~13 MB: more than gRPC's flow-control windows hold for a reader
+        value = b"x" * 65_536
+        published = 500  # ~33 MB: more than gRPC's flow-control windows hold for a reader
         for _ in range(published):
             raw.publish("chat", "firehose", value)
         (subscription,) = emulator.topics._open
@@ -345,7 +345,7 @@ def test_a_slow_sdk_subscriber_misses_items_but_keeps_receiving() -> None:
                 subscription = await client.subscribe("chat", "firehose")
                 assert isinstance(subscription, TopicSubscribe.SubscriptionAsync)
                 raw = Raw(emulator, key)
-                for _ in range(300):
+                for _ in range(500):
                     raw.publish("chat", "firehose", b"y" * 65_536)
                 raw.publish("chat", "firehose", b"last")
                 raw.close()
@@ -359,9 +359,9 @@ def test_a_slow_sdk_subscriber_misses_items_but_keeps_receiving() -> None:
                 return numbers
 
         numbers = asyncio.run(asyncio.wait_for(run(), 60))
-    assert numbers[-1] == 301
+    assert numbers[-1] == 501
     assert numbers == sorted(numbers)
-    assert len(numbers) < 301  # some were dropped for it, not buffered without bound
+    assert len(numbers) < 501  # some were dropped for it, not buffered without bound
 
 
 def test_a_stream_ended_by_the_clients_deadline_ends_as_grpc_does(
