@@ -6,7 +6,8 @@ awaits allow. Phase 2, steady: `--rate` messages a second for `--duration` secon
 emulator's resident memory is sampled every second. Each phase prints publish-to-delivery p50
 and p99 (milliseconds; the value carries the publisher's clock, the subscribers share it),
 delivered messages per second (all subscribers together) and lost messages (expected
-deliveries that never arrived). The steady phase also prints the emulator's RSS at its start,
+deliveries that never arrived), and the CPU seconds the emulator and this process spent. The
+steady phase also prints the emulator's RSS at its start,
 its peak and its end. Targets (issue 20): p99 <= 20 ms on loopback while subscribers keep up,
 0 lost, memory flat.
 
@@ -35,6 +36,12 @@ from benchkit import compile_package, start_emulator
 CACHE, TOPIC = "bench", "fanout"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -52,6 +59,7 @@ class Phase:
         self.sent = 0
         self.first = 0.0
         self.last = 0.0
+        self.cpu: tuple[float, float] = (0.0, 0.0)  # the emulator's, this process's
 
     def arrived(self, subscriber: int, index: int, sent_ns: int) -> None:
         now = time.perf_counter_ns()
@@ -63,7 +71,13 @@ class Phase:
     def delivered(self) -> int:
         return sum(len(s) for s in self.seen)
 
-    def report(self) -> None:
+    def start(self, pid: int) -> None:
+        self.first = time.perf_counter()
+        self.cpu = (cpu_seconds(pid), time.process_time())
+
+    def report(self, pid: int) -> None:
+        emulator_cpu = cpu_seconds(pid) - self.cpu[0]
+        our_cpu = time.process_time() - self.cpu[1]
         expected = self.sent * len(self.seen)
         got = self.delivered()
         ordered = sorted(self.latencies)
@@ -73,7 +87,8 @@ class Phase:
         print(
             f"{self.name}: {self.sent} messages x {len(self.seen)} subscribers: "
             f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, {got / span:,.0f} delivered messages/s, "
-            f"lost {expected - got}"
+            f"lost {expected - got}; CPU: emulator {emulator_cpu:.1f} s, "
+            f"publisher and subscribers {our_cpu:.1f} s, over {span:.1f} s"
         )
 
 
@@ -123,15 +138,16 @@ async def run(args: argparse.Namespace, env: dict[str, str], pid: int) -> None:
                     quiet_until = time.perf_counter() + 10
 
         burst = phases["burst"] = Phase("burst", args.subscribers)
-        burst.first = time.perf_counter()
+        burst.start(pid)
         for index in range(args.messages):
             await publish(burst, index)
         await settle(burst)
-        burst.report()
+        burst.report(pid)
 
         steady = phases["steady"] = Phase("steady", args.subscribers)
         memory = [rss_kib(pid)]
-        steady.first = start = time.perf_counter()
+        steady.start(pid)
+        start = steady.first
         index = 0
         next_sample = start + 1
         while (now := time.perf_counter()) < start + args.duration:
@@ -143,7 +159,7 @@ async def run(args: argparse.Namespace, env: dict[str, str], pid: int) -> None:
             await asyncio.sleep(max(0.0, start + index / args.rate - time.perf_counter()))
         await settle(steady)
         memory.append(rss_kib(pid))
-        steady.report()
+        steady.report(pid)
         print(
             f"emulator memory over {args.duration:.0f} s: start {memory[0] / 1024:.1f} MiB, "
             f"peak {max(memory) / 1024:.1f} MiB, end {memory[-1] / 1024:.1f} MiB "

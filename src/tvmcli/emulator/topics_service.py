@@ -20,11 +20,13 @@ The rules (the README's "The local token service" lists the same):
   seen + 1) replays the retained items numbered N and up; items no longer retained, or a
   sequence page that is not the topic's, become one discontinuity first.
 - Memory is bounded: each topic retains its last `retained` items (and at most
-  RETAINED_BYTES of values); each subscriber's queue holds `queue` items. A subscriber too slow
-  for its queue stops receiving new items into it; when it has read what was queued it catches
-  up from the topic's retained items, with one discontinuity for those no longer retained; at most
-  MAX_TOPICS topics are kept (idle ones without subscribers are forgotten first) and at most
-  `max_subscriptions` streams are open (then RESOURCE_EXHAUSTED).
+  RETAINED_BYTES of values), and all topics together TOTAL_RETAINED_ITEMS and
+  TOTAL_RETAINED_BYTES (the topics used longest ago give up items first); each subscriber's
+  queue holds `queue` items. A subscriber too slow for its queue stops receiving new items
+  into it; when it has read what was queued it catches up from the topic's retained items,
+  with one discontinuity for those no longer retained. At most MAX_TOPICS topics are kept
+  (idle ones without subscribers are forgotten first) and at most `max_subscriptions`
+  streams are open (then RESOURCE_EXHAUSTED).
 - A stream ends when the client cancels it or its deadline passes (gRPC reports
   DEADLINE_EXCEEDED to the client), or when the emulator stops.
 """
@@ -51,6 +53,8 @@ HEARTBEAT_SECONDS = 5.0
 RETAINED_ITEMS = 1000
 RETAINED_BYTES = 8 * 1024 * 1024
 QUEUE_ITEMS = 4096
+TOTAL_RETAINED_ITEMS = 100_000  # over all topics
+TOTAL_RETAINED_BYTES = 64 * 1024 * 1024
 MAX_TOPICS = 10_000
 MAX_SUBSCRIPTIONS = 500
 
@@ -69,12 +73,15 @@ class _Subscription:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.queue: collections.deque[pb._TopicItem | _Gap] = collections.deque()
+        # items travel as the _SubscriptionItem built once per publish, shared by every queue
+        self.queue: collections.deque[pb._SubscriptionItem | _Gap] = collections.deque()
         self.last_offered = 0  # the sequence number of the newest item queued or replayed
+        self.delivered = 0  # counted by the stream's own thread only: no lock per item
+        self.discontinuities = 0
         self.closed = False
         self.ready = threading.Condition(threading.Lock())
 
-    def offer(self, item: pb._TopicItem) -> bool:
+    def offer(self, item: pb._SubscriptionItem) -> bool:
         """Queue `item`; False when it did not fit. A full queue gets a gap marker, and what
         follows is dropped until the subscriber reaches the gap and catches up from the
         topic's retained items (`TopicsService._catch_up`)."""
@@ -86,11 +93,11 @@ class _Subscription:
                 self.ready.notify()
                 return False
             self.queue.append(item)
-            self.last_offered = item.topic_sequence_number
+            self.last_offered = item.item.topic_sequence_number
             self.ready.notify()
             return True
 
-    def take(self, until: float) -> pb._TopicItem | _Gap | None:
+    def take(self, until: float) -> pb._SubscriptionItem | _Gap | None:
         """The next entry, or None at `until` (monotonic) or once closed."""
         with self.ready:
             while not self.closed:
@@ -112,7 +119,7 @@ class _Subscription:
 class _Topic:
     page: int
     last: int = 0  # the last sequence number given
-    retained: collections.deque[pb._TopicItem] = field(default_factory=collections.deque)
+    retained: collections.deque[pb._SubscriptionItem] = field(default_factory=collections.deque)
     retained_bytes: int = 0
     subscribers: set[_Subscription] = field(default_factory=set)
 
@@ -139,6 +146,8 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
         # OrderedDict as an LRU: the topic touched last moves to the end
         self._topics: collections.OrderedDict[tuple[str, str], _Topic] = collections.OrderedDict()
         self._open: set[_Subscription] = set()
+        self._retained_items = 0  # over all topics
+        self._retained_bytes = 0
         self.available = True  # tests turn topics off and on: UNAVAILABLE meanwhile
         self.counts: collections.Counter[str] = collections.Counter()
 
@@ -148,14 +157,17 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
                 "publishes": self.counts["publishes"],
                 "subscriptions": self.counts["subscriptions"],
                 "open_subscriptions": len(self._open),
-                "delivered": self.counts["delivered"],
-                "discontinuities": self.counts["discontinuities"],
+                "delivered": self.counts["delivered"] + sum(s.delivered for s in self._open),
+                "discontinuities": self.counts["discontinuities"]
+                + sum(s.discontinuities for s in self._open),
                 "refusals": {
                     code.removeprefix("refused:"): n
                     for code, n in self.counts.items()
                     if code.startswith("refused:")
                 },
                 "topics": len(self._topics),
+                "retained_items": self._retained_items,
+                "retained_bytes": self._retained_bytes,
             }
 
     # -- the calls ----------------------------------------------------------------------------
@@ -174,22 +186,23 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
             self.counts["publishes"] += 1
             topic = self._topic(request.cache_name, request.topic)
             topic.last += 1
-            item = pb._TopicItem(
-                topic_sequence_number=topic.last,
-                value=request.value,
-                publisher_id=caller.token_id,
-                sequence_page=topic.page,
+            item = pb._SubscriptionItem(
+                item=pb._TopicItem(
+                    topic_sequence_number=topic.last,
+                    value=request.value,
+                    publisher_id=caller.token_id,
+                    sequence_page=topic.page,
+                )
             )
             topic.retained.append(item)
             topic.retained_bytes += size
+            self._retained_items += 1
+            self._retained_bytes += size
             while len(topic.retained) > self.retained or (
                 topic.retained_bytes > RETAINED_BYTES and len(topic.retained) > 1
             ):
-                old = topic.retained.popleft()
-                old_kind = old.value.WhichOneof("kind")
-                topic.retained_bytes -= len(
-                    old.value.text if old_kind == "text" else old.value.binary
-                )
+                self._forget_oldest(topic)
+            self._within_budget(topic)
             subscribers = list(topic.subscribers)
             # offered under the service lock, so every subscriber sees items in order
             for subscriber in subscribers:
@@ -219,7 +232,7 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
         try:
             yield _HEARTBEAT  # at once: the SDKs wait for it, the Python SDK insists on it
             for entry in replay:
-                yield self._item(entry)
+                yield self._item(subscription, entry)
             next_beat = time.monotonic() + self.heartbeat
             while context.is_active():
                 queued = subscription.take(next_beat)
@@ -231,14 +244,40 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
                     continue
                 if isinstance(queued, _Gap):
                     for entry in self._catch_up(topic, subscription, queued.last):
-                        yield self._item(entry)
+                        yield self._item(subscription, entry)
                     continue
-                yield self._item(queued)
+                subscription.delivered += 1
+                yield queued
         finally:
             subscription.close()
             with self._lock:
                 topic.subscribers.discard(subscription)
-                self._open.discard(subscription)
+                if subscription in self._open:
+                    self._open.discard(subscription)
+                    self.counts["delivered"] += subscription.delivered
+                    self.counts["discontinuities"] += subscription.discontinuities
+
+    def _forget_oldest(self, topic: _Topic) -> None:
+        """Drop the topic's oldest retained item (called under the lock)."""
+        old = topic.retained.popleft().item.value
+        size = len(old.text if old.WhichOneof("kind") == "text" else old.binary)
+        topic.retained_bytes -= size
+        self._retained_items -= 1
+        self._retained_bytes -= size
+
+    def _within_budget(self, current: _Topic) -> None:
+        """Keep all topics' retained items within TOTAL_RETAINED_ITEMS and _BYTES, taking
+        from the topics used longest ago first (called under the lock)."""
+        while (
+            self._retained_items > TOTAL_RETAINED_ITEMS
+            or self._retained_bytes > TOTAL_RETAINED_BYTES
+        ):
+            for topic in self._topics.values():
+                if topic.retained and (topic is not current or len(topic.retained) > 1):
+                    self._forget_oldest(topic)
+                    break
+            else:
+                return
 
     def close_all(self) -> None:
         """End every open subscription (the emulator is stopping)."""
@@ -249,17 +288,19 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _item(self, entry: pb._TopicItem | pb._Discontinuity) -> pb._SubscriptionItem:
-        with self._lock:
-            if isinstance(entry, pb._TopicItem):
-                self.counts["delivered"] += 1
-                return pb._SubscriptionItem(item=entry)
-            self.counts["discontinuities"] += 1
+    @staticmethod
+    def _item(
+        subscription: _Subscription, entry: pb._SubscriptionItem | pb._Discontinuity
+    ) -> pb._SubscriptionItem:
+        if isinstance(entry, pb._SubscriptionItem):
+            subscription.delivered += 1
+            return entry
+        subscription.discontinuities += 1
         return pb._SubscriptionItem(discontinuity=entry)
 
     def _catch_up(
         self, topic: _Topic, subscription: _Subscription, last: int
-    ) -> list[pb._TopicItem | pb._Discontinuity]:
+    ) -> list[pb._SubscriptionItem | pb._Discontinuity]:
         """A slow subscriber reached the gap in its queue: the items after `last` that the
         topic still retains, after a discontinuity for any it no longer does; from here on,
         new items queue again."""
@@ -271,7 +312,7 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
 
     def _replay(
         self, topic: _Topic, request: pb._SubscriptionRequest
-    ) -> list[pb._TopicItem | pb._Discontinuity]:
+    ) -> list[pb._SubscriptionItem | pb._Discontinuity]:
         """What a resuming subscriber gets before live items (called under the lock)."""
         start = request.resume_at_topic_sequence_number
         if start == 0:
@@ -290,12 +331,12 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
         return self._since(topic, start)
 
     @staticmethod
-    def _since(topic: _Topic, start: int) -> list[pb._TopicItem | pb._Discontinuity]:
+    def _since(topic: _Topic, start: int) -> list[pb._SubscriptionItem | pb._Discontinuity]:
         """The retained items numbered `start` and up, after one discontinuity for those no
         longer retained (called under the lock)."""
-        kept = [item for item in topic.retained if item.topic_sequence_number >= start]
-        first = kept[0].topic_sequence_number if kept else topic.last + 1
-        replay: list[pb._TopicItem | pb._Discontinuity] = []
+        kept = [item for item in topic.retained if item.item.topic_sequence_number >= start]
+        first = kept[0].item.topic_sequence_number if kept else topic.last + 1
+        replay: list[pb._SubscriptionItem | pb._Discontinuity] = []
         if first > start:
             replay.append(
                 pb._Discontinuity(
@@ -318,6 +359,8 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
             for old_key, old in list(self._topics.items()):
                 if not old.subscribers:
                     del self._topics[old_key]
+                    self._retained_items -= len(old.retained)
+                    self._retained_bytes -= old.retained_bytes
                     break
         topic = _Topic(page=self._rng.randrange(1, 2**63))
         self._topics[key] = topic
