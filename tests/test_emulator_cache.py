@@ -211,3 +211,15 @@ def test_the_cache_can_be_made_unavailable_and_come_back(
     assert getattr(response, "error_code", None) is MomentoErrorCode.SERVER_UNAVAILABLE
     emulator.cache.available = True
     assert isinstance(admin.get("state", "k"), CacheGet.Miss)
+
+
+def test_a_denial_keeps_momentos_wording_and_says_why(emulator: Emulator) -> None:
+    reader = token_for(emulator, "state-ro")
+    with client(emulator, reader) as ro:
+        response = ro.set_if_not_exists("state", "k", "v")
+    assert denied(response)
+    message = str(getattr(response, "inner_exception", ""))
+    assert "Insufficient permissions to perform an operation on a cache: statement 1 allows " in (
+        message
+    )
+    assert "read-only here; a conditional write needs read-write" in message
