@@ -21,7 +21,8 @@ def need(*, node_modules: tuple[Path, ...] = (JS_TESTS,), chromium: bool = False
     if chromium and shutil.which("chromium") is None:
         missing.append("chromium (scripts/system-deps)")
     missing += [
-        f"{folder.relative_to(ROOT)}/node_modules (run scripts/npm-deps)"
+        f"{folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder}/node_modules"
+        " (run scripts/npm-deps)"
         for folder in node_modules
         if not (folder / "node_modules" / ".package-lock.json").is_file()
     ]

@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 import struct
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent import futures
 
 import grpc
@@ -319,3 +320,58 @@ def test_a_stream_is_flushed_frame_by_frame(
     assert messages == [b"first:hello", b"second"]
     assert trailers["grpc-status"] == "0"
     assert trailers["x-done"] == "yes"
+
+
+def subscribe_body() -> bytes:
+    from momento_wire_types import cachepubsub_pb2
+
+    request = cachepubsub_pb2._SubscriptionRequest(cache_name="chat", topic="room")
+    return base64.b64encode(framed(request.SerializeToString()))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_browser_that_hangs_up_ends_its_subscription(web_emulator: Emulator) -> None:
+    key = web_emulator.issue_api_key()
+    with httpx.stream(
+        "POST",
+        f"{web_emulator.web_endpoint}/cache_client.pubsub.Pubsub/Subscribe",
+        content=subscribe_body(),
+        headers={"content-type": TEXT, "authorization": key},
+        timeout=10,
+    ) as response:
+        first = next(response.iter_raw())  # the heartbeat, at once
+        assert read_frames(decode_text(first))[0][0] == 0
+        assert web_emulator.topics.stats()["open_subscriptions"] == 1
+    assert wait_for(lambda: web_emulator.topics.stats()["open_subscriptions"] == 0)
+
+
+def test_stopping_the_emulator_ends_subscriptions_relayed_to_browsers() -> None:
+    emulator = Emulator(rate_limit=0, web_port=0).start()
+    key = emulator.issue_api_key()
+    with httpx.stream(
+        "POST",
+        f"{emulator.web_endpoint}/cache_client.pubsub.Pubsub/Subscribe",
+        content=subscribe_body(),
+        headers={"content-type": TEXT, "authorization": key},
+        timeout=10,
+    ) as response:
+        chunks = response.iter_raw()
+        next(chunks)
+        started = time.monotonic()
+        stopper = threading.Thread(target=emulator.stop)
+        stopper.start()
+        rest = b"".join(chunks)  # the stream ends rather than hanging
+        stopper.join(10)
+        took = time.monotonic() - started
+    assert not stopper.is_alive()
+    assert took < 5
+    frames = read_frames(decode_text(rest)) if rest else []
+    assert all(flag in (0x00, 0x80) for flag, _ in frames)

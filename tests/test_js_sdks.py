@@ -10,6 +10,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.js_tools import JS_TESTS, need
 from tvmcli.config.file import parse_config
 from tvmcli.credentials.decoding import Kind
@@ -188,3 +190,14 @@ def test_web_sdk_in_chromium_publishes_and_subscribes_over_grpc_web(tmp_path: Pa
     assert code == "PERMISSION_ERROR"
     assert message.startswith("Insufficient permissions")
     assert web_calls >= 4  # subscribe and three publishes, all through the gRPC-web listener
+
+
+def test_in_ci_missing_js_packages_fail_and_elsewhere_the_skip_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"node_modules \(run scripts/npm-deps\).*CI"):
+        need(node_modules=(tmp_path,))
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match=r"needs .*node_modules \(run scripts/npm-deps"):
+        need(node_modules=(tmp_path,))
