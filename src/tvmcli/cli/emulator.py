@@ -234,13 +234,12 @@ def _announce(
     server: Emulator, api_key: str, log_file: Path | None, *, print_env: bool, quiet: bool
 ) -> None:
     web_endpoint = server.web_endpoint or ""
-    rows = [
-        ("Endpoint", server.endpoint),
-        ("Web endpoint", f"{web_endpoint} (gRPC-web, for browsers)"),
-        ("API key", api_key),
-    ]
+    rows = [("Endpoint", server.endpoint), ("API key", api_key)]
     rows += sdk_forms(api_key, server.endpoint)
-    rows.append(("Web SDK", web_sdk_form(web_endpoint)))
+    rows += [
+        ("Web endpoint", f"{web_endpoint} (gRPC-web, for browsers)"),
+        ("Web SDK", web_sdk_form(web_endpoint)),
+    ]
     stop = STOP_HINT if print_env else "Ctrl-C"
     if print_env:
         # stdout is the caller's eval: the env block only; the rest goes to the terminal.
