@@ -87,7 +87,7 @@ def test_the_printed_python_sdk_form_reaches_the_emulator() -> None:
 def test_the_printed_js_sdk_form_names_every_endpoint_and_a_v1_key() -> None:
     """JS SDK 1.118: fromString refuses a v2 key and baseEndpoint prefixes cache./token., so the
     form that reaches a local server is a v1 key with all three endpoints overridden (checked
-    by hand against @gomomento/sdk 1.118.1; the JS SDK is not installed for the tests)."""
+    with @gomomento/sdk 1.118.1 in test_js_sdks.py, which mints with this very form)."""
     rows, process = foreground_rows()
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=10)

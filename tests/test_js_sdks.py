@@ -201,3 +201,39 @@ def test_in_ci_missing_js_packages_fail_and_elsewhere_the_skip_says_why(
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match=r"needs .*node_modules \(run scripts/npm-deps"):
         need(node_modules=(tmp_path,))
+
+
+def node_mint(code: str, env: dict[str, str]) -> dict[str, str]:
+    result = subprocess.run(
+        ["node", str(JS_TESTS / "node_auth.mjs")],
+        input=code,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+        cwd=JS_TESTS,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    answer: dict[str, str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def test_the_readmes_node_sdk_block_mints_from_the_emulator(emulator: Emulator) -> None:
+    """README "From your application's own SDK code": the JS block as written."""
+    need()
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    marker = readme.index("checked by tests/test_js_sdks.py")
+    block = readme[readme.index("```js\n", marker) + 6 :]
+    block = block[: block.index("```")]
+    env = {"MOMENTO_ENDPOINT": emulator.endpoint, "MOMENTO_API_KEY": emulator.issue_api_key()}
+    assert node_mint(block, env) == {"type": "Success"}
+    assert emulator.service.stats()["mints"] == 1
+
+
+def test_the_emulators_printed_js_sdk_form_mints_with_the_node_sdk(emulator: Emulator) -> None:
+    need()
+    from tvmcli.cli.emulator import sdk_forms
+
+    form = dict(sdk_forms(emulator.issue_api_key(), emulator.endpoint))["JS SDK"]
+    assert node_mint(f"const credentialProvider = {form};", {}) == {"type": "Success"}

@@ -70,7 +70,7 @@ def sdk_forms(api_key: str, endpoint: str) -> list[tuple[str, str]]:
     token.HOST:PORT over TLS from MOMENTO_ENDPOINT, which reaches nothing here. Python:
     CredentialProvider with the host and a port other than 443 (plaintext). JS 1.118: fromString
     refuses a v2 key and baseEndpoint adds the same prefixes, so a v1 key and all three
-    endpoints overridden (checked by hand against @gomomento/sdk 1.118.1)."""
+    endpoints overridden (tests/test_js_sdks.py mints with it through @gomomento/sdk 1.118.1)."""
     from tvmcli.credentials.decoding import make_envelope
     from tvmcli.system.netaddr import split_host_port
 
