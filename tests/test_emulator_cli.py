@@ -125,7 +125,7 @@ def test_background_start_keeps_the_terminal_quiet_and_logs_to_a_file(tmp_path: 
     log = log_file.read_text()
     assert "minted token_id=- statements=1" in log
     assert "stop with: kill" in log
-    assert "stopped: 1 call, 1 mint, no refusals" in log
+    assert "stopped: 1 call, 1 mint, no refusals; topics: 0 publishes, 0 subscriptions" in log
 
 
 def test_a_failed_background_start_fails_the_eval_and_clears_stale_values(tmp_path: Path) -> None:

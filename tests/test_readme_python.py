@@ -47,13 +47,19 @@ def test_the_python_section_runs_as_written(emulator: Emulator) -> None:
     )
     assert lines[1].startswith("Token(profile='chat-reader', endpoint=")
     assert env["MOMENTO_API_KEY"] not in result.stdout
-    assert lines[2].endswith(" 3 404")
+    assert lines[2] == (
+        "False statement 1 allows subscribe-only here; "
+        "publishing needs publish-subscribe or publish-only"
+    )
+    assert lines[3] == '{ role = "publish-subscribe", cache = "chat", topic = "*" }'
+    assert lines[4].endswith(" 3 404")
     assert emulator.service.stats()["mints"] == 2  # mint(), then the Vendor's one for alice
 
 
 def test_the_emulator_cache_example_reaches_the_emulator(emulator: Emulator) -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("### Cache calls on the emulator", 1)[1].split("\n## ", 1)[0]
+    section = section.split("\n### ", 1)[0]
     [block] = re.findall(r"```python\n(.*?)```", section, re.S)
     check = 'cache.set("c", "k", "v")\nprint(cache.get("c", "k").value_string)\n'
     env = {

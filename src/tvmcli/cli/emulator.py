@@ -1,4 +1,5 @@
-"""`momento-tvm emulator`: run the local Momento token service until stopped."""
+"""`momento-tvm emulator`: run the local Momento (token service, cache calls, Topics) until
+stopped."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from tvmcli.emulator import Emulator
 
 
-SHORT = "Run a local Momento token service (no account)."
+SHORT = "Run a local Momento: tokens, cache, topics (no account)."
 EPILOG = """\
 \b
 Examples:
@@ -194,8 +195,10 @@ def emulator(
     """Run a local Momento token service (gRPC, no account needed) until Ctrl-C or SIGTERM.
 
     It prints an endpoint and an API key it accepts. Point MOMENTO_ENDPOINT and
-    MOMENTO_API_KEY at them and every momento-tvm command works offline. A second listener
-    serves the same calls over gRPC-web for Momento's Web SDK in a browser.
+    MOMENTO_API_KEY at them and every momento-tvm command works offline. The same port
+    serves Momento's cache calls and Topics (publish, subscribe) to the SDKs, enforcing
+    each token's permissions; a second listener serves them over gRPC-web for Momento's
+    Web SDK in a browser.
     """
     # Before anything is printed: whoever reads the endpoint may signal at once.
     stop_signal = threading.Event()
@@ -350,15 +353,15 @@ def _serve_until_signal(server: Emulator, stop: threading.Event) -> None:
     finally:
         server.stop(grace=1.0)
         logging.getLogger("tvmcli.emulator").info(
-            "stopped: %s", stop_summary(server.service.stats())
+            "stopped: %s", stop_summary(server.service.stats(), server.topics.stats())
         )
 
 
-def stop_summary(stats: dict[str, Any]) -> str:
-    """ "2 calls, 1 mint, refusals: UNAVAILABLE 1" """
+def stop_summary(stats: dict[str, Any], topics: dict[str, Any] | None = None) -> str:
+    """ "2 calls, 1 mint, refusals: UNAVAILABLE 1; topics: 3 publishes, 1 subscription" """
 
-    def count(number: int, noun: str) -> str:
-        return f"{number} {noun}{'' if number == 1 else 's'}"
+    def count(number: int, noun: str, plural: str = "") -> str:
+        return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
     refusals = stats["refusals"]
     refused = (
@@ -366,4 +369,14 @@ def stop_summary(stats: dict[str, Any]) -> str:
         if refusals
         else "no refusals"
     )
-    return f"{count(stats['calls'], 'call')}, {count(stats['mints'], 'mint')}, {refused}"
+    summary = f"{count(stats['calls'], 'call')}, {count(stats['mints'], 'mint')}, {refused}"
+    if topics is not None:
+        summary += (
+            f"; topics: {count(topics['publishes'], 'publish', 'publishes')}, "
+            f"{count(topics['subscriptions'], 'subscription')}"
+        )
+        if topics["refusals"]:
+            summary += ", refusals: " + ", ".join(
+                f"{code} {n}" for code, n in sorted(topics["refusals"].items())
+            )
+    return summary

@@ -16,12 +16,13 @@ The rules (the README's "The local token service" lists the same):
 - Sequence numbers count from 1 per (cache, topic), without gaps; each topic has a random
   sequence page. `publisher_id` is the publisher's token id (empty for an API key).
 - A subscription is registered before its first message, a heartbeat sent at once; then a
-  heartbeat every `heartbeat` seconds. Resuming at N (as the SDKs do: the last sequence number
+  heartbeat every `heartbeat` seconds. Resuming at N (as the Java SDK does: the last sequence number
   seen + 1) replays the retained items numbered N and up; items no longer retained, or a
   sequence page that is not the topic's, become one discontinuity first.
 - Memory is bounded: each topic retains its last `retained` items (and at most
-  RETAINED_BYTES of values); each subscriber's queue holds `queue` items, and a subscriber too
-  slow for it misses what does not fit, which it receives as one discontinuity; at most
+  RETAINED_BYTES of values); each subscriber's queue holds `queue` items. A subscriber too slow
+  for its queue stops receiving new items into it; when it has read what was queued it catches
+  up from the topic's retained items, with one discontinuity for those no longer retained; at most
   MAX_TOPICS topics are kept (idle ones without subscribers are forgotten first) and at most
   `max_subscriptions` streams are open (then RESOURCE_EXHAUSTED).
 - A stream ends when the client cancels it or its deadline passes (gRPC reports
@@ -58,11 +59,9 @@ _HEARTBEAT = pb._SubscriptionItem(heartbeat=pb._Heartbeat())
 
 @dataclass
 class _Gap:
-    """Items a slow subscriber missed: `last` delivered before them; `new` the next one it
-    will get (0 until one arrives)."""
+    """Where a slow subscriber's queue overflowed: `last` is the item queued before it."""
 
     last: int
-    new: int = 0
 
 
 class _Subscription:
@@ -70,34 +69,35 @@ class _Subscription:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.queue: collections.deque[pb._TopicItem | _Gap] = collections.deque()
+        # items travel as the _SubscriptionItem built once per publish, shared by every queue
+        self.queue: collections.deque[pb._SubscriptionItem | _Gap] = collections.deque()
         self.last_offered = 0  # the sequence number of the newest item queued or replayed
+        self.delivered = 0  # counted by the stream's own thread only: no lock per item
+        self.discontinuities = 0
         self.closed = False
         self.ready = threading.Condition(threading.Lock())
 
-    def offer(self, item: pb._TopicItem) -> bool:
-        """Queue `item`; False when it did not fit (the subscriber will see a gap)."""
+    def offer(self, item: pb._SubscriptionItem) -> bool:
+        """Queue `item`; False when it did not fit. A full queue gets a gap marker, and what
+        follows is dropped until the subscriber reaches the gap and catches up from the
+        topic's retained items (`TopicsService._catch_up`)."""
         with self.ready:
-            tail = self.queue[-1] if self.queue else None
-            if isinstance(tail, _Gap) and tail.new == 0:
-                if len(self.queue) > self.capacity // 2:  # until half drained, the gap grows
-                    return False
-                tail.new = item.topic_sequence_number
-            elif len(self.queue) >= self.capacity:
+            if self.queue and isinstance(self.queue[-1], _Gap):
+                return False
+            if len(self.queue) >= self.capacity:
                 self.queue.append(_Gap(last=self.last_offered))
                 self.ready.notify()
                 return False
             self.queue.append(item)
-            self.last_offered = item.topic_sequence_number
+            self.last_offered = item.item.topic_sequence_number
             self.ready.notify()
             return True
 
-    def take(self, until: float) -> pb._TopicItem | _Gap | None:
-        """The next entry, or None at `until` (monotonic) or once closed. A gap is handed out
-        only once the item after it has arrived."""
+    def take(self, until: float) -> pb._SubscriptionItem | _Gap | None:
+        """The next entry, or None at `until` (monotonic) or once closed."""
         with self.ready:
             while not self.closed:
-                if self.queue and not (isinstance(self.queue[0], _Gap) and self.queue[0].new == 0):
+                if self.queue:
                     return self.queue.popleft()
                 left = until - time.monotonic()
                 if left <= 0:
@@ -115,7 +115,7 @@ class _Subscription:
 class _Topic:
     page: int
     last: int = 0  # the last sequence number given
-    retained: collections.deque[pb._TopicItem] = field(default_factory=collections.deque)
+    retained: collections.deque[pb._SubscriptionItem] = field(default_factory=collections.deque)
     retained_bytes: int = 0
     subscribers: set[_Subscription] = field(default_factory=set)
 
@@ -151,8 +151,9 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
                 "publishes": self.counts["publishes"],
                 "subscriptions": self.counts["subscriptions"],
                 "open_subscriptions": len(self._open),
-                "delivered": self.counts["delivered"],
-                "discontinuities": self.counts["discontinuities"],
+                "delivered": self.counts["delivered"] + sum(s.delivered for s in self._open),
+                "discontinuities": self.counts["discontinuities"]
+                + sum(s.discontinuities for s in self._open),
                 "refusals": {
                     code.removeprefix("refused:"): n
                     for code, n in self.counts.items()
@@ -177,22 +178,22 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
             self.counts["publishes"] += 1
             topic = self._topic(request.cache_name, request.topic)
             topic.last += 1
-            item = pb._TopicItem(
-                topic_sequence_number=topic.last,
-                value=request.value,
-                publisher_id=caller.token_id,
-                sequence_page=topic.page,
+            item = pb._SubscriptionItem(
+                item=pb._TopicItem(
+                    topic_sequence_number=topic.last,
+                    value=request.value,
+                    publisher_id=caller.token_id,
+                    sequence_page=topic.page,
+                )
             )
             topic.retained.append(item)
             topic.retained_bytes += size
             while len(topic.retained) > self.retained or (
                 topic.retained_bytes > RETAINED_BYTES and len(topic.retained) > 1
             ):
-                old = topic.retained.popleft()
-                old_kind = old.value.WhichOneof("kind")
-                topic.retained_bytes -= len(
-                    old.value.text if old_kind == "text" else old.value.binary
-                )
+                old = topic.retained.popleft().item.value
+                old_kind = old.WhichOneof("kind")
+                topic.retained_bytes -= len(old.text if old_kind == "text" else old.binary)
             subscribers = list(topic.subscribers)
             # offered under the service lock, so every subscriber sees items in order
             for subscriber in subscribers:
@@ -222,7 +223,7 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
         try:
             yield _HEARTBEAT  # at once: the SDKs wait for it, the Python SDK insists on it
             for entry in replay:
-                yield self._item(entry)
+                yield self._item(subscription, entry)
             next_beat = time.monotonic() + self.heartbeat
             while context.is_active():
                 queued = subscription.take(next_beat)
@@ -232,12 +233,20 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
                     next_beat = time.monotonic() + self.heartbeat
                     yield _HEARTBEAT
                     continue
-                yield self._item(queued)
+                if isinstance(queued, _Gap):
+                    for entry in self._catch_up(topic, subscription, queued.last):
+                        yield self._item(subscription, entry)
+                    continue
+                subscription.delivered += 1
+                yield queued
         finally:
             subscription.close()
             with self._lock:
                 topic.subscribers.discard(subscription)
-                self._open.discard(subscription)
+                if subscription in self._open:
+                    self._open.discard(subscription)
+                    self.counts["delivered"] += subscription.delivered
+                    self.counts["discontinuities"] += subscription.discontinuities
 
     def close_all(self) -> None:
         """End every open subscription (the emulator is stopping)."""
@@ -248,19 +257,31 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _item(self, entry: pb._TopicItem | _Gap | pb._Discontinuity) -> pb._SubscriptionItem:
-        with self._lock:
-            if isinstance(entry, pb._TopicItem):
-                self.counts["delivered"] += 1
-                return pb._SubscriptionItem(item=entry)
-            self.counts["discontinuities"] += 1
-        if isinstance(entry, _Gap):
-            entry = pb._Discontinuity(last_topic_sequence=entry.last, new_topic_sequence=entry.new)
+    @staticmethod
+    def _item(
+        subscription: _Subscription, entry: pb._SubscriptionItem | pb._Discontinuity
+    ) -> pb._SubscriptionItem:
+        if isinstance(entry, pb._SubscriptionItem):
+            subscription.delivered += 1
+            return entry
+        subscription.discontinuities += 1
         return pb._SubscriptionItem(discontinuity=entry)
+
+    def _catch_up(
+        self, topic: _Topic, subscription: _Subscription, last: int
+    ) -> list[pb._SubscriptionItem | pb._Discontinuity]:
+        """A slow subscriber reached the gap in its queue: the items after `last` that the
+        topic still retains, after a discontinuity for any it no longer does; from here on,
+        new items queue again."""
+        with self._lock:
+            with subscription.ready:
+                subscription.queue.clear()  # nothing but the gap was left in it
+                subscription.last_offered = topic.last
+            return self._since(topic, last + 1)
 
     def _replay(
         self, topic: _Topic, request: pb._SubscriptionRequest
-    ) -> list[pb._TopicItem | pb._Discontinuity]:
+    ) -> list[pb._SubscriptionItem | pb._Discontinuity]:
         """What a resuming subscriber gets before live items (called under the lock)."""
         start = request.resume_at_topic_sequence_number
         if start == 0:
@@ -276,9 +297,15 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
             ]
         if start >= next_number:
             return []
-        kept = [item for item in topic.retained if item.topic_sequence_number >= start]
-        first = kept[0].topic_sequence_number if kept else next_number
-        replay: list[pb._TopicItem | pb._Discontinuity] = []
+        return self._since(topic, start)
+
+    @staticmethod
+    def _since(topic: _Topic, start: int) -> list[pb._SubscriptionItem | pb._Discontinuity]:
+        """The retained items numbered `start` and up, after one discontinuity for those no
+        longer retained (called under the lock)."""
+        kept = [item for item in topic.retained if item.item.topic_sequence_number >= start]
+        first = kept[0].item.topic_sequence_number if kept else topic.last + 1
+        replay: list[pb._SubscriptionItem | pb._Discontinuity] = []
         if first > start:
             replay.append(
                 pb._Discontinuity(
