@@ -109,6 +109,7 @@ async function scenario() {{
     new Promise((resolve) => setTimeout(() => resolve("timeout"), 10000)),
   ]);
   const refused = await reader.publish("chat", "room", "a reader posting");
+  const elsewhere = await reader.subscribe("chat", "elsewhere", {{ onItem: () => {{}} }});
   subscription.unsubscribe();
   return {{
     overrides: writerProps.endpointOverrides ?? null,
@@ -118,6 +119,8 @@ async function scenario() {{
     items,
     readerPublish: refused instanceof TopicPublish.Error
       ? [refused.errorCode(), refused.message()] : "accepted",
+    otherTopic: elsewhere instanceof TopicSubscribe.Error
+      ? elsewhere.errorCode() : "subscribed",
   }};
 }}
 scenario().then(__done, (e) => __done({{ error: String((e && e.stack) || e) }}));
@@ -189,7 +192,8 @@ def test_web_sdk_in_chromium_publishes_and_subscribes_over_grpc_web(tmp_path: Pa
     code, message = result["readerPublish"]
     assert code == "PERMISSION_ERROR"
     assert message.startswith("Insufficient permissions")
-    assert web_calls >= 4  # subscribe and three publishes, all through the gRPC-web listener
+    assert result["otherTopic"] == "PERMISSION_ERROR"  # a refused stream, over gRPC-web too
+    assert web_calls >= 5  # two subscribes and three publishes, all through the gRPC-web listener
 
 
 def test_in_ci_missing_js_packages_fail_and_elsewhere_the_skip_says_why(
