@@ -20,6 +20,7 @@ let source = null; // the TvmTokenSource of the signed-in user
 let client = null; // a TopicClient on the current token
 let subscription = null;
 let lastSequence = 0; // items at or below it were shown already (a resubscription may repeat)
+let connections = 0; // subscriptions made: one per token
 
 function setStatus(text, kind = "") {
   $("status").textContent = text;
@@ -57,6 +58,7 @@ async function connect(token) {
   subscription?.unsubscribe();
   subscription = subscribed;
   client = next;
+  connections += 1;
 }
 
 let credentialPropsOf;
@@ -122,4 +124,5 @@ window.chat = {
   post,
   messages: () => [...$("messages").children].map((li) => li.textContent),
   status: () => ({ text: $("status").textContent, kind: $("status").className }),
+  connections: () => connections,
 };
