@@ -347,7 +347,8 @@ def test_a_browser_that_hangs_up_ends_its_subscription(web_emulator: Emulator) -
         headers={"content-type": TEXT, "authorization": key},
         timeout=10,
     ) as response:
-        first = next(response.iter_raw())  # the heartbeat, at once
+        raw = response.iter_raw()  # held: a dropped iterator closes the response
+        first = next(raw)  # the heartbeat, at once
         assert read_frames(decode_text(first))[0][0] == 0
         assert web_emulator.topics.stats()["open_subscriptions"] == 1
     assert wait_for(lambda: web_emulator.topics.stats()["open_subscriptions"] == 0)
