@@ -26,7 +26,7 @@ from momento_wire_types import cachepubsub_pb2_grpc
 from tvmcli.config.file import parse_config
 from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.credentials.sources import ApiKey
-from tvmcli.emulator import Emulator
+from tvmcli.emulator import Emulator, topics_service
 from tvmcli.minting.client import mint_once
 
 CONFIG = TopicConfigurations.Default.v1().with_client_timeout(timedelta(seconds=30))
@@ -302,8 +302,8 @@ def test_a_slow_subscriber_catches_up_from_the_window_after_a_discontinuity() ->
         raw = Raw(emulator, emulator.issue_api_key())
         slow = raw.subscribe("chat", "firehose")
         assert next(slow).WhichOneof("kind") == "heartbeat"
-        value = b"x" * 32_768
-        published = 400  # ~13 MB: more than gRPC's flow-control windows hold for a reader
+        value = b"x" * 65_536
+        published = 500  # ~33 MB: more than gRPC's flow-control windows hold for a reader
         for _ in range(published):
             raw.publish("chat", "firehose", value)
         (subscription,) = emulator.topics._open
@@ -345,7 +345,7 @@ def test_a_slow_sdk_subscriber_misses_items_but_keeps_receiving() -> None:
                 subscription = await client.subscribe("chat", "firehose")
                 assert isinstance(subscription, TopicSubscribe.SubscriptionAsync)
                 raw = Raw(emulator, key)
-                for _ in range(300):
+                for _ in range(500):
                     raw.publish("chat", "firehose", b"y" * 65_536)
                 raw.publish("chat", "firehose", b"last")
                 raw.close()
@@ -359,9 +359,9 @@ def test_a_slow_sdk_subscriber_misses_items_but_keeps_receiving() -> None:
                 return numbers
 
         numbers = asyncio.run(asyncio.wait_for(run(), 60))
-    assert numbers[-1] == 301
+    assert numbers[-1] == 501
     assert numbers == sorted(numbers)
-    assert len(numbers) < 301  # some were dropped for it, not buffered without bound
+    assert len(numbers) < 501  # some were dropped for it, not buffered without bound
 
 
 def test_a_stream_ended_by_the_clients_deadline_ends_as_grpc_does(
@@ -489,3 +489,59 @@ def test_the_emulators_stop_line_counts_topic_calls(emulator: Emulator, raw: Raw
         "1 call, 1 mint, no refusals; topics: 1 publish, 1 subscription, "
         "refusals: PERMISSION_DENIED 1"
     )
+
+
+def test_all_topics_together_keep_a_bounded_number_of_items(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(topics_service, "TOTAL_RETAINED_ITEMS", 10)
+    with Emulator(rate_limit=0) as emulator:
+        raw = Raw(emulator, emulator.issue_api_key())
+        for topic in ("older", "newer"):
+            for n in range(1, 9):
+                raw.publish("chat", topic, f"{topic}-{n}")
+        stats = emulator.topics.stats()
+        assert stats["retained_items"] == 10
+        assert stats["retained_bytes"] == len("older-1") * 2 + len("newer-1") * 8
+        stream = raw.subscribe("chat", "older", resume=1)  # the older topic gave up 6
+        assert next(stream).WhichOneof("kind") == "heartbeat"
+        gap, *items = until_items(stream, 3)
+        assert (gap.discontinuity.last_topic_sequence, gap.discontinuity.new_topic_sequence) == (
+            0,
+            7,
+        )
+        assert [i.item.value.text for i in items] == ["older-7", "older-8"]
+        stream.cancel()  # type: ignore[attr-defined]
+        stream = raw.subscribe("chat", "newer", resume=1)
+        assert [i.item.topic_sequence_number for i in until_items(stream, 8)] == list(range(1, 9))
+        stream.cancel()  # type: ignore[attr-defined]
+        raw.close()
+
+
+def test_subscriptions_beyond_the_limit_are_resource_exhausted() -> None:
+    with Emulator(rate_limit=0, max_subscriptions=2) as emulator:
+        raw = Raw(emulator, emulator.issue_api_key())
+        streams = [raw.subscribe("chat", f"t{n}") for n in range(2)]
+        assert [next(s).WhichOneof("kind") for s in streams] == ["heartbeat", "heartbeat"]
+        with pytest.raises(grpc.RpcError) as refused:
+            next(raw.subscribe("chat", "t3"))
+        assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+        raw.publish("chat", "t0", "still served")  # unary calls still find a thread
+        assert until_items(streams[0], 1)[0].item.value.text == "still served"
+        streams[1].cancel()  # type: ignore[attr-defined]
+        wait_for(lambda: emulator.topics.stats()["open_subscriptions"] == 1)
+        again = raw.subscribe("chat", "t3")  # a freed slot is usable again
+        assert next(again).WhichOneof("kind") == "heartbeat"
+        for stream in (streams[0], again):
+            stream.cancel()  # type: ignore[attr-defined]
+        raw.close()
+
+
+def test_topics_can_be_made_unavailable_and_come_back(emulator: Emulator, key: str) -> None:
+    with sync_client(emulator, key) as client:
+        emulator.topics.available = False
+        response = client.publish("chat", "t", "v")
+        assert isinstance(response, TopicPublish.Error)
+        assert response.error_code is MomentoErrorCode.SERVER_UNAVAILABLE
+        emulator.topics.available = True
+        assert isinstance(client.publish("chat", "t", "v"), TopicPublish.Success)

@@ -6,6 +6,8 @@ profile and the message built from it, which must agree."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -283,3 +285,21 @@ def test_grant_forms_and_bad_arguments() -> None:
         permits(chosen, "write", "chat", "t")
     with pytest.raises(ValueError, match="a grant is a profile"):
         permits("chat-reader", "get", "chat", "t")
+
+
+def test_deciding_for_a_profile_loads_no_grpc_or_protobuf() -> None:
+    # `momento-tvm can PROFILE ...` must start fast: the wire messages load only for wire grants
+    script = (
+        "import sys, tvmcli\n"
+        "from tvmcli.config.file import parse_config\n"
+        "from pathlib import Path\n"
+        'text = \'[profiles.p]\\npermissions = [{ role = "read-only", cache = "c" }]\\n\'\n'
+        "profile = parse_config(text, Path('p.toml')).profile('p')\n"
+        "assert tvmcli.permits(profile, 'get', 'c', 'k').allowed\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('grpc', 'google', 'momento'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[]\n"

@@ -11,8 +11,8 @@ Written against the real service in Momento's SDK repositories (read, not copied
   token comes from a profile statement, which builds the same wire message as the Go SDK.)
 - client-sdk-javascript packages/common-integration-tests/src/auth/auth-client.ts:
   subscribe-only cannot publish; a token id "myTokenID" is what subscribers see as tokenId()
-  (checked in test_emulator_topics.py with the raw stub, since the Python SDK hides it); a
-  66-character token id is INVALID_ARGUMENT.
+  (read with the raw stub: the Python SDK hides publisher_id); a 66-character token id is
+  INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from momento.errors import MomentoErrorCode
 from momento.responses import TopicPublish, TopicSubscribe
 from momento.responses.auth.generate_disposable_token import GenerateDisposableToken
 from momento.utilities import ExpiresIn
+from momento_wire_types import cachepubsub_pb2 as pubsub_pb
+from momento_wire_types import cachepubsub_pb2_grpc, token_pb2, token_pb2_grpc
 from momento_wire_types import permissionmessages_pb2 as perm
-from momento_wire_types import token_pb2, token_pb2_grpc
 
 from tvmcli.config.file import parse_config
 from tvmcli.credentials.decoding import Kind, parse_credential
@@ -195,3 +196,30 @@ def test_js_a_66_character_token_id_is_invalid_argument(emulator: Emulator, api_
         with pytest.raises(grpc.RpcError) as refused:
             stub.GenerateDisposableToken(request, timeout=10)
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+
+
+def test_js_the_token_id_is_what_subscribers_see(
+    emulator: Emulator, auth_client: AuthClient, api_key: str
+) -> None:
+    from momento.auth.access_control.disposable_token_scope import DisposableTokenProps
+
+    response = auth_client.generate_disposable_token(
+        DisposableTokenScopes.topic_publish_subscribe(CACHE, AllTopics()),
+        ExpiresIn.minutes(2),
+        DisposableTokenProps(token_id="myTokenID"),
+    )
+    assert isinstance(response, GenerateDisposableToken.Success), response
+    token = parse_credential(response.auth_token).secret
+    with grpc.insecure_channel(emulator.endpoint) as channel:
+        stub = cachepubsub_pb2_grpc.PubsubStub(channel)  # type: ignore[no-untyped-call]
+        stream = stub.Subscribe(
+            pubsub_pb._SubscriptionRequest(cache_name=CACHE, topic=TOPIC),
+            metadata=(("authorization", api_key),),
+            timeout=30,
+        )
+        assert next(stream).WhichOneof("kind") == "heartbeat"
+        with TopicClient(CONFIG, provider(emulator, token)) as client:
+            assert can_publish(client, CACHE, TOPIC)
+        message = next(m for m in stream if m.WhichOneof("kind") == "item")
+        stream.cancel()
+    assert message.item.publisher_id == "myTokenID"

@@ -20,11 +20,13 @@ The rules (the README's "The local token service" lists the same):
   seen + 1) replays the retained items numbered N and up; items no longer retained, or a
   sequence page that is not the topic's, become one discontinuity first.
 - Memory is bounded: each topic retains its last `retained` items (and at most
-  RETAINED_BYTES of values); each subscriber's queue holds `queue` items. A subscriber too slow
-  for its queue stops receiving new items into it; when it has read what was queued it catches
-  up from the topic's retained items, with one discontinuity for those no longer retained; at most
-  MAX_TOPICS topics are kept (idle ones without subscribers are forgotten first) and at most
-  `max_subscriptions` streams are open (then RESOURCE_EXHAUSTED).
+  RETAINED_BYTES of values), and all topics together TOTAL_RETAINED_ITEMS and
+  TOTAL_RETAINED_BYTES (the topics used longest ago give up items first); each subscriber's
+  queue holds `queue` items. A subscriber too slow for its queue stops receiving new items
+  into it; when it has read what was queued it catches up from the topic's retained items,
+  with one discontinuity for those no longer retained. At most MAX_TOPICS topics are kept
+  (idle ones without subscribers are forgotten first) and at most `max_subscriptions`
+  streams are open (then RESOURCE_EXHAUSTED).
 - A stream ends when the client cancels it or its deadline passes (gRPC reports
   DEADLINE_EXCEEDED to the client), or when the emulator stops.
 """
@@ -51,6 +53,8 @@ HEARTBEAT_SECONDS = 5.0
 RETAINED_ITEMS = 1000
 RETAINED_BYTES = 8 * 1024 * 1024
 QUEUE_ITEMS = 4096
+TOTAL_RETAINED_ITEMS = 100_000  # over all topics
+TOTAL_RETAINED_BYTES = 64 * 1024 * 1024
 MAX_TOPICS = 10_000
 MAX_SUBSCRIPTIONS = 500
 
@@ -142,6 +146,8 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
         # OrderedDict as an LRU: the topic touched last moves to the end
         self._topics: collections.OrderedDict[tuple[str, str], _Topic] = collections.OrderedDict()
         self._open: set[_Subscription] = set()
+        self._retained_items = 0  # over all topics
+        self._retained_bytes = 0
         self.available = True  # tests turn topics off and on: UNAVAILABLE meanwhile
         self.counts: collections.Counter[str] = collections.Counter()
 
@@ -160,6 +166,8 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
                     if code.startswith("refused:")
                 },
                 "topics": len(self._topics),
+                "retained_items": self._retained_items,
+                "retained_bytes": self._retained_bytes,
             }
 
     # -- the calls ----------------------------------------------------------------------------
@@ -188,12 +196,13 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
             )
             topic.retained.append(item)
             topic.retained_bytes += size
+            self._retained_items += 1
+            self._retained_bytes += size
             while len(topic.retained) > self.retained or (
                 topic.retained_bytes > RETAINED_BYTES and len(topic.retained) > 1
             ):
-                old = topic.retained.popleft().item.value
-                old_kind = old.WhichOneof("kind")
-                topic.retained_bytes -= len(old.text if old_kind == "text" else old.binary)
+                self._forget_oldest(topic)
+            self._within_budget(topic)
             subscribers = list(topic.subscribers)
             # offered under the service lock, so every subscriber sees items in order
             for subscriber in subscribers:
@@ -247,6 +256,28 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
                     self._open.discard(subscription)
                     self.counts["delivered"] += subscription.delivered
                     self.counts["discontinuities"] += subscription.discontinuities
+
+    def _forget_oldest(self, topic: _Topic) -> None:
+        """Drop the topic's oldest retained item (called under the lock)."""
+        old = topic.retained.popleft().item.value
+        size = len(old.text if old.WhichOneof("kind") == "text" else old.binary)
+        topic.retained_bytes -= size
+        self._retained_items -= 1
+        self._retained_bytes -= size
+
+    def _within_budget(self, current: _Topic) -> None:
+        """Keep all topics' retained items within TOTAL_RETAINED_ITEMS and _BYTES, taking
+        from the topics used longest ago first (called under the lock)."""
+        while (
+            self._retained_items > TOTAL_RETAINED_ITEMS
+            or self._retained_bytes > TOTAL_RETAINED_BYTES
+        ):
+            for topic in self._topics.values():
+                if topic.retained and (topic is not current or len(topic.retained) > 1):
+                    self._forget_oldest(topic)
+                    break
+            else:
+                return
 
     def close_all(self) -> None:
         """End every open subscription (the emulator is stopping)."""
@@ -328,6 +359,8 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
             for old_key, old in list(self._topics.items()):
                 if not old.subscribers:
                     del self._topics[old_key]
+                    self._retained_items -= len(old.retained)
+                    self._retained_bytes -= old.retained_bytes
                     break
         topic = _Topic(page=self._rng.randrange(1, 2**63))
         self._topics[key] = topic

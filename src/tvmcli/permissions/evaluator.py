@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from tvmcli.permissions.roles import ROLE_BY_WIRE, Resource, Role
 from tvmcli.permissions.statements import ALL, Statement
@@ -134,8 +135,13 @@ class Decision:
 
 
 class HasStatements(Protocol):
+    """A profile, or anything else that carries its statements (tvmcli.Profile does)."""
+
     @property
     def statements(self) -> tuple[Statement, ...]: ...
+
+
+Grant = Union[HasStatements, Sequence[Statement], "pb.Permissions"]
 
 
 @dataclass(frozen=True)
@@ -174,7 +180,7 @@ class _Rule:
         return f"{_SELECTOR_WORDS[field]} {_show(value)}"
 
 
-def permits(grant: Any, action: str | Action, cache: str, name: str | bytes) -> Decision:
+def permits(grant: Grant, action: str | Action, cache: str, name: str | bytes) -> Decision:
     """May `grant` do `action` on `name` (a key, topic or function) in `cache`? Pure.
 
     ValueError for an unknown action or a grant of another type."""
