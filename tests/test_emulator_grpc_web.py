@@ -272,6 +272,7 @@ def streaming_server() -> Iterator[tuple[str, threading.Event]]:
     released = threading.Event()
 
     def stream(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+        context.send_initial_metadata((("x-started", "1"), ("content-type", "text/html")))
         yield b"first:" + request
         assert released.wait(10), "the test never read the first frame"
         yield b"second"
@@ -305,6 +306,7 @@ def test_a_stream_is_flushed_frame_by_frame(
             headers={"content-type": TEXT if text else "application/grpc-web"},
             timeout=10,
         ) as response:
+            headers = response.headers
             chunks = response.iter_raw()
             first = next(chunks)  # arrives while the server still holds the second message
             released.set()
@@ -320,6 +322,8 @@ def test_a_stream_is_flushed_frame_by_frame(
     assert messages == [b"first:hello", b"second"]
     assert trailers["grpc-status"] == "0"
     assert trailers["x-done"] == "yes"
+    assert headers["x-started"] == "1"  # initial metadata: response headers
+    assert headers["content-type"].startswith(TEXT if text else "application/grpc-web")
 
 
 def subscribe_body() -> bytes:

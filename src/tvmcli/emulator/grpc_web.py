@@ -410,6 +410,8 @@ class _Answer:
                 isinstance(value, str)
                 and _METADATA_KEY.fullmatch(key)
                 and _PRINTABLE.fullmatch(value)
+                and key not in _NOT_METADATA
+                and not key.startswith(("grpc-", "access-control-"))
             ):
                 headers.append((key.encode(), value.encode()))
         self.started = True
