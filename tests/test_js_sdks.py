@@ -14,7 +14,7 @@ import pytest
 
 from tests.js_tools import JS_TESTS, need
 from tvmcli.config.file import parse_config
-from tvmcli.credentials.decoding import Kind
+from tvmcli.credentials.decoding import Kind, make_envelope
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
 from tvmcli.minting.client import mint_once
@@ -63,8 +63,12 @@ def test_node_sdk_subscriber_sees_the_publishers_token_id(emulator: Emulator) ->
     assert seen["readerPublish"]["message"].startswith("Insufficient permissions")
 
 
-WEB_PROFILES = PROFILES.replace(
-    "[profiles.chat-writer]", '[profiles.chat-writer]\ntoken_id = "web-writer"'
+WEB_PROFILES = (
+    PROFILES.replace("[profiles.chat-writer]", '[profiles.chat-writer]\ntoken_id = "web-writer"')
+    + """
+[profiles.state-rw]
+permissions = [{ role = "read-write", cache = "state" }]
+"""
 )
 
 WEB_PAGE = """<!doctype html>
@@ -73,8 +77,9 @@ WEB_PAGE = """<!doctype html>
 <script>window.__scenario = new Promise((resolve) => {{ window.__done = resolve; }});</script>
 <script type="module">
 import {{ TvmTokenSource }} from "{server}/client.js";
-const {{ CredentialProvider, TopicClient, TopicConfigurations, TopicPublish, TopicSubscribe }} =
-  window.momento;
+const {{ AuthClient, CacheClient, CacheGet, CacheSet, Configurations, CredentialProvider,
+  DisposableTokenScopes, ExpiresIn, GenerateDisposableToken, TopicClient, TopicConfigurations,
+  TopicPublish, TopicSubscribe }} = window.momento;
 const headers = () => ({{ Authorization: "Bearer {bearer}" }});
 const source = (profile) =>
   new TvmTokenSource({{ url: "{server}/token?profile=" + profile, headers }});
@@ -109,6 +114,23 @@ async function scenario() {{
     new Promise((resolve) => setTimeout(() => resolve("timeout"), 10000)),
   ]);
   const refused = await reader.publish("chat", "room", "a reader posting");
+  // The cache calls and the token service over the same listener, through the Web SDK's own
+  // CacheClient and AuthClient.
+  const cache = new CacheClient({{
+    configuration: Configurations.Browser.v1(),
+    credentialProvider: CredentialProvider.fromDisposableToken(
+      await source("state-rw").credentialProps()),
+    defaultTtlSeconds: 60,
+  }});
+  const set = await cache.set("state", "greeting", "hello");
+  const got = await cache.get("state", "greeting");
+  const web = writerProps.endpointOverrides.cacheEndpoint;
+  const auth = new AuthClient({{ credentialProvider: CredentialProvider.fromString({{
+    apiKey: "{v1_key}",
+    endpointOverrides: {{ cacheEndpoint: web, controlEndpoint: web, tokenEndpoint: web }},
+  }}) }});
+  const minted = await auth.generateDisposableToken(
+    DisposableTokenScopes.topicSubscribeOnly("chat", "room"), ExpiresIn.minutes(5));
   const elsewhere = await reader.subscribe("chat", "elsewhere", {{ onItem: () => {{}} }});
   subscription.unsubscribe();
   return {{
@@ -121,6 +143,9 @@ async function scenario() {{
       ? [refused.errorCode(), refused.message()] : "accepted",
     otherTopic: elsewhere instanceof TopicSubscribe.Error
       ? elsewhere.errorCode() : "subscribed",
+    cacheSet: set instanceof CacheSet.Success ? "ok" : set.toString(),
+    cacheGet: got instanceof CacheGet.Hit ? got.valueString() : got.toString(),
+    minted: minted instanceof GenerateDisposableToken.Success ? "ok" : minted.toString(),
   }};
 }}
 scenario().then(__done, (e) => __done({{ error: String((e && e.stack) || e) }}));
@@ -170,7 +195,8 @@ def test_web_sdk_in_chromium_publishes_and_subscribes_over_grpc_web(tmp_path: Pa
             web_endpoint=emulator.web_endpoint,
         ) as server,
     ):
-        page[0] = WEB_PAGE.format(bundle=script, server=server.url, bearer=BEARER)
+        v1_key = make_envelope(emulator.endpoint, emulator.issue_api_key())
+        page[0] = WEB_PAGE.format(bundle=script, server=server.url, bearer=BEARER, v1_key=v1_key)
         with chromium(tmp_path / "chromium") as browser:
             result = browser.page_result(origin + "/", timeout=60)
         web_calls = emulator.web.app.calls if emulator.web else 0
@@ -193,7 +219,12 @@ def test_web_sdk_in_chromium_publishes_and_subscribes_over_grpc_web(tmp_path: Pa
     assert code == "PERMISSION_ERROR"
     assert message.startswith("Insufficient permissions")
     assert result["otherTopic"] == "PERMISSION_ERROR"  # a refused stream, over gRPC-web too
-    assert web_calls >= 5  # two subscribes and three publishes, all through the gRPC-web listener
+    assert (result["cacheSet"], result["cacheGet"]) == ("ok", "hello")
+    assert result["minted"] == "ok"
+    assert emulator.service.stats()["mints"] >= 4  # three for serve, one by the Web SDK
+    assert (
+        web_calls >= 8
+    )  # subscribes, publishes, set, get, mint: all through the gRPC-web listener
 
 
 def test_in_ci_missing_js_packages_fail_and_elsewhere_the_skip_says_why(
