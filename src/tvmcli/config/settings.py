@@ -234,6 +234,9 @@ class ServerSettings:
     trusted_proxies: tuple[Network, ...] = ()
     jwt: JwtSettings | None = None
     trusts: tuple[TrustSettings, ...] = ()
+    # The emulator's gRPC-web URL when serve mints from it (--emulator-web, or
+    # MOMENTO_TVM_EMULATOR_WEB_ENDPOINT): token answers carry it as webEndpoint. Not a file key.
+    web_endpoint: str | None = None
     state: StateSettings = StateSettings()
     # Operations: GET /metrics (Prometheus), its auth ("server": as /token; "none": loopback
     # only), the audit trail (a file, "stderr", or none), the start-up check.

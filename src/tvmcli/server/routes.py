@@ -133,7 +133,9 @@ class Routes:
         # `now` (the server's epoch seconds) lets a browser schedule its refresh from
         # expiresAt - now instead of its own clock, which may be off (client.js does). The rest
         # of the body is serialised once per token (`Token.tvm_json_prefix`).
-        body = minted.tvm_json_prefix + b',"now":%d}' % int(self.clock())
+        body = minted.tvm_json_prefix(self.settings.web_endpoint) + b',"now":%d}' % int(
+            self.clock()
+        )
         return _TokenResponse(body, request_id)
 
     async def metrics_page(self, request: Request) -> Response:
