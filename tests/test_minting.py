@@ -9,11 +9,13 @@ from typing import Any
 import grpc
 import pytest
 
+import tvmcli
+from tvmcli.config.profiles import Profile
 from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.errors import AuthError, ConfigError, ExitCode, TvmError, UnavailableError
-from tvmcli.minting.client import Minter, RetryPolicy, mint_once
+from tvmcli.minting.client import Minter, RetryPolicy
 from tvmcli.minting.tokens import Token
 from tvmcli.permissions.roles import Role
 from tvmcli.permissions.statements import Statement
@@ -24,6 +26,20 @@ READ = (Statement(Role.READ_ONLY, "c"),)
 def key_for(emulator: Emulator, secret: str | None = None) -> ApiKey:
     return ApiKey(
         secret or emulator.issue_api_key(), emulator.endpoint, "$MOMENTO_API_KEY", Kind.V2_API_KEY
+    )
+
+
+def mint_once(
+    key: ApiKey,
+    statements: tuple[Statement, ...],
+    lifetime: int,
+    token_id: str | None = None,
+    *,
+    timeout: float = 10.0,
+) -> Token:
+    """One token through the library's public call, as the CLI mints."""
+    return tvmcli.mint(
+        Profile("test", statements, lifetime), token_id=token_id, api_key=key, timeout=timeout
     )
 
 
@@ -46,7 +62,11 @@ def test_minted_token_is_an_envelope_the_sdk_reads(emulator: Emulator) -> None:
 
 
 def test_repr_of_a_minted_token_masks_it(emulator: Emulator) -> None:
-    token = mint_once(key_for(emulator), READ, 60)
+    async def one() -> Token:
+        async with Minter(key_for(emulator)) as minter:
+            return await minter.mint(READ, 60)
+
+    token = asyncio.run(one())
     assert token.auth_token not in repr(token)
     assert repr(token).startswith("Token(profile=None, endpoint=")
 

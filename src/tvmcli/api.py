@@ -6,6 +6,8 @@ account under Momento's 5 mints per second.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tvmcli.config.file import Config, load_config
 from tvmcli.config.profiles import Profile, check_lifetime
 from tvmcli.credentials.sources import DEFAULT_TIMEOUT, ApiKey, key_from
@@ -25,12 +27,14 @@ def mint(
     timeout: float = DEFAULT_TIMEOUT,
     api_key: str | ApiKey | None = None,
     endpoint: str | None = None,
+    on_retry: Callable[[int, str], None] | None = None,
 ) -> Token:
     """Mint one token with exactly the permissions of `profile` (a name in `config`, default
     `load_config()`, or a Profile). Synchronous; works whether or not an event loop runs in
     the calling thread. The key and endpoint come from `api_key=`/`endpoint=`, else from
     $MOMENTO_API_KEY/$MOMENTO_ENDPOINT or the Momento CLI's credentials, as for the CLI.
-    `expires_in` (seconds or "15m") overrides the profile's lifetime: 1 s to 25 h."""
+    `expires_in` (seconds or "15m") overrides the profile's lifetime: 1 s to 25 h.
+    `on_retry(number, status)` is called before each retry's wait (the CLI's spinner)."""
     return run_sync(
         lambda: mint_async(
             profile,
@@ -40,6 +44,7 @@ def mint(
             timeout=timeout,
             api_key=api_key,
             endpoint=endpoint,
+            on_retry=on_retry,
         )
     )
 
@@ -53,6 +58,7 @@ async def mint_async(
     timeout: float = DEFAULT_TIMEOUT,
     api_key: str | ApiKey | None = None,
     endpoint: str | None = None,
+    on_retry: Callable[[int, str], None] | None = None,
 ) -> Token:
     """`mint` for asyncio code."""
     from tvmcli.minting.client import Minter
@@ -60,7 +66,7 @@ async def mint_async(
     chosen = profile if isinstance(profile, Profile) else (config or load_config()).profile(profile)
     lifetime = chosen.expires_in if expires_in is None else lifetime_seconds(expires_in)
     key = key_from(api_key, endpoint)
-    async with Minter(key, timeout=timeout) as minter:
+    async with Minter(key, timeout=timeout, on_retry=on_retry) as minter:
         return await minter.mint(
             chosen.statements,
             lifetime,

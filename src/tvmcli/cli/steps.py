@@ -175,8 +175,7 @@ def obtain_token(
     key: ApiKey, request: TokenRequest, *, timeout: float, reuse: bool, min_ttl: str | None
 ) -> Token:
     """Mint, or with --reuse take a cached token that still has --min-ttl left."""
-    from tvmcli.minting.client import mint_once
-    from tvmcli.vending import reuse as reusing  # grpc loads only once there is something to send
+    from tvmcli.vending import reuse as reusing
 
     if min_ttl is not None and not reuse:
         raise UsageError("--min-ttl goes with --reuse")
@@ -189,14 +188,15 @@ def obtain_token(
         )
 
     def mint() -> Token:
+        from tvmcli import api  # grpc loads only once there is something to send
+
         waiting = f"Minting {profile.name} at {key.endpoint}"
         with output.spinner(waiting) as show:
-            return mint_once(
-                key,
-                profile.statements,
-                request.expires_in,
-                request.token_id,
+            return api.mint(
+                dataclasses.replace(profile, token_id=request.token_id),  # the id chosen here
+                expires_in=request.expires_in,
                 timeout=timeout,
+                api_key=key,
                 on_retry=lambda number, reason: show(f"{waiting}: retry {number} after {reason}"),
             )
 
