@@ -36,22 +36,32 @@ if TYPE_CHECKING:
 
 
 def exit_code_of(run: Callable[[], object]) -> int:
-    """Run a command body and return its exit code: a TvmError is reported on stderr with its
-    documented code; anything else is a bug (a one-line report, exit 1; the traceback only with
-    --debug or $MOMENTO_TVM_DEBUG=1)."""
+    """Run a command body and return its exit code (see `failure_code`)."""
     try:
         run()
-    except TvmError as err:
-        output.error(err)
-        return int(err.exit_code)
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        if debugging():
+    except (Exception, KeyboardInterrupt) as exc:
+        code = failure_code(exc)
+        if code is None:
             raise
-        output.internal_error(exc)
-        return int(ExitCode.INTERNAL)
+        return code
     return 0
+
+
+def failure_code(exc: BaseException) -> int | None:
+    """THE error ladder, for the fast path (`exit_code_of`) and Typer commands
+    (`options.handle_errors`) alike: a TvmError is reported on stderr with its documented
+    code; Ctrl-C is 130; anything else is a bug (a one-line report without the exception's
+    text, which could hold a secret, and exit 1). None: re-raise it, for the traceback that
+    --debug or $MOMENTO_TVM_DEBUG=1 asks for."""
+    if isinstance(exc, TvmError):
+        output.error(exc)
+        return int(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if debugging():
+        return None
+    output.internal_error(exc)
+    return int(ExitCode.INTERNAL)
 
 
 def debugging() -> bool:
