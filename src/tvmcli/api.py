@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tvmcli.config.file import Config, load_config
-from tvmcli.config.profiles import Profile, check_lifetime
+from tvmcli.config.profiles import Profile, lifetime_seconds
 from tvmcli.credentials.sources import DEFAULT_TIMEOUT, ApiKey, key_from
-from tvmcli.errors import UsageError
 from tvmcli.minting.tokens import Token
-from tvmcli.system.durations import parse_duration
 from tvmcli.system.syncrun import run_sync
 from tvmcli.vending.vendor import choose_token_id
 
@@ -64,7 +62,9 @@ async def mint_async(
     from tvmcli.minting.client import Minter
 
     chosen = profile if isinstance(profile, Profile) else (config or load_config()).profile(profile)
-    lifetime = chosen.expires_in if expires_in is None else lifetime_seconds(expires_in)
+    lifetime = (
+        chosen.expires_in if expires_in is None else lifetime_seconds(expires_in, "expires_in")
+    )
     key = key_from(api_key, endpoint)
     async with Minter(key, timeout=timeout, on_retry=on_retry) as minter:
         return await minter.mint(
@@ -73,13 +73,3 @@ async def mint_async(
             choose_token_id(chosen.token_id, token_id),
             profile=chosen.name,
         )
-
-
-def lifetime_seconds(value: int | str) -> int:
-    """A token lifetime from seconds or a duration text, checked against Momento's 1 s-25 h."""
-    try:
-        seconds = parse_duration(value)
-        check_lifetime(seconds)
-    except ValueError as exc:
-        raise UsageError(f"expires_in: {exc}") from None
-    return seconds

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from tvmcli.cli import output, token_text
-from tvmcli.config.profiles import Profile, check_lifetime, check_token_id
+from tvmcli.config.profiles import Profile, as_usage, check_token_id, lifetime_seconds
 from tvmcli.credentials.sources import DEFAULT_TIMEOUT, ApiKey, resolve_api_key
 from tvmcli.errors import ExitCode, TvmError, UsageError
 from tvmcli.system import envvars
@@ -134,17 +134,10 @@ def lifetime_option(expires_in: str | None, expires_at: str | None, now: float) 
         seconds = math.floor(moment - now)
         if seconds < 1:
             raise UsageError(f"--expires-at: {iso_utc(moment) or expires_at} is in the past")
-        flag = "--expires-at"
-    elif expires_in is not None:
-        seconds = duration_option(expires_in, "--expires-in") or 0
-        flag = "--expires-in"
-    else:
-        return None
-    try:
-        check_lifetime(seconds)
-    except ValueError as exc:
-        raise UsageError(f"{flag}: {exc}") from None
-    return seconds
+        return lifetime_seconds(seconds, "--expires-at")
+    if expires_in is not None:
+        return lifetime_seconds(expires_in, "--expires-in")
+    return None
 
 
 class TokenRequest(NamedTuple):
@@ -167,10 +160,7 @@ def token_request(
         lifetime = chosen.expires_in
     token_id = token_id if token_id is not None else chosen.token_id
     if token_id is not None:
-        try:
-            check_token_id(token_id)
-        except ValueError as exc:
-            raise UsageError(f"--token-id {exc}") from None
+        as_usage("--token-id", check_token_id, token_id)
     return TokenRequest(chosen, lifetime, token_id)
 
 
@@ -282,10 +272,7 @@ def remote_request(
                 "and its own profiles"
             )
     if token_id is not None:
-        try:
-            check_token_id(token_id)
-        except ValueError as exc:
-            raise UsageError(f"--token-id {exc}") from None
+        as_usage("--token-id", check_token_id, token_id)
     from tvmcli.vending import remote
 
     return RemoteRequest(

@@ -7,11 +7,12 @@ statement index and the field, says what is allowed, and suggests the nearest na
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from tvmcli.errors import UsageError
 from tvmcli.permissions.roles import ROLE_ALIASES, Resource, Role, roles_for
 from tvmcli.permissions.statements import (
     ALL,
@@ -22,6 +23,8 @@ from tvmcli.permissions.statements import (
     Statement,
 )
 from tvmcli.system.durations import format_duration, parse_duration
+
+T = TypeVar("T")
 
 DEFAULT_EXPIRES_IN = 15 * 60
 
@@ -313,6 +316,31 @@ class _Reader:
                 )
                 return None
         return Statement(role=role, cache=item["cache"], **{key: item[key] for key in given})
+
+
+# Momento's limits, checked here only: a token's lifetime (`check_lifetime`), its id
+# (`check_token_id`) and a profile's statements (`_Reader`); `as_usage` turns a check's
+# ValueError into the one UsageError every caller raises for a value it was given.
+
+
+def as_usage(label: str, check: Callable[[T], object], value: T) -> None:
+    """`check(value)`; its ValueError becomes UsageError("LABEL MESSAGE") (label: the flag or
+    argument that gave the value, e.g. "--token-id" or "--expires-in:")."""
+    try:
+        check(value)
+    except ValueError as exc:
+        raise UsageError(f"{label} {exc}") from None
+
+
+def lifetime_seconds(value: int | str, label: str) -> int:
+    """A token lifetime from seconds or a duration text ("15m"), checked against Momento's
+    1 s to 25 h; UsageError("LABEL: ...") otherwise."""
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{label}: {exc}") from None
+    as_usage(f"{label}:", check_lifetime, seconds)
+    return seconds
 
 
 def check_lifetime(seconds: int) -> None:

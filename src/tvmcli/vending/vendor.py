@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from tvmcli.config.profiles import Profile, check_token_id
+from tvmcli.config.profiles import Profile, as_usage, check_token_id
 from tvmcli.errors import MintLimitError, TvmError, UnavailableError, UsageError
 from tvmcli.minting.tokens import Token
 from tvmcli.permissions.statements import Statement
@@ -438,10 +438,7 @@ def choose_token_id(fixed: str | None, asked: str | None) -> str | None:
     rules (UsageError)."""
     chosen = fixed if fixed is not None else asked
     if chosen is not None:
-        try:
-            check_token_id(chosen)
-        except ValueError as exc:
-            raise UsageError(f"token id {exc}") from None
+        as_usage("token id", check_token_id, chosen)
     return chosen
 
 
