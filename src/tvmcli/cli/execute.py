@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from tvmcli.cli import options, output, steps, token_text
+from tvmcli.cli import mint_flags, options, output, steps, token_text
 from tvmcli.errors import TvmError, UsageError
 from tvmcli.system import envvars
 
@@ -82,9 +82,7 @@ def exec_command(
         id_token_env=id_token_env,
         audience=audience,
         bearer_file=bearer_file,
-        local_only=steps.local_only(
-            expires_in, expires_at, config, api_key_file, endpoint, momento_profile
-        ),
+        local_only=mint_flags.local_only(locals()),  # parameters named as the table's fields
     )
     removed: tuple[str, ...] = envvars.KEY_VARIABLES
     if remote is not None:

@@ -29,33 +29,6 @@ def run(argv: list[str]) -> int | None:
     return None
 
 
-# mint's options: flag -> (field of MintArgs, takes a value). Anything not here (--help,
-# --debug, a typo) goes to Typer, which prints the same usage errors as always.
-_MINT_OPTIONS = {
-    "--expires-in": ("expires_in", True),
-    "-e": ("expires_in", True),
-    "--token-id": ("token_id", True),
-    "--output": ("output_format", True),
-    "-o": ("output_format", True),
-    "--env-var": ("env_var", True),
-    "--out": ("out", True),
-    "--github-env": ("github_env", False),
-    "--reuse": ("reuse", False),
-    "--min-ttl": ("min_ttl", True),
-    "--config": ("config", True),
-    "-c": ("config", True),
-    "--api-key-file": ("api_key_file", True),
-    "--endpoint": ("endpoint", True),
-    "--momento-profile": ("momento_profile", True),
-    "--timeout": ("timeout", True),
-    "--expires-at": ("expires_at", True),
-    "--from": ("from_url", True),
-    "--id-token-env": ("id_token_env", True),
-    "--audience": ("audience", True),
-    "--bearer-file": ("bearer_file", True),
-}
-
-
 def parse_options(
     argv: list[str], table: dict[str, tuple[str, bool]]
 ) -> tuple[list[str], dict[str, object]] | None:
@@ -86,7 +59,11 @@ def parse_options(
 
 
 def _mint(argv: list[str]) -> int | None:
-    parsed = parse_options(argv, _MINT_OPTIONS)
+    """Anything `mint_flags` does not list (--help, --debug, a typo) goes to Typer, which
+    prints the same usage errors as always."""
+    from tvmcli.cli.mint_flags import BY_NAME
+
+    parsed = parse_options(argv, BY_NAME)
     if parsed is None or len(parsed[0]) != 1:
         return None
     (profile,), values = parsed

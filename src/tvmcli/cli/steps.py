@@ -213,25 +213,6 @@ def obtain_token(
     return dataclasses.replace(token, profile=profile.name)
 
 
-def local_only(
-    expires_in: str | None,
-    expires_at: str | None,
-    config: Path | None,
-    api_key_file: str | None,
-    endpoint: str | None,
-    momento_profile: str | None,
-) -> dict[str, object]:
-    """The options only a local mint takes ({flag: value}): with --from the server decides."""
-    return {
-        "--expires-in": expires_in,
-        "--expires-at": expires_at,
-        "--config": config,
-        "--api-key-file": api_key_file,
-        "--endpoint": endpoint,
-        "--momento-profile": momento_profile,
-    }
-
-
 class RemoteRequest(NamedTuple):
     """A token to ask a vending server for (`--from`), and who asks."""
 
