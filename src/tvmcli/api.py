@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tvmcli.config.file import Config, load_config
-from tvmcli.config.profiles import Profile, lifetime_seconds
+from tvmcli.config.profiles import Profile, lifetime_seconds, token_id_or_usage
 from tvmcli.credentials.sources import DEFAULT_TIMEOUT, ApiKey, key_from
 from tvmcli.minting.tokens import Token
 from tvmcli.system.syncrun import run_sync
-from tvmcli.vending.vendor import choose_token_id
 
 
 def mint(
@@ -70,6 +69,6 @@ async def mint_async(
         return await minter.mint(
             chosen.statements,
             lifetime,
-            choose_token_id(chosen.token_id, token_id),
+            token_id_or_usage(chosen.token_id, token_id, "token id"),
             profile=chosen.name,
         )

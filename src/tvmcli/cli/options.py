@@ -105,7 +105,7 @@ TokenIdOption = Annotated[
     typer.Option(
         "--token-id",
         help="Id baked into the token (at most 64 characters); subscribers see it as the "
-        "publisher id. Default: the profile's.",
+        "publisher id. A profile's own token_id is final; this sets one for the others.",
         show_default=False,
     ),
 ]

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from tvmcli.cli import output, token_text
-from tvmcli.config.profiles import Profile, as_usage, check_token_id, lifetime_seconds
+from tvmcli.config.profiles import (
+    Profile,
+    as_usage,
+    check_token_id,
+    lifetime_seconds,
+    token_id_or_usage,
+)
 from tvmcli.credentials.sources import DEFAULT_TIMEOUT, ApiKey, resolve_api_key
 from tvmcli.errors import ExitCode, TvmError, UsageError
 from tvmcli.system import envvars
@@ -153,14 +159,17 @@ def token_request(
     token_id: str | None,
     expires_at: str | None = None,
 ) -> TokenRequest:
-    """The profile with --expires-in (or --expires-at) and --token-id applied and checked."""
+    """The profile with --expires-in (or --expires-at) applied and its token id chosen by THE
+    rule (`profiles.choose_token_id`: a profile's own token id is final, else --token-id)."""
     lifetime = lifetime_option(expires_in, expires_at, time.time())
     chosen = load(config).profile(profile)
     if lifetime is None:
         lifetime = chosen.expires_in
-    token_id = token_id if token_id is not None else chosen.token_id
-    if token_id is not None:
-        as_usage("--token-id", check_token_id, token_id)
+    if token_id is not None and chosen.token_id not in (None, token_id):
+        output.warning(
+            f"profile {chosen.name} fixes its token id ({chosen.token_id}); --token-id is ignored"
+        )
+    token_id = token_id_or_usage(chosen.token_id, token_id, "--token-id")
     return TokenRequest(chosen, lifetime, token_id)
 
 

@@ -343,6 +343,57 @@ def lifetime_seconds(value: int | str, label: str) -> int:
     return seconds
 
 
+class TokenIdRefused(ValueError):
+    """Why `choose_token_id` refused: `source` is "asked" (the id asked for breaks the rule),
+    "identity" (the signed-in identity does) or "mismatch" (an id asked for that is not the
+    signed-in identity)."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+def choose_token_id(
+    fixed: str | None, asked: str | None, identity: str | None = None
+) -> str | None:
+    """THE token id rule, for the CLI (`--token-id`), the library (`token_id=`), `serve` and
+    Lambda (`?name=`, the signed-in identity):
+
+    1. a profile's own `token_id` is final: nothing asked for changes it (it was checked when
+       the profiles were loaded; an id asked for beside it is ignored, unchecked);
+    2. else the signed-in identity (serve's users, JWT and CI trust): an id asked for must be
+       that identity;
+    3. else the id asked for;
+    4. else none.
+
+    The id chosen is held to `check_token_id`; TokenIdRefused says which part broke it."""
+    if fixed is not None:
+        return fixed
+    if identity is not None:
+        if asked is not None and asked != identity:
+            raise TokenIdRefused("mismatch", "the token id is your sign-in; it cannot be changed")
+        try:
+            check_token_id(identity)
+        except ValueError as exc:
+            raise TokenIdRefused("identity", str(exc)) from None
+        return identity
+    if asked is not None:
+        try:
+            check_token_id(asked)
+        except ValueError as exc:
+            raise TokenIdRefused("asked", str(exc)) from None
+    return asked
+
+
+def token_id_or_usage(fixed: str | None, asked: str | None, label: str) -> str | None:
+    """`choose_token_id` for a caller without a sign-in (the CLI, the library): a refusal is
+    UsageError("LABEL ...")."""
+    try:
+        return choose_token_id(fixed, asked)
+    except TokenIdRefused as refused:
+        raise UsageError(f"{label} {refused}") from None
+
+
 def check_lifetime(seconds: int) -> None:
     if not MIN_LIFETIME_SECONDS <= seconds <= MAX_LIFETIME_SECONDS:
         raise ValueError(
