@@ -2,7 +2,7 @@
 
 The only package that imports typer, decides exit codes and renders (through `output`). This
 module stays light: `main` hands the arguments to `fast`, which answers `--version`, `cache
-path`, plain `inspect` and plain `mint` calls without loading Typer; the rest goes to `app`.
+path`, plain `inspect`, `mint` and `exec` calls without loading Typer; the rest goes to `app`.
 """
 
 from __future__ import annotations

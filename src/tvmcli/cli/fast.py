@@ -6,6 +6,10 @@ app then handles it, with the same output and errors. `python -X importtime` sho
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # typing stays unloaded here
+if TYPE_CHECKING:
+    from tvmcli.cli.mint_body import MintArgs
+
 
 def run(argv: list[str]) -> int | None:
     if argv == ["--version"]:
@@ -26,6 +30,9 @@ def run(argv: list[str]) -> int | None:
         return fast_main(argv[1:])
     if argv[:1] == ["mint"]:
         return _mint(argv[1:])
+    if argv[:1] == ["exec"] and "--" in argv:
+        split = argv.index("--")
+        return _exec(argv[1:split], argv[split + 1 :])
     return None
 
 
@@ -61,16 +68,45 @@ def parse_options(
 def _mint(argv: list[str]) -> int | None:
     """Anything `mint_flags` does not list (--help, --debug, a typo) goes to Typer, which
     prints the same usage errors as always."""
-    from tvmcli.cli.mint_flags import BY_NAME
+    args = _mint_args(argv, exec_only=False)
+    if args is None:
+        return None
+    from tvmcli.cli.mint_body import deliver
+    from tvmcli.cli.steps import exit_code_of
 
-    parsed = parse_options(argv, BY_NAME)
+    return exit_code_of(lambda: deliver(args))
+
+
+def _exec(argv: list[str], command: list[str]) -> int | None:
+    """`exec PROFILE [OPTIONS] -- COMMAND...`: the options before the first `--` as for
+    mint (those `exec` takes); the command is never parsed."""
+    args = _mint_args(argv, exec_only=True)
+    if args is None:
+        return None
+    from tvmcli.cli import exec_body
+    from tvmcli.cli.steps import exit_code_of
+
+    code = 0
+
+    def run() -> None:
+        nonlocal code
+        code = exec_body.run(args, command)
+
+    failed = exit_code_of(run)
+    return failed or code
+
+
+def _mint_args(argv: list[str], *, exec_only: bool) -> MintArgs | None:
+    """The MintArgs of plain arguments, or None for anything Typer should see."""
+    from tvmcli.cli.mint_flags import BY_NAME, EXEC_BY_NAME
+
+    parsed = parse_options(argv, EXEC_BY_NAME if exec_only else BY_NAME)
     if parsed is None or len(parsed[0]) != 1:
         return None
     (profile,), values = parsed
     from pathlib import Path
 
-    from tvmcli.cli.mint_body import MintArgs, OutputFormat, deliver
-    from tvmcli.cli.steps import exit_code_of
+    from tvmcli.cli.mint_body import MintArgs, OutputFormat
 
     try:
         if "output_format" in values:
@@ -83,8 +119,7 @@ def _mint(argv: list[str]) -> int | None:
             if path.is_dir():
                 return None  # Typer says it is a directory
             values[field] = path
-    args = MintArgs(profile, **values)  # type: ignore[arg-type]
-    return exit_code_of(lambda: deliver(args))
+    return MintArgs(profile, **values)  # type: ignore[arg-type]
 
 
 def _write(line: str) -> None:

@@ -43,6 +43,9 @@ FLAGS = (
 
 # flag -> (field, takes a value), for the fast path's parser.
 BY_NAME = {name: (flag.field, flag.takes_value) for flag in FLAGS for name in flag.names}
+EXEC_BY_NAME = {
+    name: (flag.field, flag.takes_value) for flag in FLAGS if flag.exec_too for name in flag.names
+}
 
 
 def local_only(values: Mapping[str, object]) -> dict[str, object]:
