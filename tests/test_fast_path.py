@@ -225,3 +225,45 @@ def test_exec_fast_path_and_typer_command_agree(
 )
 def test_unusual_exec_arguments_go_to_typer(argv: list[str]) -> None:
     assert fast.run(argv) is None
+
+
+@pytest.mark.parametrize("prog", ["momento-tvm", "tvm"])
+def test_top_level_help_is_typers(prog: str) -> None:
+    """The fast path's `--help` is Typer's text, for both program names. When a command or an
+    app option changes, this fails and prints Typer's text for `cli/help_text.py`."""
+    from typer.testing import CliRunner
+
+    from tvmcli.cli import help_text
+    from tvmcli.cli.app import app
+
+    typer = CliRunner().invoke(app, ["--help"], prog_name=prog, env={"COLUMNS": "80"})
+    assert typer.exit_code == 0
+    assert help_text.TEXT.format(prog=prog) == typer.stdout, (
+        "cli/help_text.py is stale; Typer prints:\n" + typer.stdout
+    )
+
+
+def test_help_takes_the_fast_path_only_where_click_would_wrap_it_alike(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tvmcli.cli import help_text
+
+    monkeypatch.setenv("COLUMNS", "120")
+    assert run_fast(["--help"], capsys) == (0, help_text.TEXT.format(prog="momento-tvm"), "")
+    assert run_fast(["-h"], capsys)[0] == 0
+    monkeypatch.setenv("COLUMNS", "79")
+    assert fast.run(["--help"]) is None  # Typer wraps it for the narrow terminal
+    assert fast.run(["--help", "--debug"]) is None
+
+
+def test_help_from_the_installed_script_is_the_same_either_way() -> None:
+    import subprocess
+    import sys
+
+    tvm = str(Path(sys.executable).parent / "momento-tvm")
+    fast_help = subprocess.run([tvm, "--help"], capture_output=True, text=True, check=True)
+    typer_help = subprocess.run(
+        [tvm, "--debug", "--help"], capture_output=True, text=True, check=True
+    )
+    assert fast_help.stdout == typer_help.stdout
+    assert fast_help.stdout.startswith("Usage: momento-tvm [OPTIONS] COMMAND [ARGS]...")

@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     from tvmcli.cli.mint_body import MintArgs
 
 
-def run(argv: list[str]) -> int | None:
+def run(argv: list[str], prog: str = "momento-tvm") -> int | None:
+    if argv in (["--help"], ["-h"]):
+        return _help(prog)
     if argv == ["--version"]:
         from tvmcli.version import __version__
 
@@ -120,6 +122,20 @@ def _mint_args(argv: list[str], *, exec_only: bool) -> MintArgs | None:
                 return None  # Typer says it is a directory
             values[field] = path
     return MintArgs(profile, **values)  # type: ignore[arg-type]
+
+
+def _help(prog: str) -> int | None:
+    import shutil
+
+    from tvmcli.cli.help_text import MIN_COLUMNS, TEXT
+
+    if shutil.get_terminal_size().columns < MIN_COLUMNS:
+        return None  # click wraps narrower: Typer prints it
+    import sys
+
+    sys.stdout.write(TEXT.format(prog=prog))
+    sys.stdout.flush()
+    return 0
 
 
 def _write(line: str) -> None:
