@@ -174,10 +174,7 @@ def parse_config(text: str, path: Path) -> Config:
         # Names of every profile table, valid or not: a broken profile is reported once, as
         # itself, not again as "no profile named ..." under [server].
         known = list(names) if isinstance(names, dict) else []
-        try:
-            server = parse_server_settings(raw_server, path, known)
-        except ConfigError as exc:
-            problems.items.extend(exc.problems)
+        server = parse_server_settings(raw_server, problems, known) or server
     if problems:
         count = len(problems.items)
         where = "the profiles file" if profile_problems else "[server]"
