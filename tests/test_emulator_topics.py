@@ -24,11 +24,11 @@ from momento_wire_types import cachepubsub_pb2 as pb
 from momento_wire_types import cachepubsub_pb2_grpc
 
 from tests.docs import page, section
+from tests.minted import mint_once
 from tvmcli.config.file import parse_config
 from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator, topics_service
-from tvmcli.minting.client import mint_once
 
 CONFIG = TopicConfigurations.Default.v1().with_client_timeout(timedelta(seconds=30))
 

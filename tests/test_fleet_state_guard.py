@@ -14,6 +14,7 @@ from momento.errors import MomentoErrorCode
 from momento.responses import CacheIncrement, CacheSet
 from typer.testing import Result
 
+from tests.minted import mint_once
 from tests.test_emulator_cache import client
 from tvmcli.config.file import load_config, parse_config
 from tvmcli.config.settings import StateSettings
@@ -21,7 +22,6 @@ from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
 from tvmcli.errors import ConfigError
-from tvmcli.minting.client import mint_once
 from tvmcli.server import build_app
 
 Cli = Callable[..., Result]

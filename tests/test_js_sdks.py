@@ -14,11 +14,11 @@ import pytest
 
 from tests.docs import page
 from tests.js_tools import JS_TESTS, need
+from tests.minted import mint_once
 from tvmcli.config.file import parse_config
 from tvmcli.credentials.decoding import Kind, make_envelope
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
-from tvmcli.minting.client import mint_once
 
 PROFILES = """
 [profiles.chat-writer]

@@ -31,12 +31,12 @@ from momento import (
 from momento.errors import MomentoErrorCode
 from typer.testing import CliRunner
 
+from tests.minted import mint_once
 from tvmcli.cli.app import app
 from tvmcli.config.file import parse_config
 from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
-from tvmcli.minting.client import mint_once
 from tvmcli.permissions.evaluator import Action, permits
 from tvmcli.permissions.roles import Resource, Role
 from tvmcli.permissions.statements import ALL, Statement

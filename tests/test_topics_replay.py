@@ -35,11 +35,11 @@ from momento_wire_types import cachepubsub_pb2 as pubsub_pb
 from momento_wire_types import cachepubsub_pb2_grpc, token_pb2, token_pb2_grpc
 from momento_wire_types import permissionmessages_pb2 as perm
 
+from tests.minted import mint_once
 from tvmcli.config.file import parse_config
 from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
-from tvmcli.minting.client import mint_once
 
 CACHE = "replay-cache"
 OTHER_CACHE = "replay-other-cache"

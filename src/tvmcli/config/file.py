@@ -225,10 +225,7 @@ def parse_config(text: str, path: Path) -> Config:
         # Names of every profile table, valid or not: a broken profile is reported once, as
         # itself, not again as "no profile named ..." under [server].
         known = list(names) if isinstance(names, dict) else []
-        try:
-            server = parse_server_settings(raw_server, path, known)
-        except ConfigError as exc:
-            problems.items.extend(exc.problems)
+        server = parse_server_settings(raw_server, problems, known) or server
     if not problems and server.state.backend == "momento":
         problems.items.extend(fleet_problems(profiles, server.state.cache, path))
         profile_problems = len(problems.items)
