@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from tvmcli.config.access import Access
 from tvmcli.config.profiles import check_token_id, suggest
 from tvmcli.credentials.sources import DEFAULT_TIMEOUT
 from tvmcli.errors import ConfigError
@@ -132,14 +133,6 @@ _GROUP_KEYS = {"profiles", "default_profile"}
 
 
 @dataclass(frozen=True)
-class Access:
-    """Profiles a caller may use (None: every profile) and the one used without ?profile=."""
-
-    profiles: tuple[str, ...] | None = None
-    default: str | None = None
-
-
-@dataclass(frozen=True)
 class User:
     name: str
     password_hash: str | None = None
@@ -210,7 +203,7 @@ class ServerSettings:
     auth: str = "bearer"
     allow_open: bool = False
     cors_origins: tuple[str, ...] = ()
-    access: Access = Access()
+    access: Access = Access()  # noqa: RUF009 - Access is frozen
     bearer_tokens_env: str | None = None
     bearer_tokens_file: Path | None = None
     users: Mapping[str, User] = field(default_factory=dict)

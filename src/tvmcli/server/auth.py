@@ -17,8 +17,9 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tvmcli.config.access import Access, combine
 from tvmcli.config.passwords import hash_password, same_secret, verify_password
-from tvmcli.config.settings import Access, ServerSettings
+from tvmcli.config.settings import ServerSettings
 from tvmcli.errors import ConfigError
 
 
@@ -202,11 +203,4 @@ def access_for(principal: Principal, settings: ServerSettings) -> Access:
     user = settings.users.get(principal.name) if settings.auth == "basic" else None
     if user is not None and user.access is not None:
         grants.insert(0, user.access)
-    if not grants:
-        return Access((), None)
-    if any(g.profiles is None for g in grants):
-        profiles = None
-    else:
-        profiles = tuple(dict.fromkeys(p for g in grants for p in g.profiles or ()))
-    default = next((g.default for g in grants if g.default), None)
-    return Access(profiles, default)
+    return combine(grants)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from starlette.types import ASGIApp
 
+from tvmcli.config.access import Access, served
 from tvmcli.config.file import Config
 from tvmcli.config.settings import ServerSettings
 from tvmcli.credentials.sources import ApiKey
@@ -216,17 +217,13 @@ def served_profiles(config: Config) -> list[str]:
     groups' and users' profiles for basic and jwt, and for jwt the CI trusts' rules' (a list
     of None means every profile)."""
     settings = config.server
-    lists: list[tuple[str, ...] | None]
     if settings.auth in ("open", "bearer"):
-        lists = [settings.access.profiles]
+        grants = [settings.access]
     else:
-        lists = [group.profiles for group in settings.groups.values()]
-        lists += [user.access.profiles for user in settings.users.values() if user.access]
-        lists += [rule.profiles for trust in settings.trusts for rule in trust.rules]
-    if any(names is None for names in lists):
-        return list(config.profiles)
-    allowed = {name for names in lists for name in names or ()}
-    return [name for name in config.profiles if name in allowed]
+        grants = list(settings.groups.values())
+        grants += [user.access for user in settings.users.values() if user.access]
+        grants += [Access(rule.profiles) for trust in settings.trusts for rule in trust.rules]
+    return served(grants, list(config.profiles))
 
 
 def configure_logging() -> None:
