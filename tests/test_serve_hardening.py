@@ -646,3 +646,120 @@ def test_serve_runs_httptools_with_the_same_bounds_and_a_head_size_cap(emulator:
                 pass
         assert answer == b"" or answer.startswith(b"HTTP/1.1 431")
         assert httpx.get(server.url + "/healthz").status_code in (200, 503)  # still serving
+
+
+# -- round two (issue 22) -------------------------------------------------------------------------
+
+
+def escalation_server() -> str:
+    from tvmcli.config.passwords import hash_password
+
+    return f"""
+[server]
+auth = "basic"
+client_rate = 0
+[server.groups.readers]
+profiles = ["chat-reader"]
+[server.groups.ops]
+default_profile = "bot"
+[server.users.rita]
+password_hash = "{hash_password("rita-password")}"
+groups = ["readers"]
+default_profile = "chat-reader"
+[server.users.wanda]
+password_hash = "{hash_password("wanda-password")}"
+groups = ["readers"]
+profiles = ["chat-reader", "chat-writer"]
+[server.users.otto]
+password_hash = "{hash_password("otto-password")}"
+groups = ["ops"]
+[server.users.solo]
+password_hash = "{hash_password("solo-password")}"
+profiles = ["fresh"]
+"""
+
+
+def test_a_users_default_profile_never_widens_what_its_groups_allow(emulator: Emulator) -> None:
+    """Issue 22, 1: rita (group readers: chat-reader) sets only a default_profile; wanda lists
+    a profile her group does not grant; otto's group names only a default. None of them may
+    get more than their groups grant."""
+    with serve(emulator, escalation_server()) as server:
+        rita = ("rita", "rita-password")
+        for profile in ("chat-writer", "bot", "fresh"):
+            answer = httpx.get(server.url + f"/token?profile={profile}", auth=rita)
+            assert_error(answer, 403, "profile_not_allowed")
+        listed = httpx.get(server.url + "/profiles", auth=rita).json()["profiles"]
+        assert [p["name"] for p in listed] == ["chat-reader"]
+        assert httpx.get(server.url + "/token", auth=rita).json()["profile"] == "chat-reader"
+        wanda = ("wanda", "wanda-password")
+        widened = httpx.get(server.url + "/token?profile=chat-writer", auth=wanda)
+        assert_error(widened, 403, "profile_not_allowed")
+        otto = ("otto", "otto-password")  # a group with only default_profile grants nothing
+        assert_error(httpx.get(server.url + "/token?profile=bot", auth=otto), 403, "no_profiles")
+        assert httpx.get(server.url + "/profiles", auth=otto).json()["profiles"] == []
+        solo = ("solo", "solo-password")  # in no group: its own profiles are its grant
+        assert httpx.get(server.url + "/token", auth=solo).json()["profile"] == "fresh"
+
+
+def test_every_profile_is_written_as_a_lone_star(emulator: Emulator) -> None:
+    from tvmcli.config.passwords import hash_password
+
+    server_toml = f"""
+[server]
+auth = "basic"
+client_rate = 0
+[server.users.root]
+password_hash = "{hash_password("root-password")}"
+profiles = ["*"]
+"""
+    with serve(emulator, server_toml) as server:
+        listed = httpx.get(server.url + "/profiles", auth=("root", "root-password")).json()
+    assert [p["name"] for p in listed["profiles"]] == ["chat-reader", "chat-writer", "bot", "fresh"]
+
+
+def test_profiles_validate_warns_about_grants_that_no_longer_grant(
+    cli: Any, tmp_path: Path
+) -> None:
+    from tests.serving import PROFILES
+
+    path = tmp_path / "profiles.toml"
+    path.write_text(PROFILES + escalation_server())
+    result = cli("profiles", "validate", "-c", str(path))
+    assert result.exit_code == 0, result.stderr
+    text = " ".join(result.stderr.split())
+    assert (
+        "[server.groups.ops] grants no profile: a group without profiles grants none (its "
+        "default_profile 'bot' included); add profiles = [...], or profiles = [\"*\"] for every "
+        "profile" in text
+    )
+    assert (
+        "[server.users.wanda] profiles names 'chat-writer', which none of its groups grant" in text
+    )
+    assert "[server.users.otto] may use no profile: give it groups = [...]" in text
+    assert "[server.users.rita]" not in text  # her default is among her group's profiles
+    assert "4 profiles, all valid" in text
+    path.write_text(
+        PROFILES
+        + escalation_server().replace('default_profile = "chat-reader"', 'default_profile = "bot"')
+    )
+    moved = " ".join(cli("profiles", "validate", "-c", str(path)).stderr.split())
+    assert "[server.users.rita] default_profile 'bot' is not among the profiles it may use" in moved
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('profiles = ["*", "bot"]', '"*" (every profile) stands alone'),
+        ('profiles = ["chat-reader"]\ndefault_profile = "bot"', "'bot' is not among the profiles"),
+    ],
+)
+def test_a_star_stands_alone_and_a_default_must_be_granted(
+    table: str, message: str, cli: Any, tmp_path: Path
+) -> None:
+    from tests.serving import PROFILES
+
+    path = tmp_path / "profiles.toml"
+    path.write_text(PROFILES + f'[server]\nauth = "basic"\n[server.groups.g]\n{table}\n')
+    result = cli("profiles", "validate", "-c", str(path))
+    assert result.exit_code == 3
+    assert message in result.stderr

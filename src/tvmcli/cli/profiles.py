@@ -105,6 +105,8 @@ def show(
 def validate(config: options.ConfigOption = None) -> None:
     """Check the whole file, profiles and [server], and report every problem at once (exit 3)."""
     loaded = steps.load(config)
+    for warning in loaded.server.warnings:
+        output.warning(warning)
     count = len(loaded.profiles)
     output.info(f"{loaded.path}: {count} profile{'s' if count != 1 else ''}, all valid")
 

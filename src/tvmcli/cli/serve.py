@@ -80,6 +80,8 @@ def serve(
         steps.load(config_path), host=host, port=port, workers=workers, allow_open=allow_open
     )
     settings = config.server
+    for warning in settings.warnings:
+        output.warning(warning)
     key = steps.api_key(api_key_file, endpoint, momento_profile)
     generated = running.generated_bearer_token(settings, os.environ, default_cache_dir(os.environ))
     bearer_token = generated[0] if generated is not None else None

@@ -33,20 +33,47 @@ class Access:
 
 
 NOTHING = Access((), None)
+EVERY = "*"  # profiles = ["*"]: every profile, written out; a missing `profiles` grants none
 
 
-def combine(grants: Sequence[Access]) -> Access:
-    """One caller's grants (its own table first, then its groups') joined: the union of their
-    profiles and the first default any of them names."""
-    if not grants:
-        return NOTHING
+def combine(
+    groups: Sequence[Access], own: Access | None = None, default: str | None = None
+) -> Access:
+    """What one caller may use: the union of its groups' profiles, narrowed by its own
+    `profiles` (a user's table) when it has them; a caller in no group has only its own, and
+    nothing grants by itself (no groups and no `profiles`: no profile). The default is the
+    caller's own, else its groups' first, whichever of them it may use."""
     profiles: tuple[str, ...] | None
-    if any(g.profiles is None for g in grants):
-        profiles = None
+    if groups:
+        profiles = _union([g.profiles for g in groups])
+        if own is not None:
+            profiles = _narrowed(profiles, own.profiles)
+    elif own is not None:
+        profiles = own.profiles
     else:
-        profiles = tuple(dict.fromkeys(p for g in grants for p in g.profiles or ()))
-    default = next((g.default for g in grants if g.default), None)
-    return Access(profiles, default)
+        profiles = ()
+    candidates = [default, *(g.default for g in groups)]
+    chosen = next(
+        (d for d in candidates if d and (profiles is None or d in profiles)),
+        None,
+    )
+    return Access(profiles, chosen)
+
+
+def _union(lists: Sequence[tuple[str, ...] | None]) -> tuple[str, ...] | None:
+    if any(names is None for names in lists):
+        return None
+    return tuple(dict.fromkeys(p for names in lists for p in names or ()))
+
+
+def _narrowed(
+    profiles: tuple[str, ...] | None, own: tuple[str, ...] | None
+) -> tuple[str, ...] | None:
+    if own is None:
+        return profiles
+    if profiles is None:
+        return own
+    return tuple(p for p in own if p in profiles)
 
 
 def choose_profile(access: Access, profiles: Mapping[str, P], asked: str | None) -> P:

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp
 
 from tvmcli.config.access import Access, served
 from tvmcli.config.file import Config
-from tvmcli.config.settings import ServerSettings
+from tvmcli.config.settings import ServerSettings, user_access
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.errors import ConfigError, UsageError
 from tvmcli.server.auth import bearer_tokens
@@ -221,7 +221,7 @@ def served_profiles(config: Config) -> list[str]:
         grants = [settings.access]
     else:
         grants = list(settings.groups.values())
-        grants += [user.access for user in settings.users.values() if user.access]
+        grants += [user_access(user, settings.groups) for user in settings.users.values()]
         grants += [Access(rule.profiles) for trust in settings.trusts for rule in trust.rules]
     return served(grants, list(config.profiles))
 
