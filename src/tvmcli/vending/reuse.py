@@ -3,9 +3,10 @@ second per account.
 
 One file per (profile, its statements and lifetime, token id, endpoint, key), named by a hash:
 the key itself is never stored. A token from a vending server (`--from`) is kept per (server
-address, profile, token id, identity kind, audience): no secret at all. The folder is 0700
-and files 0600; a file that is corrupt, not ours, readable by others or for another endpoint
-is ignored and replaced, never trusted.
+address, profile, token id, audience, identity kind and a SHA-256 digest of who the identity
+is): no secret, and never another caller's token. The folder is 0700 and files 0600; a file
+that is corrupt, not ours, readable by others or for another endpoint is ignored and replaced,
+never trusted.
 """
 
 from __future__ import annotations
@@ -45,12 +46,18 @@ def cache_key(
 
 
 def remote_cache_key(
-    address: str, profile: str, token_id: str | None, identity: str, audience: str | None
+    address: str,
+    profile: str,
+    token_id: str | None,
+    identity: str,
+    audience: str | None,
+    who: str,
 ) -> str:
     """The key of a token from a vending server (`--from`): its address, the profile, the token
-    id asked for, which identity asked (its kind, never its value) and the audience. The
-    server decides scope and lifetime; no secret goes into the key."""
-    material = json.dumps(["from", address, profile, token_id, identity, audience])
+    id asked for, which identity asked (its kind and `who`, a digest of who it is: never its
+    value) and the audience. The server decides scope and lifetime; no secret goes into the
+    key, so a token reaches only the identity it was fetched for."""
+    material = json.dumps(["from", address, profile, token_id, identity, audience, who])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
