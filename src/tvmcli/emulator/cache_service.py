@@ -50,20 +50,21 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
         self._items: dict[tuple[str, bytes], tuple[bytes, float]] = {}
         self._lock = threading.Lock()
         self.available = True  # tests turn the cache off and on: UNAVAILABLE meanwhile
+        self.failing: set[str] = set()  # ...or only some calls ("Increment"): UNAVAILABLE
         self.calls = 0
         self.denied = 0
 
     # -- the calls ----------------------------------------------------------------------------
 
     def Get(self, request: pb._GetRequest, context: grpc.ServicerContext) -> pb._GetResponse:
-        cache = self._admit(context, READ, request.cache_key)
+        cache = self._admit(context, READ, request.cache_key, "Get")
         item = self._live(cache, request.cache_key)
         if item is None:
             return pb._GetResponse(result=pb.Miss)
         return pb._GetResponse(result=pb.Hit, cache_body=item[0])
 
     def Set(self, request: pb._SetRequest, context: grpc.ServicerContext) -> pb._SetResponse:
-        cache = self._admit(context, WRITE, request.cache_key)
+        cache = self._admit(context, WRITE, request.cache_key, "Set")
         ttl = self._ttl(context, request.ttl_milliseconds)
         with self._lock:
             self._store(cache, request.cache_key, request.cache_body, ttl)
@@ -72,7 +73,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def SetIfNotExists(
         self, request: pb._SetIfNotExistsRequest, context: grpc.ServicerContext
     ) -> pb._SetIfNotExistsResponse:
-        cache = self._admit(context, READ_WRITE, request.cache_key)
+        cache = self._admit(context, READ_WRITE, request.cache_key, "SetIfNotExists")
         ttl = self._ttl(context, request.ttl_milliseconds)
         with self._lock:
             if self._live(cache, request.cache_key, locked=True) is not None:
@@ -83,7 +84,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def Delete(
         self, request: pb._DeleteRequest, context: grpc.ServicerContext
     ) -> pb._DeleteResponse:
-        cache = self._admit(context, WRITE, request.cache_key)
+        cache = self._admit(context, WRITE, request.cache_key, "Delete")
         with self._lock:
             self._items.pop((cache, request.cache_key), None)
         return pb._DeleteResponse()
@@ -91,7 +92,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def Increment(
         self, request: pb._IncrementRequest, context: grpc.ServicerContext
     ) -> pb._IncrementResponse:
-        cache = self._admit(context, READ_WRITE, request.cache_key)
+        cache = self._admit(context, READ_WRITE, request.cache_key, "Increment")
         ttl = self._ttl(context, request.ttl_milliseconds)
         with self._lock:
             item = self._live(cache, request.cache_key, locked=True)
@@ -112,7 +113,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def UpdateTtl(
         self, request: pb._UpdateTtlRequest, context: grpc.ServicerContext
     ) -> pb._UpdateTtlResponse:
-        cache = self._admit(context, WRITE, request.cache_key)
+        cache = self._admit(context, WRITE, request.cache_key, "UpdateTtl")
         kind = request.WhichOneof("update_ttl")
         with self._lock:
             item = self._live(cache, request.cache_key, locked=True)
@@ -132,7 +133,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def ItemGetTtl(
         self, request: pb._ItemGetTtlRequest, context: grpc.ServicerContext
     ) -> pb._ItemGetTtlResponse:
-        cache = self._admit(context, READ, request.cache_key)
+        cache = self._admit(context, READ, request.cache_key, "ItemGetTtl")
         item = self._live(cache, request.cache_key)
         if item is None:
             return pb._ItemGetTtlResponse(missing={})
@@ -167,10 +168,10 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
 
     # -- who may --------------------------------------------------------------------------------
 
-    def _admit(self, context: grpc.ServicerContext, access: str, key: bytes) -> str:
+    def _admit(self, context: grpc.ServicerContext, access: str, key: bytes, method: str) -> str:
         with self._lock:
             self.calls += 1
-        if not self.available:
+        if not self.available or method in self.failing:
             self._abort(context, grpc.StatusCode.UNAVAILABLE, "the cache service is unavailable")
         metadata = dict(context.invocation_metadata())
         cache = metadata.get("cache")
