@@ -763,3 +763,65 @@ def test_a_star_stands_alone_and_a_default_must_be_granted(
     result = cli("profiles", "validate", "-c", str(path))
     assert result.exit_code == 3
     assert message in result.stderr
+
+
+# Issue 22, 4: a token service or a fleet cache answering bytes that are no answer at all.
+
+
+def test_mint_from_a_token_service_answering_garbage_exits_5(
+    cli: Any, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.garbage_grpc import TOKEN_METHOD, garbage_server
+    from tests.serving import PROFILES
+
+    path = tmp_path / "profiles.toml"
+    path.write_text(PROFILES)
+    with garbage_server({TOKEN_METHOD}) as garbage:
+        monkeypatch.setenv("MOMENTO_API_KEY", emulator.issue_api_key())
+        monkeypatch.setenv("MOMENTO_ENDPOINT", garbage.endpoint)
+        result = cli("mint", "chat-reader", "-c", str(path))
+    assert result.exit_code == 5, result.stderr
+    assert "answered something that is not a token" in result.stderr
+    assert "internal error" not in result.stderr
+    assert result.stdout == ""
+    assert garbage.answered == [TOKEN_METHOD]
+
+
+def test_serve_answers_502_when_the_token_service_answers_garbage(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.garbage_grpc import TOKEN_METHOD, garbage_server
+
+    caplog.set_level(logging.INFO)
+    with (
+        garbage_server({TOKEN_METHOD}) as garbage,
+        serve(emulator, endpoint=garbage.endpoint) as server,
+    ):
+        response = httpx.get(server.url + "/token", headers=AUTH, timeout=10)
+    assert_error(response, 502, "momento_bad_answer")
+    assert response.json()["error"]["message"] == "Momento answered something that is not a token"
+    ours = [r for r in caplog.records if r.name.startswith("tvmcli")]
+    assert not [r for r in ours if r.exc_info or "internal" in r.getMessage()]
+    assert any("answered something that is not a token" in r.getMessage() for r in ours)
+
+
+def test_a_fleet_cache_answering_garbage_degrades_like_any_cache_failure(
+    emulator: Emulator,
+) -> None:
+    from tests.garbage_grpc import garbage_server
+    from tests.test_fleet import FLEET
+
+    spoiled = {
+        f"/cache_client.Scs/{m}" for m in ("Get", "Set", "SetIfNotExists", "Delete", "Increment")
+    }
+    key = emulator.issue_api_key()
+    # Tokens pass through to the emulator; every cache call is answered with garbage.
+    with (
+        garbage_server(spoiled, upstream=emulator.endpoint) as garbage,
+        serve(emulator, FLEET, key=key, endpoint=garbage.endpoint) as server,
+    ):
+        response = httpx.get(server.url + "/token?name=garbage", headers=AUTH, timeout=10)
+        health = httpx.get(server.url + "/healthz").json()["state"]
+    assert response.status_code == 200, response.text
+    assert (health["degraded"], health["reason"]) == (True, "UNDECODABLE_ANSWER")
+    assert garbage.answered  # the cache's answers were garbage indeed

@@ -121,6 +121,14 @@ class MomentoError(TvmError):
     public_message = "Momento answered with an error"
 
 
+class UndecodableAnswerError(MomentoError):
+    """The token service answered bytes that are no answer message at all: a proxy, another
+    service on that port, a corrupted reply (exit 5, HTTP 502)."""
+
+    code = "momento_bad_answer"
+    public_message = "Momento answered something that is not a token"
+
+
 class UnavailableError(TvmError):
     """Momento unreachable, throttled or timed out after retries (exit 5, HTTP 503)."""
 
