@@ -825,3 +825,24 @@ def test_a_fleet_cache_answering_garbage_degrades_like_any_cache_failure(
     assert response.status_code == 200, response.text
     assert (health["degraded"], health["reason"]) == (True, "UNDECODABLE_ANSWER")
     assert garbage.answered  # the cache's answers were garbage indeed
+
+
+@pytest.mark.parametrize("path", ["/token/", "/token", "/profiles"])
+def test_two_host_headers_are_refused_not_used_for_a_redirect(
+    emulator: Emulator, path: str
+) -> None:
+    """Issue 22, 5: the Guard checked the last Host, Starlette built redirects from the first,
+    so GET /token/ with `Host: evil.example` first redirected there."""
+    with serve(emulator) as server:
+        port = server.url.rsplit(":", 1)[1]
+        for hosts in ([b"evil.example", b"127.0.0.1:" + port.encode()],
+                      [b"127.0.0.1:" + port.encode(), b"evil.example"]):  # fmt: skip
+            head = b"GET " + path.encode() + b" HTTP/1.1\r\n"
+            head += b"".join(b"Host: " + h + b"\r\n" for h in hosts)
+            head += b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n"
+            head += b"Connection: close\r\n\r\n"
+            answer = raw_request(server.url, head)
+            status_line = answer.split(b"\r\n", 1)[0]
+            assert status_line.startswith(b"HTTP/1.1 400"), answer[:300]
+            assert b"evil.example" not in answer
+            assert b'"bad_host"' in answer
