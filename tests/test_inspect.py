@@ -408,3 +408,23 @@ def test_inspect_loads_neither_grpc_nor_the_sdk_nor_typer() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout == "[]\n"
+
+
+@pytest.mark.parametrize("exp", [-5, "1", True, 1e30, None, [1]])
+def test_an_exp_that_is_no_time_is_never_taken_for_no_expiry(cli: Cli, exp: object) -> None:
+    """Issue 22, 6: `inspect --check` passed a token whose exp was present but unusable,
+    showing "no expiry". Only a missing exp means no expiry."""
+    inner = jwt({"sub": "ops", "iat": 1700000000, "exp": exp})
+    token = make_envelope("cell-4.example.momentohq.com", inner)
+    checked = cli("inspect", token, "--check")
+    assert checked.exit_code == 6, checked.stderr
+    assert "exp claim is not a time" in checked.stderr
+    assert "no expiry" not in checked.stdout + checked.stderr
+    plain = cli("inspect", token, "-o", "json")
+    assert plain.exit_code == 2
+    assert json.loads(plain.stdout)["status"] == "unusable expiry"
+    shown = cli("inspect", token)
+    assert "unusable (see Claim exp)" in shown.stdout
+    assert "never" not in shown.stdout
+    missing = make_envelope("cell-4.example.momentohq.com", jwt({"sub": "ops"}))
+    assert cli("inspect", missing, "--check").exit_code == 0  # no exp at all: no expiry

@@ -89,6 +89,8 @@ def run(
             render_text(description)
     if options.check:
         check(description, options.min_ttl, options.require_expiry)
+    elif description.status is Status.BAD_EXPIRY:
+        raise UsageError(_BAD_EXPIRY)
 
 
 def check_output(name: str) -> None:
@@ -96,7 +98,15 @@ def check_output(name: str) -> None:
         raise UsageError(f"--output must be one of {', '.join(OUTPUTS)}, not {name!r}")
 
 
+_BAD_EXPIRY = (
+    "the credential's exp claim is not a time (a whole number of seconds from 1970 to 9999), "
+    "so when it expires cannot be told"
+)
+
+
 def check(description: Description, min_ttl: int, require_expiry: bool) -> None:
+    if description.status is Status.BAD_EXPIRY:
+        raise ExpiredError(_BAD_EXPIRY)
     if description.status is Status.NO_EXPIRY:
         if require_expiry:
             raise ExpiredError("the credential has no expiry and --require-expiry was given")
@@ -117,6 +127,10 @@ def _when(epoch: int | None, now: float) -> str:
     return f"{iso_utc(epoch)} ({format_relative(epoch - now)})"
 
 
+def _never(d: Description) -> str:
+    return "unusable (see Claim exp)" if d.status is Status.BAD_EXPIRY else "never"
+
+
 def render_text(d: Description) -> None:
     now = time.time()
     rows = [("Kind", d.kind.label), ("Token", d.masked)]
@@ -125,7 +139,7 @@ def render_text(d: Description) -> None:
         rows += endpoint_rows(d.endpoint, d.endpoints or {})
     rows += [
         ("Issued at", _when(d.issued_at, now)),
-        ("Expires at", _when(d.expires_at, now) if d.expires_at is not None else "never"),
+        ("Expires at", _when(d.expires_at, now) if d.expires_at is not None else _never(d)),
         ("Status", d.status.value),
         ("Token id", d.token_id or "-"),
         ("Subject", d.subject or "-"),
