@@ -846,3 +846,21 @@ def test_two_host_headers_are_refused_not_used_for_a_redirect(
             assert status_line.startswith(b"HTTP/1.1 400"), answer[:300]
             assert b"evil.example" not in answer
             assert b'"bad_host"' in answer
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["[" * 500 + "]" * 500, "{a = " * 500 + "1" + "}" * 500, "[" * 40 + "]" * 40],
+    ids=["arrays-500", "tables-500", "arrays-40"],
+)
+@pytest.mark.parametrize("command", [("profiles", "validate"), ("profiles", "list"), ("mint", "p")])
+def test_a_profiles_file_nested_too_deeply_is_exit_3(
+    cli: Any, tmp_path: Path, value: str, command: tuple[str, ...]
+) -> None:
+    """Issue 22, 7: 1.5 KB nested 500 levels made these exit 1 with RecursionError."""
+    path = tmp_path / "profiles.toml"
+    path.write_text(f"[profiles.p]\npermissions = {value}\n")
+    result = cli(*command, "-c", str(path))
+    assert result.exit_code == 3, result.stderr
+    assert "nested too deeply" in result.stderr
+    assert "internal error" not in result.stderr
