@@ -420,11 +420,12 @@ def test_an_exp_that_is_no_time_is_never_taken_for_no_expiry(cli: Cli, exp: obje
     assert checked.exit_code == 6, checked.stderr
     assert "exp claim is not a time" in checked.stderr
     assert "no expiry" not in checked.stdout + checked.stderr
-    plain = cli("inspect", token, "-o", "json")
-    assert plain.exit_code == 2
-    assert json.loads(plain.stdout)["status"] == "unusable expiry"
-    shown = cli("inspect", token)
-    assert "unusable (see Claim exp)" in shown.stdout
-    assert "never" not in shown.stdout
+    assert "unusable (see Claim exp)" in checked.stdout  # what --check shows before failing
+    assert "never" not in checked.stdout
+    as_json = cli("inspect", token, "-o", "json", "--check")
+    assert json.loads(as_json.stdout)["status"] == "unusable expiry"
+    plain = cli("inspect", token)  # bad input without --check: exit 2, nothing on stdout
+    assert (plain.exit_code, plain.stdout) == (2, "")
+    assert "exp claim is not a time" in plain.stderr
     missing = make_envelope("cell-4.example.momentohq.com", jwt({"sub": "ops"}))
     assert cli("inspect", missing, "--check").exit_code == 0  # no exp at all: no expiry

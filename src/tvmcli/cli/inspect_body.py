@@ -82,6 +82,8 @@ def run(
     UsageError (bad input) or ExpiredError (--check)."""
     text = read_input(options, stdin, stdin_is_terminal, environ)
     description = describe(parse_credential(text), text, time.time())
+    if description.status is Status.BAD_EXPIRY and not options.check:
+        raise UsageError(_BAD_EXPIRY)  # bad input: exit 2 with nothing on stdout
     if not options.quiet:
         if options.output == "json":
             output.data(json.dumps(description.to_json(), indent=2, default=str))
@@ -89,8 +91,6 @@ def run(
             render_text(description)
     if options.check:
         check(description, options.min_ttl, options.require_expiry)
-    elif description.status is Status.BAD_EXPIRY:
-        raise UsageError(_BAD_EXPIRY)
 
 
 def check_output(name: str) -> None:
