@@ -40,6 +40,7 @@ _ROLES_ALLOWING = {
     READ_WRITE: {perm.CacheReadWrite},
 }
 MAX_ITEMS = 100_000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class CacheService(cacheclient_pb2_grpc.ScsServicer):
@@ -100,11 +101,19 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
             if item is not None:
                 try:
                     current = int(item[0].decode("ascii"))
+                    if not INT64_MIN <= current <= INT64_MAX:
+                        raise ValueError
                 except (UnicodeDecodeError, ValueError):
                     self._abort(
                         context, grpc.StatusCode.FAILED_PRECONDITION, "the value is not an integer"
                     )
             value = current + request.amount
+            if not INT64_MIN <= value <= INT64_MAX:  # the answer is an int64: Momento refuses
+                self._abort(
+                    context,
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "the incremented value would not fit in a signed 64-bit integer",
+                )
             # A missing item is created with the TTL; an existing one keeps its expiry.
             expires = item[1] if item is not None else self._clock() + ttl
             self._items[(cache, request.cache_key)] = (str(value).encode("ascii"), expires)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import secrets
 import socket
 from concurrent import futures
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import grpc
 from momento_wire_types import cacheclient_pb2_grpc, token_pb2_grpc
@@ -16,6 +18,8 @@ from momento_wire_types import cacheclient_pb2_grpc, token_pb2_grpc
 from tvmcli.emulator.cache_service import CacheService
 from tvmcli.emulator.service import DEFAULT_RATE_LIMIT, Faults, TokenService
 from tvmcli.errors import ConfigError, UsageError
+
+_log = logging.getLogger("tvmcli.emulator")
 
 HOST = "127.0.0.1"
 SECRET_BYTES = 32
@@ -73,6 +77,7 @@ class Emulator:
         self._requested_port = port
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers),
+            interceptors=[NoExceptionText()],
             # gRPC sets SO_REUSEPORT by default: a second emulator would silently share the port.
             options=[("grpc.so_reuseport", 0)],
         )
@@ -114,3 +119,34 @@ class Emulator:
         tb: TracebackType | None,
     ) -> None:
         self.stop(grace=None)
+
+
+class NoExceptionText(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """No call answers with an exception's text. gRPC answers an exception that escapes a
+    handler with UNKNOWN "Exception calling application: <its message>"; here it is INTERNAL
+    with a fixed message, and the log names only its type. Aborts pass as they are."""
+
+    def intercept_service(
+        self, continuation: Any, handler_call_details: grpc.HandlerCallDetails
+    ) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        behaviour = handler.unary_unary
+        method = handler_call_details.method
+
+        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                return behaviour(request, context)
+            except Exception as error:
+                if context.code() is not None:  # type: ignore[attr-defined]  # an abort
+                    raise
+                _log.error("emulator: %s failed (%s)", method, type(error).__name__)
+                context.abort(grpc.StatusCode.INTERNAL, "the emulator failed on this call")
+                raise
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
