@@ -7,6 +7,8 @@ import asyncio
 import base64
 import logging
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -864,3 +866,61 @@ def test_a_profiles_file_nested_too_deeply_is_exit_3(
     assert result.exit_code == 3, result.stderr
     assert "nested too deeply" in result.stderr
     assert "internal error" not in result.stderr
+
+
+# Issue 22, 9: every file written into the cache or config folders gets the --reuse check.
+
+
+def run_tvm(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed command, as a user runs it (a server that starts would not return: the
+    timeout fails the test instead of hanging it)."""
+    command = [str(Path(sys.executable).parent / "momento-tvm"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+
+
+def shared_folder_planted_at(link: Path, tmp_path: Path) -> Path:
+    """`link` made a symlink to a world-writable folder (another user could swap files there)."""
+    shared = tmp_path / "world-writable"
+    shared.mkdir()
+    shared.chmod(0o777)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(shared)
+    return shared
+
+
+def test_serve_never_writes_its_bearer_token_through_a_symlinked_cache_folder(
+    emulator_env: Emulator, tmp_path: Path
+) -> None:
+    from tests.serving import PROFILES
+
+    folder = tmp_path / "home" / ".cache" / "momento-tvm"
+    shared = shared_folder_planted_at(folder, tmp_path)
+    config = tmp_path / "profiles.toml"
+    config.write_text(PROFILES + '\n[server]\ndefault_profile = "chat-reader"\n')
+    result = run_tvm("serve", "-c", str(config), "--port", "0", "--no-canary")
+    assert result.returncode == 2, result.stderr
+    assert f"cache folder {folder} is not a folder owned by you" in result.stderr
+    assert list(shared.iterdir()) == []
+
+
+def test_the_emulators_call_log_is_never_written_through_a_symlinked_cache_folder(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "home" / ".cache" / "momento-tvm"
+    shared = shared_folder_planted_at(folder, tmp_path)
+    result = run_tvm("emulator", "--print-env", "--port", "0")
+    assert result.returncode == 2, result.stderr
+    assert "unset MOMENTO_API_KEY" in result.stdout  # the eval fails safely
+    assert f"cache folder {folder} is not a folder owned by you" in result.stderr
+    assert list(shared.iterdir()) == []
+
+
+def test_profiles_init_never_writes_through_a_symlinked_config_folder(
+    cli: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "home" / ".config" / "momento-tvm"
+    shared = shared_folder_planted_at(folder, tmp_path)
+    result = cli("profiles", "init")
+    assert result.exit_code == 2, result.stderr
+    assert f"config folder {folder} is not a folder owned by you" in result.stderr
+    assert list(shared.iterdir()) == []

@@ -148,7 +148,7 @@ def init(
 ) -> None:
     """Write a commented starter profiles file (every feature shown) to edit."""
     target = path if path is not None else find_config(None, os.environ, Path.cwd())
-    write_starter(target, force=force)
+    write_starter(target, force=force, env=os.environ)
     output.info(f"Wrote a starter profiles file to {target} (mode 0600); edit it, then run:")
     output.info("  momento-tvm profiles validate" + _config_flag(target))
     if _config_flag(target):

@@ -159,11 +159,16 @@ def starter_text() -> str:
     return (resources.files("tvmcli") / STARTER_NAME).read_text(encoding="utf-8")
 
 
-def write_starter(path: Path, *, force: bool = False) -> None:
+def write_starter(path: Path, *, force: bool = False, env: Mapping[str, str] | None = None) -> None:
     """Write the starter profiles file to `path` (folders made as needed). An existing file is
-    kept unless `force`: then it is replaced atomically. Raises UsageError."""
+    kept unless `force`: then it is replaced atomically. Into the user's config folder (the
+    default path for `env`) only if that is a real folder of this user's (0700), never
+    through a symlink. Raises UsageError."""
     from tvmcli.errors import UsageError
-    from tvmcli.system.private_files import write_private
+    from tvmcli.system.private_files import private_folder, write_private
+
+    if env is not None and path == default_config_path(env):
+        private_folder(path.parent, "config folder")
 
     if path.is_dir():
         raise UsageError(

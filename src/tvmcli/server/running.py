@@ -27,7 +27,7 @@ from tvmcli.errors import ConfigError, UsageError
 from tvmcli.server.auth import bearer_tokens
 from tvmcli.server.metrics import MULTIPROCESS_ENV
 from tvmcli.system.netaddr import join_host_port
-from tvmcli.system.private_files import write_private
+from tvmcli.system.private_files import private_folder, write_private
 
 BEARER_TOKEN_FILE_NAME = "serve-bearer-token"  # noqa: S105 - a file name
 
@@ -62,7 +62,7 @@ def generated_bearer_token(
             'auth = "bearer" off loopback needs [server.bearer] tokens_env or tokens_file'
         )
     token = secrets.token_urlsafe(32)
-    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_folder(state_dir, "cache folder")  # never a symlink to someone else's folder
     path = state_dir / BEARER_TOKEN_FILE_NAME
     write_private(path, token + "\n")
     return token, path

@@ -22,10 +22,9 @@ from pathlib import Path
 
 from tvmcli.credentials.decoding import CredentialFormatError, parse_credential
 from tvmcli.credentials.sources import ApiKey
-from tvmcli.errors import UsageError
 from tvmcli.minting.tokens import Token
 from tvmcli.permissions.statements import Statement
-from tvmcli.system.private_files import write_private
+from tvmcli.system.private_files import check_private_folder, private_folder, write_private
 
 FORMAT_VERSION = 1
 DEFAULT_MIN_TTL = 5 * 60
@@ -67,30 +66,12 @@ class TokenCache:
         self._clock = clock
 
     def _prepare(self) -> None:
-        try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot use cache folder {self.folder}: {exc.strerror}") from None
-        self._check_folder()
-        if stat.S_IMODE(self.folder.lstat().st_mode) != 0o700:
-            os.chmod(self.folder, 0o700)
+        private_folder(self.folder, "cache folder")
 
     def _check_folder(self) -> bool:
         """Whether the folder exists; UsageError unless it is a real folder (not a symlink)
         owned by this user: writing or deleting there would act wherever it points."""
-        try:
-            info = self.folder.lstat()
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise UsageError(f"cannot use cache folder {self.folder}: {exc.strerror}") from None
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-            raise UsageError(
-                f"cache folder {self.folder} is not a folder owned by you",
-                hint="A symlink or someone else's folder is never used; remove it, "
-                "or set XDG_CACHE_HOME to a folder of your own.",
-            )
-        return True
+        return check_private_folder(self.folder, "cache folder")
 
     def get(self, key: str, endpoint: str, min_ttl: int) -> Token | None:
         """The cached token if it is trustworthy and has at least `min_ttl` seconds left."""
