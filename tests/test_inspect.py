@@ -429,3 +429,26 @@ def test_an_exp_that_is_no_time_is_never_taken_for_no_expiry(cli: Cli, exp: obje
     assert "exp claim is not a time" in plain.stderr
     missing = make_envelope("cell-4.example.momentohq.com", jwt({"sub": "ops"}))
     assert cli("inspect", missing, "--check").exit_code == 0  # no exp at all: no expiry
+
+
+def test_a_credential_given_as_an_argument_warns_once_unless_quiet(
+    cli: Cli,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 22, 9: an argument is visible in /proc/PID/cmdline; --env and stdin are not."""
+    from tvmcli.cli import fast
+
+    token = minted(emulator)
+    warning = "a credential given as an argument is visible to other local users"
+    by_argument = cli("inspect", token)
+    assert by_argument.stderr.count(warning) == 1
+    assert token not in by_argument.stderr
+    assert warning not in cli("inspect", token, "--quiet").stderr
+    assert warning not in cli("inspect", input=token).stderr
+    monkeypatch.setenv("TOKEN", token)
+    assert warning not in cli("inspect", "--env", "TOKEN").stderr
+    assert warning not in cli("inspect", "not-a-credential").stderr  # bad input: one line only
+    assert fast.run(["inspect", token]) == 0  # the console script's own path warns the same
+    assert capsys.readouterr().err.count(warning) == 1

@@ -9,6 +9,7 @@ on a terminal.
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 from tvmcli.cli import output
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
 OUTPUTS = ("text", "json")
+ARGUMENT_WARNING = (
+    "warning: a credential given as an argument is visible to other local users "
+    "(/proc/PID/cmdline) and kept in shell history; use --env VAR or pipe it in"
+)
 
 
 class InspectOptions:
@@ -82,6 +87,9 @@ def run(
     UsageError (bad input) or ExpiredError (--check)."""
     text = read_input(options, stdin, stdin_is_terminal, environ)
     description = describe(parse_credential(text), text, time.time())
+    if options.token not in (None, "-") and not options.quiet:
+        # Once, and only for what is a credential: bad input is its own one-line error.
+        sys.stderr.write(ARGUMENT_WARNING + "\n")
     if description.status is Status.BAD_EXPIRY and not options.check:
         raise UsageError(_BAD_EXPIRY)  # bad input: exit 2 with nothing on stdout
     if not options.quiet:
