@@ -748,6 +748,19 @@ def test_profiles_validate_warns_about_grants_that_no_longer_grant(
     assert "[server.users.rita] default_profile 'bot' is not among the profiles it may use" in moved
 
 
+def test_serve_prints_the_same_grant_warnings_before_anything_else(tmp_path: Path) -> None:
+    from tests.serving import PROFILES
+
+    path = tmp_path / "profiles.toml"
+    path.write_text(PROFILES + escalation_server())
+    result = run_tvm("serve", "-c", str(path), "--port", "0")  # no key: it stops at exit 3
+    assert result.returncode == 3, result.stderr
+    text = " ".join(result.stderr.split())
+    assert "warning: [server.groups.ops] grants no profile" in text
+    assert "warning: [server.users.otto] may use no profile" in text
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(
     ("table", "message"),
     [
