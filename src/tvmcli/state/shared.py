@@ -5,9 +5,10 @@
 - Single flight across instances: `SetIfNotExists` on a lock item (TTL: one mint's deadline)
   elects the instance that mints; the others poll for its entry.
 - One mint budget: `FleetLimiter` hands out mint slots spaced (1 + 0.1) / rate seconds apart,
-  each claimed by an atomic `Increment` of the slot's item; a mint starts at its slot's time
-  (or claims a later slot if the claim came back too late), so no second of wall time holds
-  more than `rate` mints from the whole fleet.
+  each claimed by an atomic `Increment` of the slot's item (named by HMAC, as every item is:
+  a token that may write the cache cannot find, fill or spoil the fleet's slots); a mint
+  starts at its slot's time (or claims a later slot if the claim came back too late), so no
+  second of wall time holds more than `rate` mints from the whole fleet.
 - If the cache cannot be used, everything falls back to this process's memory state (its
   cache and a local limiter), logged once, reported on /healthz, and tried again every few
   seconds until the cache answers.
@@ -53,6 +54,7 @@ class SharedState:
         self.degraded_since: float | None = None  # monotonic time of the failure
         self.degraded_reason: str | None = None
         self._retry_at = 0.0
+        self._held: set[bytes] = set()  # the names whose lock this instance took
 
     # -- health -------------------------------------------------------------------------------
 
@@ -125,11 +127,35 @@ class SharedState:
         if not self.usable():
             return True
         ok, stored = await self._use(self.client.set_if_not_exists(b"lock:" + name, b"1", ttl))
+        if ok and stored:
+            self._held.add(name)
         return True if not ok else bool(stored)
 
     async def release(self, name: bytes) -> None:
-        if not self.degraded:
+        """Let go of `name`'s lock if this instance took it, degraded since or not: the other
+        instances wait on it until its TTL otherwise."""
+        if name in self._held:
+            self._held.discard(name)
             await self._use(self.client.delete(b"lock:" + name))
+
+    # -- the mint budget ----------------------------------------------------------------------
+
+    async def claim(self, slot: int, ttl: float) -> int | None:
+        """Claim mint slot `slot` (an Increment of its item, named with the fleet secret like
+        every item): 1 when this instance got it, more when another did first; None when the
+        cache failed (now degraded). A value that is not a count (FAILED_PRECONDITION: not ours
+        to read) is a slot taken: the budget stays whole and nothing degrades."""
+        name = b"slot:" + self.name("slot", str(slot))
+        try:
+            taken = await self.client.increment(name, ttl)
+        except CacheUnavailable as error:
+            if error.status == "FAILED_PRECONDITION":
+                self._answered()
+                return 2
+            self._failed(error)
+            return None
+        self._answered()
+        return taken
 
     async def close(self) -> None:
         await self.client.close()
@@ -190,10 +216,8 @@ class FleetLimiter:
                 self.shed += 1
                 self.events.limiter_shed()
                 raise MintLimitError(retry_after=max(start - self._clock(), 0.1))
-            ok, taken = await self.shared._use(
-                self.shared.client.increment(f"slot:{slot}".encode(), SLOT_TTL)
-            )
-            if not ok:
+            taken = await self.shared.claim(slot, SLOT_TTL)
+            if taken is None:
                 local: list[float] | None = await self.local.acquire(low=low)
                 return local
             if taken == 1:

@@ -21,8 +21,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from tvmcli.config.access import Access, choose_profile
 from tvmcli.config.profiles import Profile, token_id_or_usage
-from tvmcli.errors import MintLimitError, TvmError, UnavailableError, UsageError
+from tvmcli.errors import (
+    MintLimitError,
+    ProfileChoiceError,
+    TvmError,
+    UnavailableError,
+    UsageError,
+)
 from tvmcli.minting.tokens import Token
 from tvmcli.permissions.statements import Statement
 
@@ -487,14 +494,15 @@ class Vendor:
         )
 
     def _profile(self, name: str | None) -> Profile:
-        if name is not None:
-            return self.config.profile(name)
-        default = self.config.server.access.default
-        if default is not None:
-            return self.config.profile(default)
-        if len(self.config.profiles) == 1:
-            return next(iter(self.config.profiles.values()))
-        raise UsageError("no profile given and no default_profile in [server]")
+        # The app behind its own sign-in picks the profile: every one is allowed, and a name
+        # that is no profile gets the loader's "did you mean" answer.
+        everything = Access(None, self.config.server.access.default)
+        try:
+            return choose_profile(everything, self.config.profiles, name)
+        except ProfileChoiceError as refusal:
+            if refusal.profile is not None:
+                return self.config.profile(refusal.profile)
+            raise UsageError("no profile given and no default_profile in [server]") from None
 
     # -- the private loop ---------------------------------------------------------------------
 
