@@ -612,7 +612,7 @@ def test_the_limiter_refusing_a_retry_ends_the_mint_with_mint_limit() -> None:
     from tvmcli.minting.client import Minter
     from tvmcli.permissions.roles import Role
     from tvmcli.permissions.statements import Statement
-    from tvmcli.vending.vendor import MintLimiter
+    from tvmcli.vending.limiter import MintLimiter
 
     faults = Faults(fail_first=1, fail_status=grpc.StatusCode.UNAVAILABLE)
     with Emulator(rate_limit=0, faults=faults) as emulator:

@@ -25,9 +25,9 @@ from tvmcli.server.errors import ApiError
 from tvmcli.server.metrics import CONTENT_TYPE, Metrics, NoMetrics
 from tvmcli.server.oidc import IdentityProviderUnavailable
 from tvmcli.server.openapi import openapi_document
-from tvmcli.state.shared import FleetLimiter
 from tvmcli.system.durations import iso_utc
-from tvmcli.vending.vendor import MintLimiter, TokenVendor
+from tvmcli.vending.limiter import Limiter
+from tvmcli.vending.vendor import TokenVendor
 from tvmcli.version import __version__
 
 ANSWERED_RECENTLY = 300.0
@@ -40,7 +40,7 @@ class Routes:
         self,
         config: Config,
         vendor: TokenVendor,
-        limiter: MintLimiter | FleetLimiter,
+        limiter: Limiter,
         authenticator: Authenticator,
         clock: Callable[[], float] = time.time,
         *,
