@@ -1,4 +1,6 @@
-"""The [server] table of the profiles file -> validated, frozen ServerSettings.
+"""What the [server] table of the profiles file holds: frozen ServerSettings and its parts, with
+their defaults (written once, here), the ranges of its numbers and the keys of each table.
+`server_table.parse_server_settings` reads it.
 
 ```toml
 [server]
