@@ -92,6 +92,9 @@ class _Subscription:
         self.discontinuities = 0
         self.closed = False
         self._waiter: asyncio.Future[None] | None = None  # set while `take` waits
+        # One timer per heartbeat period, not one per wait: arming and cancelling a timer for
+        # every item cost more than the item's own bookkeeping.
+        self._timer: asyncio.TimerHandle | None = None
 
     def offer(self, item: pb._SubscriptionItem) -> bool:
         """Queue `item`; False when it did not fit. A full queue gets a gap marker, and what
@@ -118,14 +121,29 @@ class _Subscription:
                 return self.queue.popleft()
             if until <= self.loop.time():
                 return None
-            waiter = self._waiter = self.loop.create_future()
-            timer = self.loop.call_at(until, _wake, waiter)
+            timer = self._timer
+            if timer is None or timer.when() != until:
+                if timer is not None:
+                    timer.cancel()
+                self._timer = self.loop.call_at(until, self._beat)
+            self._waiter = self.loop.create_future()
             try:
-                await waiter
+                await self._waiter
             finally:
-                timer.cancel()
                 self._waiter = None
+        if self._timer is not None:
+            self._timer.cancel()
         return None
+
+    def drop_timer(self) -> None:
+        """The stream ended (on the loop): its heartbeat timer goes too."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _beat(self) -> None:
+        self._timer = None
+        self._wake_taker()
 
     def close(self) -> None:
         """End the stream: from the loop, or from another thread (the emulator stopping)."""
@@ -287,6 +305,7 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
     def _end(self, topic: _Topic, subscription: _Subscription) -> None:
         """Unregister a subscription, once (from its stream or the call's done callback)."""
         subscription.close()
+        subscription.drop_timer()
         with self._lock:
             topic.subscribers.discard(subscription)
             if subscription in self._open:
