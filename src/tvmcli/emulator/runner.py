@@ -67,6 +67,16 @@ def _check_port_free(port: int) -> None:
             raise UsageError(f"cannot listen on {HOST}:{port}: {reason}") from None
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it installs (uvicorn's own choice too): its loop machinery is native code,
+    and the gRPC server's loop runs every topic delivery."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop installs everywhere we run CPython on Unix
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class Emulator:
     """A running token service, and the cache and topic calls of Momento's data plane, on one
     port of 127.0.0.1. `with Emulator() as emu:` starts and stops it. With `web_port` (0: a free
@@ -130,7 +140,7 @@ class Emulator:
     def start(self) -> Emulator:
         # Probe first: gRPC's own failure prints a raw C-core log line before ours.
         _check_port_free(self._requested_port)
-        loop = self._loop = asyncio.new_event_loop()
+        loop = self._loop = _new_loop()
         self._loop_thread = threading.Thread(
             target=loop.run_forever, name="emulator-grpc", daemon=True
         )
