@@ -19,6 +19,7 @@ from tvmcli.config.settings import Network, ServerSettings
 from tvmcli.server.access_log import AccessLog, access_log, printable
 from tvmcli.server.errors import ApiError, error_response, log_internal_error
 from tvmcli.server.metrics import METRICS_PATH
+from tvmcli.server.record import SCOPE_KEY, RequestRecord, record_of
 from tvmcli.system.netaddr import is_loopback, split_host_port
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -101,7 +102,7 @@ class Guard:
             # and answers no preflight for it.
             scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"origin"]
         client = self._client(scope)
-        scope.setdefault("state", {})["client"] = client  # the audit trail's too
+        scope[SCOPE_KEY] = RequestRecord(client=client)  # the audit trail's address too
         refusal = self._refusal(scope, client)
         lane = self._lane
         if (
@@ -226,17 +227,16 @@ class Guard:
         a credential."""
         if not access_log.isEnabledFor(logging.INFO):
             return
-        state = scope.get("state", {})
+        record = record_of(scope)
         elapsed = (time.perf_counter() - started) * 1000
         line = (
             f"{printable(client)} {scope['method']} {printable(scope['path'])} {status} "
-            f"{elapsed:.1f}ms principal={printable(state.get('principal') or '-')} "
-            f"profile={printable(state.get('profile') or '-')} "
-            f"token_id={printable(state.get('token_id') or '-')}"
+            f"{elapsed:.1f}ms principal={printable(record.principal or '-')} "
+            f"profile={printable(record.profile or '-')} "
+            f"token_id={printable(record.token_id or '-')}"
         )
-        audit = state.get("audit")
-        if audit:  # a CI trust's name, rule and issuer
-            line += "".join(f" {key}={printable(value)}" for key, value in audit)
+        if record.audit:  # a CI trust's name, rule and issuer
+            line += "".join(f" {key}={printable(value)}" for key, value in record.audit)
         self.access.add(line)
 
 

@@ -25,6 +25,7 @@ from tvmcli.server.errors import ApiError
 from tvmcli.server.metrics import CONTENT_TYPE, Metrics, NoMetrics
 from tvmcli.server.oidc import IdentityProviderUnavailable
 from tvmcli.server.openapi import openapi_document
+from tvmcli.server.record import record_of
 from tvmcli.system.durations import iso_utc
 from tvmcli.vending.limiter import Limiter
 from tvmcli.vending.vendor import TokenVendor
@@ -79,19 +80,19 @@ class Routes:
     async def token(self, request: Request) -> Response:
         query = single_values(request)
         principal = await self.principal_of(request)
-        state = request.scope.setdefault("state", {})  # what the access log reads
-        state["principal"] = principal.name
-        state["audit"] = principal.audit(None)
+        record = record_of(request.scope)  # what the access log and the audit trail read
+        record.principal = principal.name
+        record.audit = principal.audit(None)
         access = access_for(principal, self.settings)
         try:
             profile = choose_profile(access, self.config.profiles, query.get("profile"))
         except ProfileChoiceError as refusal:
             raise ApiError(refusal.http_status, refusal.code, refusal.public_message) from None
         name = profile.name
-        state["profile"] = name
-        state["audit"] = principal.audit(name)
+        record.profile = name
+        record.audit = principal.audit(name)
         token_id = token_id_for(profile.token_id, principal.identity_for(name), query.get("name"))
-        state["token_id"] = token_id
+        record.token_id = token_id
         try:
             minted, source = self.vendor.cached(profile, profile.expires_in, token_id), "hit"
             if minted is None:
@@ -113,7 +114,7 @@ class Routes:
                 profile=name,
                 token_id=token_id,
                 expires_at=minted.expires_at,
-                client=state.get("client") or "-",  # the Guard's: proxies taken into account
+                client=record.client or "-",  # the Guard's: proxies taken into account
                 source=source,
                 request_id=request_id,
             )
