@@ -82,33 +82,35 @@ def build_app(
         authenticator = authenticator_for(
             settings, os.environ if env is None else env, bearer_token
         )
-    # Memory state: this process's share of the account's rate. Shared state: one budget for
-    # the whole fleet, with the share as the fallback while the cache is unusable.
-    share = MintLimiter(settings.mint_rate / max(1, mint_share), settings.mint_queue)
-    limiter: Limiter = share
-    shared = None
-    if fleet:
-        assert key is not None
-        shared = SharedState(key, settings.state.cache)
-        limiter = FleetLimiter(shared, settings.mint_rate, settings.mint_queue, share)
     metrics: Metrics | NoMetrics = (
         Metrics(multiprocess=mint_share > 1) if settings.metrics else NoMetrics()
     )
+    vendor, limiter = _vendor(settings, key, minter, mint_share, clock, metrics)
     audit = None
     if settings.audit_log is not None:
         audit = AuditLog(None if settings.audit_log == "stderr" else Path(settings.audit_log))
-    vendor = TokenVendor(
-        minter,
-        limiter,
-        reuse_share=settings.reuse_share,
-        min_ttl=settings.min_ttl,
-        clock=clock,
-        shared=shared,
-        wait_limit=settings.timeout + settings.mint_queue,
-        events=metrics,
-    )
     routes = Routes(config, vendor, limiter, authenticator, clock, metrics=metrics, audit=audit)
     access = AccessLog()
+    app = Starlette(
+        routes=_routes(routes, settings),
+        middleware=_middleware(settings, access, routes),
+        exception_handlers={
+            ApiError: _on_api_error,
+            HTTPException: _on_http_error,
+            Exception: _on_bug,
+        },
+        lifespan=_lifespan(access, vendor, audit),
+    )
+    app.state.vendor = vendor
+    app.state.limiter = limiter
+    app.state.access_log = access
+    return app
+
+
+def _lifespan(
+    access: AccessLog, vendor: TokenVendor, audit: AuditLog | None
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """At shutdown: the access log's last lines, the vendor's channels, the audit file."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -120,6 +122,42 @@ def build_app(
             if audit is not None:
                 audit.close()
 
+    return lifespan
+
+
+def _vendor(
+    settings: ServerSettings,
+    key: ApiKey | None,
+    minter: TokenMinter,
+    mint_share: int,
+    clock: Callable[[], float],
+    metrics: Metrics | NoMetrics,
+) -> tuple[TokenVendor, Limiter]:
+    """The vendor and its mint budget. Memory state: this process's share of the account's
+    rate. Shared state: one budget for the whole fleet, with the share as the fallback while
+    the cache is unusable."""
+    share = MintLimiter(settings.mint_rate / max(1, mint_share), settings.mint_queue)
+    limiter: Limiter = share
+    shared = None
+    if settings.state.backend == "momento":
+        assert key is not None
+        shared = SharedState(key, settings.state.cache)
+        limiter = FleetLimiter(shared, settings.mint_rate, settings.mint_queue, share)
+    vendor = TokenVendor(
+        minter,
+        limiter,
+        reuse_share=settings.reuse_share,
+        min_ttl=settings.min_ttl,
+        clock=clock,
+        shared=shared,
+        wait_limit=settings.timeout + settings.mint_queue,
+        events=metrics,
+    )
+    return vendor, limiter
+
+
+def _middleware(settings: ServerSettings, access: AccessLog, routes: Routes) -> list[Middleware]:
+    """The Guard outermost, then CORS when origins are allowed."""
     middleware = [
         Middleware(
             Guard,
@@ -141,31 +179,18 @@ def build_app(
                 max_age=600,
             )
         )
-    app = Starlette(
-        routes=[
-            *(Route(path, routes.token, methods=["GET"]) for path in TOKEN_PATHS),
-            Route("/healthz", routes.healthz, methods=["GET"]),
-            *(
-                [Route(METRICS_PATH, routes.metrics_page, methods=["GET"])]
-                if settings.metrics
-                else []
-            ),
-            Route("/profiles", routes.list_profiles, methods=["GET"]),
-            Route("/openapi.json", routes.openapi, methods=["GET"]),
-            Route(CLIENT_JS_PATH, ClientScript().respond, methods=["GET"]),
-        ],
-        middleware=middleware,
-        exception_handlers={
-            ApiError: _on_api_error,
-            HTTPException: _on_http_error,
-            Exception: _on_bug,
-        },
-        lifespan=lifespan,
-    )
-    app.state.vendor = vendor
-    app.state.limiter = limiter
-    app.state.access_log = access
-    return app
+    return middleware
+
+
+def _routes(routes: Routes, settings: ServerSettings) -> list[Route]:
+    return [
+        *(Route(path, routes.token, methods=["GET"]) for path in TOKEN_PATHS),
+        Route("/healthz", routes.healthz, methods=["GET"]),
+        *([Route(METRICS_PATH, routes.metrics_page, methods=["GET"])] if settings.metrics else []),
+        Route("/profiles", routes.list_profiles, methods=["GET"]),
+        Route("/openapi.json", routes.openapi, methods=["GET"]),
+        Route(CLIENT_JS_PATH, ClientScript().respond, methods=["GET"]),
+    ]
 
 
 def authenticator_for(
