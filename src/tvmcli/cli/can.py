@@ -28,84 +28,107 @@ action or an unreadable token, 3 an unknown profile.
 """
 
 
+ProfileOrStdin = Annotated[
+    str | None,
+    typer.Argument(
+        help="A profile name, or '-' to read a token from stdin. Left out with --token-env.",
+        metavar="PROFILE",
+        autocompletion=options.complete_profile,
+        show_default=False,
+    ),
+]
+
+ActionArgument = Annotated[
+    str | None,
+    typer.Argument(help=f"One of: {', '.join(ACTIONS)}.", metavar="ACTION", show_default=False),
+]
+
+CacheArgument = Annotated[
+    str | None,
+    typer.Argument(help="The cache the call names.", metavar="CACHE", show_default=False),
+]
+
+NameArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="The key (cache actions), topic (publish, subscribe) or function (invoke).",
+        metavar="NAME",
+        show_default=False,
+    ),
+]
+
+TokenEnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token-env",
+        help="Ask about the token in this environment variable (no PROFILE then).",
+        metavar="NAME",
+        show_default=False,
+    ),
+]
+
+OutputOption = Annotated[str, typer.Option("--output", "-o", help="text or json.")]
+
+MatrixOption = Annotated[
+    bool,
+    typer.Option(
+        "--matrix",
+        help="Every action that applies to each --key, --topic and --function in each "
+        "--cache, as a table.",
+    ),
+]
+
+CachesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cache",
+        help="With --matrix: a cache (repeatable).",
+        metavar="CACHE",
+        show_default=False,
+    ),
+]
+
+KeysOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--key", help="With --matrix: a key (repeatable).", metavar="KEY", show_default=False
+    ),
+]
+
+TopicsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--topic",
+        help="With --matrix: a topic (repeatable).",
+        metavar="TOPIC",
+        show_default=False,
+    ),
+]
+
+FunctionsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--function",
+        help="With --matrix: a function (repeatable).",
+        metavar="FUNCTION",
+        show_default=False,
+    ),
+]
+
+
 @options.handle_errors
 def can(
-    profile: Annotated[
-        str | None,
-        typer.Argument(
-            help="A profile name, or '-' to read a token from stdin. Left out with --token-env.",
-            metavar="PROFILE",
-            autocompletion=options.complete_profile,
-            show_default=False,
-        ),
-    ] = None,
-    action: Annotated[
-        str | None,
-        typer.Argument(help=f"One of: {', '.join(ACTIONS)}.", metavar="ACTION", show_default=False),
-    ] = None,
-    cache: Annotated[
-        str | None,
-        typer.Argument(help="The cache the call names.", metavar="CACHE", show_default=False),
-    ] = None,
-    name: Annotated[
-        str | None,
-        typer.Argument(
-            help="The key (cache actions), topic (publish, subscribe) or function (invoke).",
-            metavar="NAME",
-            show_default=False,
-        ),
-    ] = None,
-    token_env: Annotated[
-        str | None,
-        typer.Option(
-            "--token-env",
-            help="Ask about the token in this environment variable (no PROFILE then).",
-            metavar="NAME",
-            show_default=False,
-        ),
-    ] = None,
-    output_format: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
-    matrix: Annotated[
-        bool,
-        typer.Option(
-            "--matrix",
-            help="Every action that applies to each --key, --topic and --function in each "
-            "--cache, as a table.",
-        ),
-    ] = False,
-    caches: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--cache",
-            help="With --matrix: a cache (repeatable).",
-            metavar="CACHE",
-            show_default=False,
-        ),
-    ] = None,
-    keys: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--key", help="With --matrix: a key (repeatable).", metavar="KEY", show_default=False
-        ),
-    ] = None,
-    topics: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--topic",
-            help="With --matrix: a topic (repeatable).",
-            metavar="TOPIC",
-            show_default=False,
-        ),
-    ] = None,
-    functions: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--function",
-            help="With --matrix: a function (repeatable).",
-            metavar="FUNCTION",
-            show_default=False,
-        ),
-    ] = None,
+    profile: ProfileOrStdin = None,
+    action: ActionArgument = None,
+    cache: CacheArgument = None,
+    name: NameArgument = None,
+    token_env: TokenEnvOption = None,
+    output_format: OutputOption = "text",
+    matrix: MatrixOption = False,
+    caches: CachesOption = None,
+    keys: KeysOption = None,
+    topics: TopicsOption = None,
+    functions: FunctionsOption = None,
     config: options.ConfigOption = None,
 ) -> None:
     """Say whether PROFILE (or a token) may make one call, and why: which statement allows
