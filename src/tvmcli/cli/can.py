@@ -3,7 +3,7 @@ Answered by the evaluator the emulator enforces with (`permissions/evaluator.py`
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -78,42 +78,21 @@ MatrixOption = Annotated[
     ),
 ]
 
-CachesOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--cache",
-        help="With --matrix: a cache (repeatable).",
-        metavar="CACHE",
-        show_default=False,
-    ),
-]
 
-KeysOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--key", help="With --matrix: a key (repeatable).", metavar="KEY", show_default=False
-    ),
-]
-
-TopicsOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--topic",
-        help="With --matrix: a topic (repeatable).",
-        metavar="TOPIC",
+def _resource(flag: str, what: str) -> Any:
+    """A repeatable --matrix resource option: --cache, --key, --topic, --function."""
+    return typer.Option(
+        flag,
+        help=f"With --matrix: {what} (repeatable).",
+        metavar=flag[2:].upper(),
         show_default=False,
-    ),
-]
+    )
 
-FunctionsOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--function",
-        help="With --matrix: a function (repeatable).",
-        metavar="FUNCTION",
-        show_default=False,
-    ),
-]
+
+CachesOption = Annotated[list[str] | None, _resource("--cache", "a cache")]
+KeysOption = Annotated[list[str] | None, _resource("--key", "a key")]
+TopicsOption = Annotated[list[str] | None, _resource("--topic", "a topic")]
+FunctionsOption = Annotated[list[str] | None, _resource("--function", "a function")]
 
 
 @options.handle_errors
