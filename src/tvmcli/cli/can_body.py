@@ -195,24 +195,12 @@ def _grant(
                 "'-' reads a token from stdin, but stdin is a terminal",
                 hint="Pipe it in (momento-tvm can - ... < token.txt) or use --token-env NAME.",
             )
-        return _token_grant(_read_stdin(stdin), "the token on stdin")
+        from tvmcli.credentials.decoding import read_credential
+
+        return _token_grant(read_credential(stdin), "the token on stdin")
     _refuse_a_credential(who)
     profile = steps.load(args.config).profile(who)
     return Grant(f"profile {profile.name}", profile, describe(profile))
-
-
-def _read_stdin(stdin: BinaryIO) -> str:
-    from tvmcli.credentials.decoding import MAX_INPUT_BYTES
-
-    raw = stdin.read(MAX_INPUT_BYTES + 1)
-    if len(raw) > MAX_INPUT_BYTES:
-        raise UsageError(
-            f"input is over {MAX_INPUT_BYTES // 1024} KiB; no Momento credential is that long"
-        )
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError("input is not UTF-8 text, so not a Momento credential") from None
 
 
 def _refuse_a_credential(who: str) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import sys
 
-from tvmcli.cli import mint_flags, output, steps, token_text
-from tvmcli.cli.mint_body import MintArgs
+from tvmcli.cli import output, steps, token_text
+from tvmcli.cli.mint_body import MintArgs, remote_request_of
 from tvmcli.errors import TvmError, UsageError
 from tvmcli.system import envvars
 
@@ -20,15 +20,7 @@ def run(args: MintArgs, command: list[str]) -> int:
         raise UsageError("no COMMAND after '--': momento-tvm exec PROFILE -- COMMAND [ARGS...]")
     steps.check_env_var(args.env_var)
     seconds = steps.timeout_option(args.timeout)
-    remote = steps.remote_request(
-        args.from_url,
-        args.profile,
-        args.token_id,
-        id_token_env=args.id_token_env,
-        audience=args.audience,
-        bearer_file=args.bearer_file,
-        local_only=mint_flags.local_only(args._asdict()),
-    )
+    remote = remote_request_of(args)
     removed: tuple[str, ...] = envvars.KEY_VARIABLES
     reuse, min_ttl = args.reuse, args.min_ttl
     if remote is not None:

@@ -13,7 +13,7 @@ import sys
 import time
 
 from tvmcli.cli import output
-from tvmcli.credentials.decoding import MAX_INPUT_BYTES, parse_credential
+from tvmcli.credentials.decoding import parse_credential, read_credential
 from tvmcli.credentials.inspection import Description, Status, describe, is_host_port
 from tvmcli.errors import ExpiredError, TvmError, UsageError
 from tvmcli.system.durations import format_duration, format_relative, iso_utc
@@ -65,15 +65,7 @@ def read_input(
         return options.token
     if options.token is None and stdin_is_terminal:
         raise UsageError("no token given: pass it as an argument, '-' for stdin, or --env NAME")
-    raw = stdin.read(MAX_INPUT_BYTES + 1)
-    if len(raw) > MAX_INPUT_BYTES:
-        raise UsageError(
-            f"input is over {MAX_INPUT_BYTES // 1024} KiB; no Momento credential is that long"
-        )
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError("input is not UTF-8 text, so not a Momento credential") from None
+    return read_credential(stdin)
 
 
 def run(

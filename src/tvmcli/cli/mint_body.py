@@ -93,10 +93,9 @@ def deliver(args: MintArgs) -> None:
         output.data(plain(token, shown, fmt, env_var).rstrip("\n"))
 
 
-def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
-    """From the vending server with --from (or $MOMENTO_TVM_URL), else minted with a key; and
-    what the summary shows of the profile (a server's profile is only its name here)."""
-    remote = steps.remote_request(
+def remote_request_of(args: MintArgs) -> steps.RemoteRequest | None:
+    """`steps.remote_request` for mint's and exec's arguments: None for a local mint."""
+    return steps.remote_request(
         args.from_url,
         args.profile,
         args.token_id,
@@ -105,6 +104,12 @@ def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
         bearer_file=args.bearer_file,
         local_only=mint_flags.local_only(args._asdict()),
     )
+
+
+def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
+    """From the vending server with --from (or $MOMENTO_TVM_URL), else minted with a key; and
+    what the summary shows of the profile (a server's profile is only its name here)."""
+    remote = remote_request_of(args)
     if remote is not None:
         token = steps.obtain_remote_token(
             remote, timeout=timeout, reuse=args.reuse, min_ttl=args.min_ttl

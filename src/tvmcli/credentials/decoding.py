@@ -24,6 +24,19 @@ if TYPE_CHECKING:
 MAX_INPUT_BYTES = 64 * 1024
 
 
+def read_credential(stdin: Any) -> str:
+    """A credential from a binary stream (stdin), at most MAX_INPUT_BYTES of UTF-8 text."""
+    raw = stdin.read(MAX_INPUT_BYTES + 1)
+    if len(raw) > MAX_INPUT_BYTES:
+        raise UsageError(
+            f"input is over {MAX_INPUT_BYTES // 1024} KiB; no Momento credential is that long"
+        )
+    try:
+        return str(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError("input is not UTF-8 text, so not a Momento credential") from None
+
+
 class CredentialFormatError(UsageError):
     """The input is not a Momento key or token. The message never quotes the input."""
 
