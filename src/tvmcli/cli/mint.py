@@ -47,7 +47,8 @@ def mint(
         Path | None,
         typer.Option(
             "--out",
-            help="Write to FILE (mode 0600, atomically) instead of stdout; '-' is stdout.",
+            help="Write to FILE (mode 0600, atomically) instead of stdout; '-' is stdout. A "
+            "device or FIFO (/dev/null, a named pipe) is written through, never replaced.",
             metavar="FILE",
             dir_okay=False,
             show_default=False,

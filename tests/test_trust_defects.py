@@ -1,0 +1,113 @@
+"""Defects a new user hit in the first hour (issue 23): each through the real CLI, against the
+real emulator, with real files, devices, FIFOs and signals."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import Result
+
+from tvmcli.credentials.decoding import parse_credential
+from tvmcli.emulator import Emulator
+
+BIN = Path(sys.executable).parent
+EXAMPLE = Path(__file__).parent.parent / "profiles.example.toml"
+
+
+def tvm(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    """The installed script, as a user runs it."""
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        [str(BIN / "momento-tvm"), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env if env is not None else dict(os.environ),
+        check=False,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def key_env(emulator: Emulator) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MOMENTO_API_KEY": emulator.issue_api_key(),
+        "MOMENTO_ENDPOINT": emulator.endpoint,
+    }
+
+
+# 1. --out writes through devices and FIFOs instead of replacing them
+
+
+def test_out_character_device_as_root_keeps_the_node(
+    key_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A real device node (/dev/null's numbers, made in a private folder, since the CI here
+    runs as root and the walk-through lost the machine's own /dev/null this way)."""
+    null = tmp_path / "null"
+    os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    before = os.lstat(null)
+    result = tvm("mint", "chat-reader", "-c", str(EXAMPLE), "--out", str(null), env=key_env)
+    after = os.lstat(null)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISCHR(after.st_mode)
+    assert (after.st_rdev, after.st_ino) == (before.st_rdev, before.st_ino)
+    assert null.read_bytes() == b""  # still /dev/null: what was written went nowhere
+
+
+def test_out_dev_stdout_writes_to_stdout(key_env: dict[str, str]) -> None:
+    result = tvm("mint", "chat-reader", "-c", str(EXAMPLE), "--out", "/dev/stdout", env=key_env)
+    assert result.returncode == 0, result.stderr
+    assert os.path.islink("/dev/stdout")
+    assert parse_credential(result.stdout.strip()).kind.name == "DISPOSABLE_TOKEN"
+
+
+def test_out_fifo_is_written_through_and_stays_a_fifo(
+    key_env: dict[str, str], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "token.pipe"
+    os.mkfifo(fifo, 0o644)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = tvm("mint", "chat-reader", "-c", str(EXAMPLE), "--out", str(fifo), env=key_env)
+    reader.join(timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert parse_credential(received[0].decode().strip()).kind.name == "DISPOSABLE_TOKEN"
+
+
+def test_out_symlink_replaces_its_target_and_keeps_the_link(
+    emulator_env: Emulator, cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    target = tmp_path / "real.token"
+    target.write_text("old\n")
+    link = tmp_path / "link.token"
+    link.symlink_to(target)
+    result = cli("mint", "chat-reader", "-c", str(EXAMPLE), "--out", str(link))
+    assert result.exit_code == 0, result.stderr
+    assert link.is_symlink()
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert parse_credential(target.read_text().strip()).kind.name == "DISPOSABLE_TOKEN"
+
+
+def test_out_regular_file_is_still_replaced_0600(
+    emulator_env: Emulator, cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    target = tmp_path / "plain.token"
+    target.write_text("old\n")
+    target.chmod(0o644)
+    result = cli("mint", "chat-reader", "-c", str(EXAMPLE), "--out", str(target))
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert target.read_text() != "old\n"
