@@ -4,11 +4,13 @@ real emulator, with real files, devices, FIFOs and signals."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from typer.testing import Result
 
 from tvmcli.credentials.decoding import parse_credential
 from tvmcli.emulator import Emulator
+from tvmcli.emulator.service import Faults
 
 BIN = Path(sys.executable).parent
 EXAMPLE = Path(__file__).parent.parent / "profiles.example.toml"
@@ -111,3 +114,51 @@ def test_out_regular_file_is_still_replaced_0600(
     assert result.exit_code == 0, result.stderr
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
     assert target.read_text() != "old\n"
+
+
+# 3. Ctrl-C during a mint exits 130, every time
+
+
+@pytest.fixture
+def slow_emulator() -> Iterator[Emulator]:
+    """Every mint takes 5 s: long enough to press Ctrl-C while it is in flight."""
+    with Emulator(rate_limit=0, faults=Faults(latency=5.0)) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["mint", "chat-reader", "-c", str(EXAMPLE)],  # the fast path
+        ["mint", "chat-reader", "-c", str(EXAMPLE), "-o", "text"],  # Typer
+        ["exec", "chat-reader", "-c", str(EXAMPLE), "--", "true"],
+    ],
+    ids=["mint-fast", "mint-typer", "exec"],
+)
+def test_ctrl_c_during_a_mint_exits_130_every_time(
+    slow_emulator: Emulator, command: list[str]
+) -> None:
+    env = {
+        **os.environ,
+        "MOMENTO_API_KEY": slow_emulator.issue_api_key(),
+        "MOMENTO_ENDPOINT": slow_emulator.endpoint,
+    }
+    codes = []
+    for _ in range(5):
+        calls = slow_emulator.service.calls
+        process = subprocess.Popen(
+            [str(BIN / "momento-tvm"), *command],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        deadline = time.monotonic() + 20
+        while slow_emulator.service.calls == calls and time.monotonic() < deadline:
+            time.sleep(0.02)  # the mint is in flight once the emulator has the call
+        time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        codes.append(process.returncode)
+        assert b"Traceback" not in stderr
+    assert codes == [130] * 5

@@ -32,6 +32,17 @@ def main() -> None:
     app(prog_name="tvm" if Path(sys.argv[0]).stem == "tvm" else "momento-tvm")
 
 
+def interrupted() -> int:
+    """Ctrl-C: exit 130. SIGPIPE is ignored from here on: while the interpreter shuts down, a
+    gRPC thread can still write to the event loop's wake-up socket, already closed, and with
+    the default action that write killed the process (141 instead of 130)."""
+    import signal
+
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    return 130
+
+
 def _die_on_closed_pipe() -> None:
     """Let a closed stdout end the command as it ends `cat`: killed by SIGPIPE (141 in a shell,
     so `set -o pipefail` treats it alike), silently. Python ignores SIGPIPE and raises

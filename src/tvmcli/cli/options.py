@@ -216,7 +216,9 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
         except (typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt:
-            raise typer.Exit(130) from None
+            from tvmcli.cli import interrupted
+
+            raise typer.Exit(interrupted()) from None
         except Exception as exc:
             if debugging():
                 raise

@@ -45,7 +45,9 @@ def exit_code_of(run: Callable[[], object]) -> int:
         output.error(err)
         return int(err.exit_code)
     except KeyboardInterrupt:
-        return 130
+        from tvmcli.cli import interrupted
+
+        return interrupted()
     except Exception as exc:
         if debugging():
             raise
