@@ -162,3 +162,85 @@ def test_ctrl_c_during_a_mint_exits_130_every_time(
         codes.append(process.returncode)
         assert b"Traceback" not in stderr
     assert codes == [130] * 5
+
+
+# 5. A full or closed stdout is a clear error (exit 2), never a traceback
+
+FULL_STDOUT = "error: cannot write to standard output: No space left on device"
+
+
+def into_dev_full(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    with open("/dev/full", "w") as full:
+        return subprocess.run(
+            [str(BIN / "momento-tvm"), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--version"],  # the fast path
+        ["--help"],  # Click's own write, through Typer
+        ["mint", "--help"],
+        ["cache", "path"],
+        ["inspect", "--env", "MOMENTO_API_KEY"],  # the fast path
+        ["inspect", "--env", "MOMENTO_API_KEY", "--output", "json"],
+        ["inspect", "--env", "MOMENTO_API_KEY", "--debug"],  # Typer
+        ["mint", "chat-reader", "-c", str(EXAMPLE)],  # the fast path
+        ["mint", "chat-reader", "-c", str(EXAMPLE), "-o", "json", "--debug"],  # Typer
+        ["profiles", "list", "-c", str(EXAMPLE)],
+    ],
+    ids=lambda args: " ".join(a for a in args if "/" not in a),
+)
+def test_a_full_stdout_is_exit_2_with_one_clear_line(
+    key_env: dict[str, str], args: list[str]
+) -> None:
+    result = into_dev_full(*args, env=key_env)
+    assert (result.returncode, result.stderr.strip()) == (2, FULL_STDOUT)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--version"],
+        ["mint", "chat-reader", "-c", str(EXAMPLE)],
+        ["mint", "chat-reader", "-c", str(EXAMPLE), "-o", "env", "--debug"],
+        ["profiles", "list", "-c", str(EXAMPLE)],
+    ],
+    ids=lambda args: " ".join(a for a in args if "/" not in a),
+)
+def test_a_closed_stdout_is_exit_2_with_one_clear_line(
+    key_env: dict[str, str], args: list[str]
+) -> None:
+    command = " ".join(f"'{a}'" for a in [str(BIN / "momento-tvm"), *args])
+    result = subprocess.run(
+        ["bash", "-c", f"{command} >&-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=key_env,
+        check=False,
+    )
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        "error: cannot write to standard output: Bad file descriptor",
+    )
+
+
+def test_with_stdout_closed_a_minted_file_still_works(
+    key_env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "token"
+    command = f"'{BIN}/momento-tvm' mint chat-reader -c '{EXAMPLE}' --out '{out}' >&-"
+    result = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=60, env=key_env
+    )
+    assert result.returncode == 0, result.stderr
+    assert parse_credential(out.read_text().strip()).kind.name == "DISPOSABLE_TOKEN"

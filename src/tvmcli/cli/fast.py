@@ -11,15 +11,13 @@ def run(argv: list[str]) -> int | None:
     if argv == ["--version"]:
         from tvmcli.version import __version__
 
-        _write(f"momento-tvm {__version__}")
-        return 0
+        return _write(f"momento-tvm {__version__}")
     if argv == ["cache", "path"]:
         import os
 
         from tvmcli.system.paths import default_cache_dir
 
-        _write(str(default_cache_dir(os.environ)))
-        return 0
+        return _write(str(default_cache_dir(os.environ)))
     if argv[:1] == ["inspect"]:
         from tvmcli.cli.inspect_body import fast_main
 
@@ -110,8 +108,14 @@ def _mint(argv: list[str]) -> int | None:
     return exit_code_of(lambda: deliver(args))
 
 
-def _write(line: str) -> None:
-    import sys
+def _write(line: str) -> int:
+    """One line on stdout: 0, or 2 with the reason when stdout cannot take it."""
+    from tvmcli.cli.output import data, error
+    from tvmcli.errors import TvmError
 
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    try:
+        data(line)
+    except TvmError as err:
+        error(err)
+        return int(err.exit_code)
+    return 0
