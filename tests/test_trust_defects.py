@@ -244,3 +244,58 @@ def test_with_stdout_closed_a_minted_file_still_works(
     )
     assert result.returncode == 0, result.stderr
     assert parse_credential(out.read_text().strip()).kind.name == "DISPOSABLE_TOKEN"
+
+
+# 4. An optional extra that is not installed is exit 3 naming the pip command
+
+WITHOUT = (
+    "import sys; sys.modules[{module!r}] = None; sys.argv = ['momento-tvm', *sys.argv[1:]]; "
+    "from tvmcli.cli import main; main()"
+)
+
+
+def without_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a Python where `module` cannot be imported, as when the extra that brings it
+    was never installed (None in sys.modules makes every import of it fail)."""
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT.format(module=module), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+PROFILES_ONE = METRICS_ON = """\
+[profiles.p]
+permissions = [{ role = "read-only", cache = "c" }]
+
+[server]
+metrics = true
+"""
+
+
+@pytest.mark.parametrize("command", [["profiles", "validate"], ["serve", "--port", "0"]])
+def test_metrics_without_the_extra_is_exit_3_naming_pip(tmp_path: Path, command: list[str]) -> None:
+    config = tmp_path / "p.toml"
+    config.write_text(METRICS_ON)
+    result = without_module("prometheus_client", *command, "-c", str(config))
+    assert result.returncode == 3, result.stderr
+    assert "pip install 'momento-tvm[metrics]'" in result.stderr
+    assert "internal error" not in result.stderr
+
+
+def test_the_lambda_handler_without_the_aws_extra_names_pip(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['mangum'] = None\n"
+        "from tvmcli.aws_lambda import build_handler\n"
+        "from tvmcli.errors import ConfigError\n"
+        "try:\n"
+        "    build_handler({'MOMENTO_TVM_CONFIG': 'x.toml'})\n"
+        "except ConfigError as err:\n"
+        "    print(err.exit_code, err.hint)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "3 pip install 'momento-tvm[aws]'", result.stderr
