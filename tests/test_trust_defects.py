@@ -299,3 +299,36 @@ def test_the_lambda_handler_without_the_aws_extra_names_pip(tmp_path: Path) -> N
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip() == "3 pip install 'momento-tvm[aws]'", result.stderr
+
+
+# 8. Endpoint ports are range-checked; an empty --endpoint is a usage error
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "message"),
+    [
+        ("127.0.0.1:99999", "--endpoint 127.0.0.1:99999: port 99999 is outside 1 to 65535"),
+        ("127.0.0.1:0", "--endpoint 127.0.0.1:0: port 0 is outside 1 to 65535"),
+        ("", "--endpoint is empty"),
+        ("  ", "--endpoint is empty"),
+    ],
+)
+def test_a_bad_endpoint_is_exit_2_at_once(
+    emulator_env: Emulator, cli: Callable[..., Result], endpoint: str, message: str
+) -> None:
+    calls = emulator_env.service.calls
+    started = time.monotonic()
+    result = cli("mint", "chat-reader", "-c", str(EXAMPLE), "--endpoint", endpoint)
+    assert result.exit_code == 2
+    assert f"error: {message}" in result.stderr
+    assert time.monotonic() - started < 2  # no retries
+    assert emulator_env.service.calls == calls
+
+
+def test_a_bad_port_in_momento_endpoint_is_exit_2(
+    emulator_env: Emulator, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOMENTO_ENDPOINT", "127.0.0.1:70000")
+    result = cli("mint", "chat-reader", "-c", str(EXAMPLE))
+    assert result.exit_code == 2
+    assert "$MOMENTO_ENDPOINT 127.0.0.1:70000: port 70000 is outside 1 to 65535" in result.stderr
