@@ -332,3 +332,22 @@ def test_a_bad_port_in_momento_endpoint_is_exit_2(
     result = cli("mint", "chat-reader", "-c", str(EXAMPLE))
     assert result.exit_code == 2
     assert "$MOMENTO_ENDPOINT 127.0.0.1:70000: port 70000 is outside 1 to 65535" in result.stderr
+
+
+# 9. A profiles file without profiles is exit 3
+
+
+@pytest.mark.parametrize(
+    "text", ["", "# nothing yet\n", '[defaults]\nexpires_in = "1h"\n', "[profiles]\n"]
+)
+@pytest.mark.parametrize("command", [["profiles", "validate"], ["serve", "--port", "0"]])
+def test_a_file_without_profiles_is_exit_3_with_the_init_hint(
+    cli: Callable[..., Result], tmp_path: Path, text: str, command: list[str]
+) -> None:
+    config = tmp_path / "empty.toml"
+    config.write_text(text)
+    result = cli(*command, "-c", str(config))
+    assert result.exit_code == 3
+    assert f"error: no profiles in {config}" in result.stderr
+    assert "momento-tvm profiles init" in result.stderr
+    assert "Serving" not in result.stderr
