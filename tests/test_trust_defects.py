@@ -351,3 +351,20 @@ def test_a_file_without_profiles_is_exit_3_with_the_init_hint(
     assert f"error: no profiles in {config}" in result.stderr
     assert "momento-tvm profiles init" in result.stderr
     assert "Serving" not in result.stderr
+
+
+# 12. str() of a ConfigError lists every problem
+
+
+def test_str_of_a_config_error_lists_every_problem(tmp_path: Path) -> None:
+    import tvmcli
+
+    config = tmp_path / "p.toml"
+    config.write_text(PROFILES_ONE.replace("metrics = true", 'port = 0\nhost = 7\nauth = "x"'))
+    with pytest.raises(tvmcli.ConfigError) as caught:
+        tvmcli.load_config(config)
+    text = str(caught.value)
+    assert text.splitlines()[0] == caught.value.message
+    assert len(caught.value.problems) >= 2
+    for problem in caught.value.problems:
+        assert f"  - {problem}" in text.splitlines()
