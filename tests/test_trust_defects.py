@@ -368,3 +368,26 @@ def test_str_of_a_config_error_lists_every_problem(tmp_path: Path) -> None:
     assert len(caught.value.problems) >= 2
     for problem in caught.value.problems:
         assert f"  - {problem}" in text.splitlines()
+
+
+# Expected commands: -V and a bare momento-tvm
+
+
+@pytest.mark.parametrize("args", [["-V"], ["--debug", "-V"], ["--version"]])
+def test_dash_v_is_the_version(args: list[str]) -> None:
+    from tvmcli import __version__
+
+    result = tvm(*args)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        f"momento-tvm {__version__}\n",
+        "",
+    )
+
+
+def test_a_bare_momento_tvm_prints_usage_with_exit_0() -> None:
+    result = tvm()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: momento-tvm [OPTIONS] COMMAND [ARGS]...")
+    assert "-V, --version" in result.stdout
+    assert "Commands:" in result.stdout

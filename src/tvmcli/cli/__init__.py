@@ -32,7 +32,12 @@ def main() -> None:
     try:
         # The program name picks the completion variable (_TVM_COMPLETE for `tvm`), so
         # completion installed from either name answers under that name.
-        app(prog_name="tvm" if Path(sys.argv[0]).stem == "tvm" else "momento-tvm")
+        # A bare `momento-tvm` is a request for usage (exit 0), not a usage error (Click's
+        # no_args_is_help exits 2).
+        app(
+            args=argv or ["--help"],
+            prog_name="tvm" if Path(sys.argv[0]).stem == "tvm" else "momento-tvm",
+        )
     except OSError as exc:
         # Help, --version and usage text are Click's own writes: a full stdout ends there.
         from tvmcli.cli import output

@@ -64,7 +64,11 @@ def main_options(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", help="Show the version and exit.", callback=_version, is_eager=True
+            "--version",
+            "-V",
+            help="Show the version and exit.",
+            callback=_version,
+            is_eager=True,
         ),
     ] = False,
     debug: Annotated[

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 def run(argv: list[str]) -> int | None:
-    if argv == ["--version"]:
+    if argv in (["--version"], ["-V"]):
         from tvmcli.version import __version__
 
         return _write(f"momento-tvm {__version__}")
