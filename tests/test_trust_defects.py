@@ -391,3 +391,53 @@ def test_a_bare_momento_tvm_prints_usage_with_exit_0() -> None:
     assert result.stdout.startswith("Usage: momento-tvm [OPTIONS] COMMAND [ARGS]...")
     assert "-V, --version" in result.stdout
     assert "Commands:" in result.stdout
+
+
+# 2. A serve that fails to start leaves the running server's bearer file alone
+
+SERVE_PROFILES = """\
+[profiles.chat-reader]
+permissions = [{ role = "subscribe-only", cache = "chat", topic = "*" }]
+"""
+
+
+def test_a_serve_that_fails_to_start_keeps_the_running_servers_bearer_file(
+    emulator: Emulator, tmp_path: Path, isolated_user_state: Path
+) -> None:
+    import httpx
+
+    config = tmp_path / "serve.toml"
+    config.write_text(SERVE_PROFILES)
+    env = {
+        **os.environ,
+        "MOMENTO_API_KEY": emulator.issue_api_key(),
+        "MOMENTO_ENDPOINT": emulator.endpoint,
+    }
+    first = subprocess.Popen(
+        [str(BIN / "momento-tvm"), "serve", "-c", str(config), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert first.stdout is not None
+        url = first.stdout.readline().strip()
+        port = url.split(":")[2].split("/")[0]
+        token_file = isolated_user_state / ".cache" / "momento-tvm" / "serve-bearer-token"
+        bearer = token_file.read_text()
+        taken = tvm("serve", "-c", str(config), "--port", port, env=env)
+        assert taken.returncode == 2, taken.stderr
+        refused_env = {**env, "MOMENTO_API_KEY": emulator.issue_api_key(can_mint=False)}
+        refused = tvm("serve", "-c", str(config), "--port", "0", env=refused_env)
+        assert refused.returncode == 4, refused.stderr
+        assert token_file.read_text() == bearer
+        answer = httpx.get(
+            url + "?profile=chat-reader",
+            headers={"Authorization": f"Bearer {bearer.strip()}"},
+            timeout=10,
+        )
+        assert answer.status_code == 200
+    finally:
+        first.terminate()
+        first.communicate(timeout=15)
