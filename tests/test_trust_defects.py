@@ -441,3 +441,57 @@ def test_a_serve_that_fails_to_start_keeps_the_running_servers_bearer_file(
     finally:
         first.terminate()
         first.communicate(timeout=15)
+
+
+# 7. --show-completion SHELL prints that shell's script; an unknown shell is exit 2
+
+SCRIPT_OF = {
+    "bash": "complete -o default -F _momento_tvm_completion momento-tvm",
+    "zsh": "#compdef momento-tvm",
+    "fish": "complete --command momento-tvm",
+    "powershell": "Register-ArgumentCompleter",
+}
+
+
+@pytest.mark.parametrize("parent", ["bash", "fish"])
+@pytest.mark.parametrize("shell", sorted(SCRIPT_OF))
+def test_show_completion_prints_the_named_shells_script(parent: str, shell: str) -> None:
+    """Run from a real bash and a real fish: the shell Typer detects must not win."""
+    for form in (f"--show-completion {shell}", f"--show-completion={shell}"):
+        result = subprocess.run(
+            [parent, "-c", f"'{BIN}/momento-tvm' {form}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert SCRIPT_OF[shell] in result.stdout
+        others = [script for name, script in SCRIPT_OF.items() if name != shell]
+        assert not any(script in result.stdout for script in others)
+
+
+@pytest.mark.parametrize("flag", ["--show-completion", "--install-completion"])
+def test_an_unknown_shell_is_exit_2(flag: str, tmp_path: Path) -> None:
+    home = tmp_path / "fresh-home"
+    home.mkdir()
+    result = tvm(flag, "tcsh", env={**os.environ, "HOME": str(home)})
+    assert result.returncode == 2
+    assert f"{flag}: unknown shell 'tcsh'; choose one of bash, zsh, fish" in result.stderr
+    assert result.stdout == ""
+    assert list(home.iterdir()) == []
+
+
+def test_install_completion_installs_the_named_shells(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["bash", "-c", f"'{BIN}/momento-tvm' --install-completion zsh"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(tmp_path)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("zsh completion installed in ")
+    assert "compinit" in (tmp_path / ".zshrc").read_text()
+    assert not (tmp_path / ".bashrc").exists()
