@@ -495,3 +495,55 @@ def test_install_completion_installs_the_named_shells(tmp_path: Path) -> None:
     assert result.stdout.startswith("zsh completion installed in ")
     assert "compinit" in (tmp_path / ".zshrc").read_text()
     assert not (tmp_path / ".bashrc").exists()
+
+
+# 6. A fleet's shared-cache hit is its own outcome: audit, metrics and /healthz
+
+
+def test_a_shared_cache_hit_is_shared_in_audit_metrics_and_healthz(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    import json
+    import re
+
+    import httpx
+
+    from tests.serving import AUTH, serve
+
+    key = emulator.issue_api_key()
+    tables = []
+    for name in ("a", "b"):
+        tables.append(
+            f"""
+[server]
+auth = "bearer"
+default_profile = "chat-reader"
+client_rate = 0
+metrics = true
+audit_log = "{tmp_path / f"audit-{name}.log"}"
+[server.bearer]
+tokens_env = "TEST_BEARER"
+[server.state]
+backend = "momento"
+cache = "fleet-state"
+"""
+        )
+    with serve(emulator, tables[0], key=key) as a, serve(emulator, tables[1], key=key) as b:
+        first = httpx.get(f"{a.url}/token?name=one", headers=AUTH, timeout=30)
+        second = httpx.get(f"{b.url}/token?name=one", headers=AUTH, timeout=30)
+        third = httpx.get(f"{b.url}/token?name=one", headers=AUTH, timeout=30)
+        health = httpx.get(f"{b.url}/healthz", timeout=30).json()
+        page = httpx.get(f"{b.url}/metrics", headers=AUTH, timeout=30).text
+    assert first.json()["authToken"] == second.json()["authToken"] == third.json()["authToken"]
+    assert emulator.service.stats()["mints"] == 1
+    assert (health["mints"], health["sharedHits"], health["cacheHits"]) == (0, 1, 1)
+    vends = dict(
+        re.findall(
+            r'^momento_tvm_vends_total\{outcome="(\w+)",profile="[^"]+"\} (\S+)$', page, re.M
+        )
+    )
+    assert vends == {"shared": "1.0", "hit": "1.0"}
+    lines = (tmp_path / "audit-b.log").read_text().splitlines()
+    assert [json.loads(line)["source"] for line in lines] == ["shared", "hit"]
+    first_lines = (tmp_path / "audit-a.log").read_text().splitlines()
+    assert [json.loads(line)["source"] for line in first_lines] == ["mint"]
