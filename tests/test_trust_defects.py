@@ -4,6 +4,7 @@ real emulator, with real files, devices, FIFOs and signals."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -504,7 +505,6 @@ def test_a_shared_cache_hit_is_shared_in_audit_metrics_and_healthz(
     emulator: Emulator, tmp_path: Path
 ) -> None:
     import json
-    import re
 
     import httpx
 
@@ -547,3 +547,34 @@ cache = "fleet-state"
     assert [json.loads(line)["source"] for line in lines] == ["shared", "hit"]
     first_lines = (tmp_path / "audit-a.log").read_text().splitlines()
     assert [json.loads(line)["source"] for line in first_lines] == ["mint"]
+
+
+# 10. Docs errors
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_the_lambda_readme_saves_the_bearer_it_uses() -> None:
+    text = (ROOT / "deploy" / "aws-lambda" / "README.md").read_text()
+    assert "BEARER=" in text
+    assert text.index("BEARER=") < text.index("$BEARER")
+    assert "$(openssl rand" not in text.split("BEARER=", 1)[0]
+
+
+def test_cache_calls_on_the_emulator_come_before_the_emulator_stops() -> None:
+    readme = (ROOT / "README.md").read_text()
+    sections = re.split(r"^## ", readme, flags=re.M)
+    [local] = [s for s in sections if s.startswith("The local token service")]
+    [completion] = [s for s in sections if s.startswith("Shell completion")]
+    assert "### Cache calls on the emulator" in local
+    assert "Cache calls" not in completion
+    stop = local.rindex('kill "$MOMENTO_TVM_EMULATOR_PID"\n```')
+    assert local.index("### Cache calls on the emulator") < stop
+    assert "serves only the token service" not in readme
+
+
+def test_emulator_help_says_where_the_log_goes_and_to_use_ampersand() -> None:
+    text = " ".join(tvm("emulator", "--help").stdout.split())
+    assert "with --print-env ~/.cache/momento-tvm/emulator.log" in text
+    assert 'eval "$(momento-tvm emulator --print-env &)"; without it the shell waits' in text
+

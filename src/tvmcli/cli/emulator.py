@@ -105,7 +105,9 @@ def emulator(
         typer.Option(
             "--print-env",
             help="Print export lines for MOMENTO_API_KEY, MOMENTO_ENDPOINT and "
-            "MOMENTO_TVM_EMULATOR_PID, then close stdout (so $(...) returns).",
+            "MOMENTO_TVM_EMULATOR_PID, then close stdout. Put & inside the $(...): "
+            'eval "$(momento-tvm emulator --print-env &)"; without it the shell waits for '
+            "the emulator to exit, and seems to hang.",
         ),
     ] = False,
     quiet: Annotated[
@@ -148,7 +150,8 @@ def emulator(
         Path | None,
         typer.Option(
             "--log-file",
-            help="Write the per-call log here instead of stderr.",
+            help="Write the per-call log here (with --print-env, all later output too). "
+            "Default: stderr, or with --print-env ~/.cache/momento-tvm/emulator.log.",
             dir_okay=False,
             show_default=False,
         ),
