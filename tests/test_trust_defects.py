@@ -578,3 +578,19 @@ def test_emulator_help_says_where_the_log_goes_and_to_use_ampersand() -> None:
     assert "with --print-env ~/.cache/momento-tvm/emulator.log" in text
     assert 'eval "$(momento-tvm emulator --print-env &)"; without it the shell waits' in text
 
+
+# 11. Inconsistencies
+
+
+def test_exec_of_a_file_that_is_not_executable_is_126_and_a_missing_one_127(
+    key_env: dict[str, str], tmp_path: Path
+) -> None:
+    script = tmp_path / "deploy.sh"
+    script.write_text("#!/bin/sh\necho deployed\n")
+    script.chmod(0o644)
+    base = ["exec", "chat-reader", "-c", str(EXAMPLE), "--"]
+    not_executable = tvm(*base, str(script), env=key_env)
+    missing = tvm(*base, str(tmp_path / "no-such-command"), env=key_env)
+    assert (not_executable.returncode, missing.returncode) == (126, 127)
+    assert "Permission denied" in not_executable.stderr
+    assert "No such file or directory" in missing.stderr

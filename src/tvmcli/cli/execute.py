@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Any
@@ -22,7 +23,9 @@ Examples:
   momento-tvm exec ci-deploy --from https://tvm.example.com -- ./deploy.sh
 """
 
-CANNOT_START = 127
+# The shell's convention: 127 when COMMAND is not found, 126 when it is found but cannot be run
+# (not executable, a directory, not a program the kernel can start).
+NOT_FOUND, CANNOT_RUN = 127, 126
 _COMMAND = "tvmcli.exec.command"
 
 
@@ -67,8 +70,9 @@ def exec_command(
     The token goes in $MOMENTO_API_KEY (or --env-var) and its expiry in
     $MOMENTO_TOKEN_EXPIRES_AT; the key used to mint is removed from the command's environment
     (with --from, the identity: the ID token, GitHub's request variables, $MOMENTO_TVM_BEARER).
-    The token never appears on a command line. The exit status is COMMAND's (127 if it cannot
-    be started), and signals go straight to it: momento-tvm replaces itself with COMMAND.
+    The token never appears on a command line. The exit status is COMMAND's (127 if it is not
+    found, 126 if it cannot be run), and signals go straight to it: momento-tvm replaces
+    itself with COMMAND.
     """
     command = ctx.meta[_COMMAND]
     if not command:
@@ -103,4 +107,5 @@ def exec_command(
         os.execvpe(command[0], command, env)  # noqa: S606 - argv as given, no shell
     except OSError as exc:
         output.error(TvmError(f"cannot run {command[0]!r}: {exc.strerror}"))
-        raise typer.Exit(CANNOT_START) from None
+        missing = isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOTDIR
+        raise typer.Exit(NOT_FOUND if missing else CANNOT_RUN) from None
