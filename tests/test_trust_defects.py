@@ -594,3 +594,23 @@ def test_exec_of_a_file_that_is_not_executable_is_126_and_a_missing_one_127(
     assert (not_executable.returncode, missing.returncode) == (126, 127)
     assert "Permission denied" in not_executable.stderr
     assert "No such file or directory" in missing.stderr
+
+
+def test_a_refused_cors_origin_gets_no_cors_header_at_all(emulator: Emulator) -> None:
+    import httpx
+
+    from tests.serving import AUTH, DEFAULT_SERVER, serve
+
+    allowed = "http://localhost:5173"
+    server_toml = DEFAULT_SERVER.replace(
+        "[server.bearer]", f'cors_origins = ["{allowed}"]\n[server.bearer]'
+    )
+    with serve(emulator, server_toml) as server:
+        refused = httpx.get(
+            server.url + "/token", headers={**AUTH, "Origin": "http://evil.example"}
+        )
+        ok = httpx.get(server.url + "/token", headers={**AUTH, "Origin": allowed})
+    assert refused.status_code == 200
+    assert not [name for name in refused.headers if name.lower().startswith("access-control-")]
+    assert ok.headers["access-control-expose-headers"] == "Retry-After"
+    assert ok.headers["access-control-allow-origin"] == allowed
