@@ -614,3 +614,37 @@ def test_a_refused_cors_origin_gets_no_cors_header_at_all(emulator: Emulator) ->
     assert not [name for name in refused.headers if name.lower().startswith("access-control-")]
     assert ok.headers["access-control-expose-headers"] == "Retry-After"
     assert ok.headers["access-control-allow-origin"] == allowed
+
+
+COMMANDS_WITH_OPTIONS = [
+    ["mint"],
+    ["exec"],
+    ["inspect"],
+    ["emulator"],
+    ["serve"],
+    ["doctor"],
+    ["hash-password"],
+    ["profiles", "list"],
+    ["profiles", "show"],
+    ["profiles", "validate"],
+    ["profiles", "path"],
+    ["profiles", "init"],
+    ["cache", "clear"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS_WITH_OPTIONS, ids=" ".join)
+def test_help_shows_words_not_type_placeholders(
+    cli: Callable[..., Result], command: list[str]
+) -> None:
+    text = cli(*command, "--help").stdout
+    assert not re.findall(r"<(?:str|file|path|int|float|integer)[a-z ]*>", text)
+    assert "64 characters" not in text
+
+
+def test_help_says_token_ids_count_bytes_and_expires_at_rounds_down(
+    cli: Callable[..., Result],
+) -> None:
+    text = " ".join(cli("mint", "--help").stdout.split())
+    assert "--token-id ID Id baked into the token (at most 64 bytes of UTF-8" in text
+    assert "so the token may expire up to a second before TIME" in text
