@@ -648,3 +648,17 @@ def test_help_says_token_ids_count_bytes_and_expires_at_rounds_down(
     text = " ".join(cli("mint", "--help").stdout.split())
     assert "--token-id ID Id baked into the token (at most 64 bytes of UTF-8" in text
     assert "so the token may expire up to a second before TIME" in text
+
+
+def test_durations_take_fractions_and_refuse_repeated_units(
+    emulator_env: Emulator, cli: Callable[..., Result]
+) -> None:
+    import json
+
+    fraction = cli("mint", "chat-reader", "-c", str(EXAMPLE), "-e", "1.5h", "-o", "json")
+    assert fraction.exit_code == 0, fraction.stderr
+    assert emulator_env.service.received[-1].valid_for_seconds == 5400
+    assert json.loads(fraction.stdout)["authToken"]
+    repeated = cli("mint", "chat-reader", "-c", str(EXAMPLE), "-e", "1m1m")
+    assert repeated.exit_code == 2
+    assert "each unit once, largest first" in repeated.stderr

@@ -6,8 +6,10 @@ import re
 import time
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-_PART = re.compile(r"(\d+)([dhms])")
-_WHOLE = re.compile(r"(?:\d+[dhms])+")
+# Each unit at most once, largest first ("1h30m", not "30m1h" or "1m1m"); a part may have a
+# decimal fraction ("1.5h") as long as the whole is a number of seconds.
+_NUMBER = r"\d+(?:\.\d+)?"
+_ORDERED = re.compile("".join(f"(?:(?P<{unit}>{_NUMBER}){unit})?" for unit in _UNITS))
 
 
 def parse_duration(value: str | int) -> int:
@@ -18,14 +20,23 @@ def parse_duration(value: str | int) -> int:
         if value < 0:
             raise ValueError(f"a duration cannot be negative (got {value})")
         return value
+    from fractions import Fraction
+
     text = value.strip().lower()
     if text.isdigit():
         return int(text)
-    if not _WHOLE.fullmatch(text):
+    match = _ORDERED.fullmatch(text)
+    if not text or match is None:
         raise ValueError(
-            f"{value!r} is not a duration; write it like '90s', '15m', '1h30m', '25h' or as seconds"
+            f"{value!r} is not a duration; write it like '90s', '15m', '1h30m', '25h' or as "
+            "seconds (each unit once, largest first)"
         )
-    return sum(int(number) * _UNITS[unit] for number, unit in _PART.findall(text))
+    total = sum(
+        Fraction(number) * _UNITS[unit] for unit, number in match.groupdict().items() if number
+    )
+    if total.denominator != 1:
+        raise ValueError(f"{value!r} is not a whole number of seconds")
+    return int(total)
 
 
 def format_duration(seconds: int) -> str:
