@@ -662,3 +662,15 @@ def test_durations_take_fractions_and_refuse_repeated_units(
     repeated = cli("mint", "chat-reader", "-c", str(EXAMPLE), "-e", "1m1m")
     assert repeated.exit_code == 2
     assert "each unit once, largest first" in repeated.stderr
+
+
+@pytest.mark.parametrize("typer_path", [False, True], ids=["fast", "typer"])
+def test_inspect_min_ttl_without_check_is_a_usage_error_like_mint(
+    key_env: dict[str, str], typer_path: bool
+) -> None:
+    args = ["inspect", "--env", "MOMENTO_API_KEY", "--min-ttl", "5m"]
+    result = tvm(*args, *(["--debug"] if typer_path else []), env=key_env)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "error: --min-ttl goes with --check" in result.stderr
+    checked = tvm(*args, "--check", env=key_env)
+    assert checked.returncode == 0, checked.stderr
