@@ -69,10 +69,14 @@ def test_out_character_device_as_root_keeps_the_node(
     assert null.read_bytes() == b""  # still /dev/null: what was written went nowhere
 
 
-def test_out_dev_stdout_writes_to_stdout(key_env: dict[str, str]) -> None:
-    result = tvm("mint", "chat-reader", "-c", str(EXAMPLE), "--out", "/dev/stdout", env=key_env)
+def test_out_dev_stdout_writes_to_stdout(key_env: dict[str, str], tmp_path: Path) -> None:
+    """/dev/stdout is a symlink to /proc/self/fd/1; a private one stands in for it, so that a
+    regression cannot replace the machine's own (as root, it did once)."""
+    stdout = tmp_path / "stdout"
+    stdout.symlink_to("/proc/self/fd/1")
+    result = tvm("mint", "chat-reader", "-c", str(EXAMPLE), "--out", str(stdout), env=key_env)
     assert result.returncode == 0, result.stderr
-    assert os.path.islink("/dev/stdout")
+    assert os.readlink(stdout) == "/proc/self/fd/1"
     assert parse_credential(result.stdout.strip()).kind.name == "DISPOSABLE_TOKEN"
 
 
@@ -674,3 +678,4 @@ def test_inspect_min_ttl_without_check_is_a_usage_error_like_mint(
     assert "error: --min-ttl goes with --check" in result.stderr
     checked = tvm(*args, "--check", env=key_env)
     assert checked.returncode == 0, checked.stderr
+

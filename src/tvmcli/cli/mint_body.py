@@ -84,7 +84,7 @@ def deliver(args: MintArgs) -> None:
         return
     fmt = output_format or (OutputFormat.text if output.stdout_is_terminal() else OutputFormat.raw)
     if out is not None:
-        write_private(out, plain(token, shown, fmt, env_var))
+        write_private(out, plain(token, shown, fmt, env_var), named_by_user=True)
         output.info(f"Wrote the {profile} token ({fmt.value}) to {out}")
     elif fmt is OutputFormat.text:
         output.key_values(summary(token, shown))

@@ -23,25 +23,28 @@ def _streams(kind: int | None) -> bool:
     return kind in (stat.S_IFCHR, stat.S_IFIFO, stat.S_IFSOCK)
 
 
-def write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str, *, named_by_user: bool = False) -> None:
     """Replace `path` with `text`, mode 0600. Written to a temporary file in the same folder and
     renamed over the target, so on any failure the old file is untouched and no partial file
     remains.
 
-    A character device or FIFO (`/dev/null`, `/dev/stdout`, a named pipe) is written through,
-    opened without creating, truncating or replacing it: renaming over it would destroy the
-    device node. A symlink to a regular file replaces the file it points to, not the link.
-    Anything else that is not a regular file (a block device) is refused."""
+    With `named_by_user` (`mint --out PATH`), what the user named is honoured: a character
+    device or FIFO (`/dev/null`, `/dev/stdout`, a named pipe) is written through, opened
+    without creating, truncating or replacing it (renaming over it destroyed the device node);
+    a symlink to a regular file replaces the file it points to, not the link; anything else
+    that is not a regular file is refused. Without it (files of our own, in our folders), a
+    symlink or anything else found there is replaced, never followed."""
     import tempfile  # loads random and shutil: only when a file is written
 
-    kind = _existing_kind(path)
-    if _streams(kind):
-        _write_through(path, text)
-        return
-    if kind is not None and kind != stat.S_IFREG:
-        raise UsageError(f"cannot write {path}: it is not a regular file, a device or a FIFO")
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))
+    if named_by_user:
+        kind = _existing_kind(path)
+        if _streams(kind):
+            _write_through(path, text)
+            return
+        if kind is not None and kind != stat.S_IFREG:
+            raise UsageError(f"cannot write {path}: it is not a regular file, a device or a FIFO")
+        if path.is_symlink():
+            path = Path(os.path.realpath(path))
     folder = path.parent  # "." for a bare name
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
