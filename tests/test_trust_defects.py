@@ -679,3 +679,21 @@ def test_inspect_min_ttl_without_check_is_a_usage_error_like_mint(
     checked = tvm(*args, "--check", env=key_env)
     assert checked.returncode == 0, checked.stderr
 
+
+@pytest.mark.parametrize("typer_path", [False, True], ids=["fast", "typer"])
+@pytest.mark.parametrize("form", ["json", "raw", "text", None])
+def test_env_var_with_a_form_that_names_no_variable_is_exit_2_before_minting(
+    key_env: dict[str, str], emulator: Emulator, typer_path: bool, form: str | None
+) -> None:
+    calls = emulator.service.calls
+    args = ["mint", "chat-reader", "-c", str(EXAMPLE), "--env-var", "FOO"]
+    args += ["-o", form] if form else []
+    result = tvm(*args, *(["--debug"] if typer_path else []), env=key_env)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "error: --env-var goes with --output env, fish, powershell, dotenv or github" in (
+        result.stderr
+    )
+    assert emulator.service.calls == calls
+    named = tvm(*args[:4], "--env-var", "FOO", "-o", "env", env=key_env)
+    assert named.returncode == 0, named.stderr
+    assert named.stdout.startswith("export FOO=")

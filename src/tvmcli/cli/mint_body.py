@@ -33,6 +33,7 @@ class OutputFormat(str, enum.Enum):
 
 
 SHELL_FORMS = (OutputFormat.env, OutputFormat.fish, OutputFormat.powershell, OutputFormat.dotenv)
+NAMED_FORMS = (*SHELL_FORMS, OutputFormat.github)  # the forms that name a variable
 
 
 def token_json(token: Token) -> dict[str, object]:
@@ -51,7 +52,7 @@ class MintArgs(NamedTuple):
     expires_in: str | None = None
     token_id: str | None = None
     output_format: OutputFormat | None = None
-    env_var: str = envvars.DEFAULT_TOKEN_VARIABLE
+    env_var: str | None = None  # None: not given (MOMENTO_API_KEY where a form names one)
     out: Path | None = None
     github_env: bool = False
     reuse: bool = False
@@ -69,9 +70,15 @@ class MintArgs(NamedTuple):
 
 
 def deliver(args: MintArgs) -> None:
-    profile, output_format, env_var = args.profile, args.output_format, args.env_var
+    profile, output_format = args.profile, args.output_format
     out = None if args.out is None or str(args.out) == "-" else args.out  # '-': stdout
     github_file = _github_target(output_format, args.github_env, out)
+    if args.env_var is not None and output_format not in NAMED_FORMS:
+        raise UsageError(
+            "--env-var goes with --output env, fish, powershell, dotenv or github: "
+            f"--output {output_format.value if output_format else 'raw or text'} names no variable"
+        )
+    env_var = args.env_var or envvars.DEFAULT_TOKEN_VARIABLE
     for destination in (out, github_file):
         if destination is not None:
             check_writable(destination)

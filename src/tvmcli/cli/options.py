@@ -161,6 +161,18 @@ EnvVarOption = Annotated[
         metavar="NAME",
     ),
 ]
+# mint's: None when not given, so an --env-var that the output form would ignore is an error.
+MintEnvVarOption = Annotated[
+    str | None,
+    typer.Option(
+        "--env-var",
+        help="With --output env, fish, powershell, dotenv or github: the variable that "
+        "receives the token (default MOMENTO_API_KEY); its expiry goes in "
+        "MOMENTO_TOKEN_EXPIRES_AT.",
+        metavar="NAME",
+        show_default=False,
+    ),
+]
 ReuseOption = Annotated[
     bool,
     typer.Option(
