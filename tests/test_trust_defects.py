@@ -697,3 +697,21 @@ def test_env_var_with_a_form_that_names_no_variable_is_exit_2_before_minting(
     named = tvm(*args[:4], "--env-var", "FOO", "-o", "env", env=key_env)
     assert named.returncode == 0, named.stderr
     assert named.stdout.startswith("export FOO=")
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, -signal.SIGTERM)])
+def test_the_foreground_emulator_ends_by_its_signal_like_serve(sig: int, code: int) -> None:
+    process = subprocess.Popen(
+        [str(BIN / "momento-tvm"), "emulator", "--port", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("Endpoint")
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=15)
+    assert process.returncode == code, stderr
+    assert "stopped: 0 calls" in stderr
+    assert "Traceback" not in stderr

@@ -164,10 +164,13 @@ def emulator(
     """
     # Before anything is printed: whoever reads the endpoint may signal at once.
     stop_signal = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda signum, frame: stop_signal.set())
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+    stopped_by: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        stopped_by.append(signum)
+        stop_signal.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
             server, api_key, log_file = _start(
@@ -191,6 +194,11 @@ def emulator(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if stopped_by:
+        # Stopped, then ended by that signal as `serve` is: 130 for Ctrl-C, 143 for SIGTERM
+        # in a shell (it exited 0, which read as "finished normally").
+        signal.raise_signal(stopped_by[0])
+        raise typer.Exit(128 + stopped_by[0])  # the signal was ignored where we started
 
 
 def _announce(
