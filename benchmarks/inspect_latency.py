@@ -10,12 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import tvmcli
 from benchkit import compile_package, interleaved_medians
 from tvmcli.config.file import load_config
 from tvmcli.credentials.decoding import Kind
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
-from tvmcli.minting.client import mint_once
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -38,7 +38,7 @@ def main() -> None:
     profile = load_config(ROOT / "profiles.example.toml").profile("chat-writer")
     with Emulator(rate_limit=0) as emulator:
         key = ApiKey(emulator.issue_api_key(), emulator.endpoint, "benchmark", Kind.V2_API_KEY)
-        token = mint_once(key, profile.statements, profile.expires_in, profile.token_id).auth_token
+        token = tvmcli.mint(profile, api_key=key).auth_token
 
     ours_cmd = [str(BIN / "momento-tvm"), "inspect", token]
     bare_cmd = [sys.executable, "-c", BARE_DECODER, token]

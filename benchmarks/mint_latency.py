@@ -1,11 +1,16 @@
-"""Median wall time of `momento-tvm mint` against two baselines doing the same mint:
+"""The CLI at the interpreter's floor (issue 25): every ratio of its table in one run.
 
-- the floor: a script that imports only grpc and the wire types and makes the same
-  GenerateDisposableToken call (target: momento-tvm / floor <= 1.3);
-- the SDK: a minimal script using Momento's Python SDK (target: <= 1.2).
+- a reuse hit: `mint chat-reader --reuse`, the token cached, vs `python -c` (target <= 3x);
+- a mint against the emulator vs the floor script, grpc + wire types only (<= 1.1);
+- a mint against a plain grpcio server (`PlainTokenServer`) vs the floor script (<= 1.1);
+- a mint vs a minimal script on Momento's Python SDK (<= 1.2);
+- `--help` (<= 0.06 s; `--version` beside it);
+- `inspect TOKEN` vs `python -c` (keep: 2.2x when issue 25 was filed).
 
-All run as fresh subprocesses against one in-process emulator (rate limit off), interleaved so
-that machine noise hits them alike.
+Two token services: the in-process emulator (rate limit off) and a plain grpcio server that
+answers every GenerateDisposableToken at once (real Momento is neither). All commands run as
+fresh subprocesses, interleaved in pairs so that machine noise hits both alike; the package is
+compiled first (benchkit.compile_package).
 
     .venv/bin/python benchmarks/mint_latency.py [--runs 21]
 """
@@ -15,9 +20,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+import time
+from concurrent import futures
 from pathlib import Path
 
+import grpc
+from momento_wire_types import token_pb2, token_pb2_grpc
+
+import tvmcli
 from benchkit import compile_package, interleaved_medians
+from tvmcli.config.file import load_config
+from tvmcli.credentials.jwtcodec import sign_hs256
 from tvmcli.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,39 +81,81 @@ with grpc.insecure_channel(os.environ["MOMENTO_ENDPOINT"]) as channel:
 print(response.api_key)
 """
 
+BASELINE = [sys.executable, "-c", "print(0)"]  # `python -c pass`, plus the line timed() wants
+
+
+class PlainTokenServer(token_pb2_grpc.TokenServicer):
+    """A token service in plain grpcio: no checks, no emulator, one answer for every call."""
+
+    def __init__(self) -> None:
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        token_pb2_grpc.add_TokenServicer_to_server(self, self.server)  # type: ignore[no-untyped-call]
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+
+    def GenerateDisposableToken(
+        self, request: token_pb2._GenerateDisposableTokenRequest, context: object
+    ) -> token_pb2._GenerateDisposableTokenResponse:
+        valid_until = int(time.time()) + request.expires.valid_for_seconds
+        inner = sign_hs256({"exp": valid_until, "t": "d"}, b"plain-server-secret-0123456789ab")
+        return token_pb2._GenerateDisposableTokenResponse(api_key=inner, valid_until=valid_until)
+
+    def __enter__(self) -> PlainTokenServer:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop(grace=None)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
     args = parser.parse_args()
+    runs = args.runs
 
     compile_package()
-    with Emulator(rate_limit=0) as emulator:
+    tvm = str(BIN / "momento-tvm")
+    config = ["--config", str(ROOT / "profiles.example.toml")]
+    mint_cmd = [tvm, "mint", "chat-reader", *config, "--output", "raw"]
+    floor_cmd = [sys.executable, "-c", FLOOR_SCRIPT]
+    rows = []
+    with (
+        tempfile.TemporaryDirectory() as cache,
+        Emulator(rate_limit=0) as emulator,
+        PlainTokenServer() as plain,
+    ):
         env = {
             **os.environ,
             "MOMENTO_API_KEY": emulator.issue_api_key(),
             "MOMENTO_ENDPOINT": emulator.endpoint,
+            "XDG_CACHE_HOME": cache,
         }
-        ours_cmd = [
-            str(BIN / "momento-tvm"),
-            "mint",
-            "chat-reader",
-            "--config",
-            str(ROOT / "profiles.example.toml"),
-            "--output",
-            "raw",
-        ]
-        sdk_cmd = [sys.executable, "-c", SDK_SCRIPT]
-        floor_cmd = [sys.executable, "-c", FLOOR_SCRIPT]
-        ours_median, floor_median = interleaved_medians(ours_cmd, floor_cmd, args.runs, env)
-        ours_again, sdk_median = interleaved_medians(ours_cmd, sdk_cmd, args.runs, env)
+        hit, floor = interleaved_medians([*mint_cmd, "--reuse"], BASELINE, runs, env)
+        rows.append(("mint --reuse, a hit", hit, "python -c", floor, "<= 3x"))
+        ours, floor = interleaved_medians(mint_cmd, floor_cmd, runs, env)
+        rows.append(("mint, emulator", ours, "floor script", floor, "<= 1.1"))
+        plain_env = {**env, "MOMENTO_ENDPOINT": f"127.0.0.1:{plain.port}"}
+        ours, floor = interleaved_medians(mint_cmd, floor_cmd, runs, plain_env)
+        rows.append(("mint, plain grpcio", ours, "floor script", floor, "<= 1.1"))
+        ours, sdk = interleaved_medians(mint_cmd, [sys.executable, "-c", SDK_SCRIPT], runs, env)
+        rows.append(("mint, emulator", ours, "SDK script", sdk, "<= 1.2"))
+        example = load_config(ROOT / "profiles.example.toml")
+        key = env["MOMENTO_API_KEY"]
+        token = tvmcli.mint("chat-reader", config=example, api_key=key, endpoint=emulator.endpoint)
+        help_time, version = interleaved_medians([tvm, "--help"], [tvm, "--version"], runs, env)
+        rows.append(("--help", help_time, "--version", version, "<= 0.06 s"))
+        ours, floor = interleaved_medians([tvm, "inspect", token.auth_token], BASELINE, runs, env)
+        rows.append(("inspect", ours, "python -c", floor, "keep (2.2x)"))
 
-    print(f"runs: {args.runs} each, interleaved in pairs")
-    print(f"momento-tvm mint median: {ours_median * 1000:.0f} ms (and {ours_again * 1000:.0f} ms)")
-    print(f"floor script median:     {floor_median * 1000:.0f} ms (grpc + wire types only)")
-    print(f"SDK script median:       {sdk_median * 1000:.0f} ms")
-    print(f"ratio (momento-tvm / floor): {ours_median / floor_median:.2f}  (target <= 1.3)")
-    print(f"ratio (momento-tvm / SDK):   {ours_again / sdk_median:.2f}  (target <= 1.2)")
+    print(f"runs: {runs} of each, interleaved in pairs; medians")
+    print(f"{'command':22} {'ours':>7}  {'baseline':14} {'':>7}  {'ratio':>6}  target")
+    for name, ours, baseline, theirs, target in rows:
+        ratio = f"{ours / theirs:.2f}x" if not target.endswith(" s") else f"{ours:.3f}s"
+        print(f"{name:22} {ms(ours):>7}  {baseline:14} {ms(theirs):>7}  {ratio:>6}  {target}")
 
 
 if __name__ == "__main__":

@@ -77,10 +77,13 @@ def serve(
     timeout: float = 5.0,
     state_dir: Path | None = None,
     authenticator: Authenticator | None = None,
+    web_endpoint: str | None = None,
 ) -> Iterator[Running]:
     """The real app under uvicorn on 127.0.0.1:0, minting from `emulator` over gRPC."""
     text = textwrap.dedent(profiles_toml) + "\n" + textwrap.dedent(server_toml)
     config = parse_config(text, Path("test.toml"))
+    if web_endpoint is not None:  # as `serve` sets it from --emulator-web or the environment
+        config = config.with_server(web_endpoint=web_endpoint)
     environment = {"TEST_BEARER": BEARER, **(env or {})}
     generated = generated_bearer_token(config.server, environment, state_dir or Path("state"))
     api_key = ApiKey(

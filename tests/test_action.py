@@ -191,3 +191,11 @@ def test_the_readme_example_runs(tmp_path: Path, emulator: Emulator, github: Pro
     )
     assert result.returncode == 0, result.stderr
     assert job_env["MOMENTO_API_KEY"] not in result.stdout + result.stderr
+
+
+def test_the_readme_shows_the_action_with_real_inputs() -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    [steps] = [yaml.safe_load(b) for b in blocks if "/momento-tvm@v1" in b]
+    [uses] = [step for step in steps if step.get("uses", "").endswith("/momento-tvm@v1")]
+    assert set(uses["with"]) <= set(ACTION["inputs"])
+    assert "profile" in uses["with"]

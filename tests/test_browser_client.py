@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.chromium import AWAIT_SCENARIO, chromium
+from tests.docs import all_text
 from tests.serving import BEARER, Running, serve
 from tests.test_browser import page_server
 from tvmcli.emulator import Emulator
@@ -330,8 +331,10 @@ def test_network_errors_are_retried_until_the_token_expires_then_token_rejects(
 def test_the_readmes_module_script_example_runs_as_written(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    [example] = re.findall(r"```html\n(<script type=\"module\">.*?</script>)\n```", readme, re.S)
+    # The README's example, the same as the browser page's
+    found = re.findall(r"```html\n(<script type=\"module\">.*?</script>)\n```", all_text(), re.S)
+    assert len(found) == 2
+    [example] = set(found)
     page = [""]
     with page_server(page) as origin, serve(emulator, server_toml(origin), PROFILES) as server:
         report = (
@@ -350,3 +353,41 @@ def test_the_readmes_module_script_example_runs_as_written(
         with chromium(tmp_path / "chromium") as browser:
             result = browser.page_result(origin + "/")
     assert result == {"got": True, "off": "function"}
+
+
+def test_credential_props_against_momento_carry_the_token_and_no_endpoints(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Without webEndpoint (a server minting from Momento) the Web SDK finds the endpoints in
+    the token: credentialProps() is {authToken} alone; credentialPropsOf adds overrides only for
+    a webEndpoint (test_js_sdks.py runs the Web SDK through them against the emulator)."""
+    body = """
+  const { credentialPropsOf } = await import(server + "/client.js");
+  const source = new TvmTokenSource({ url, headers });
+  const props = await source.credentialProps();
+  const token = await source.token();
+  source.close();
+  let refused = null;
+  try { credentialPropsOf({}); } catch (e) { refused = e.name; }
+  return {
+    keys: Object.keys(props),
+    same: props.authToken === token.authToken,
+    withWeb: credentialPropsOf({ authToken: "t", webEndpoint: "http://127.0.0.1:9" }),
+    refused,
+  };
+"""
+    result, _ = run_page(emulator, tmp_path, body)
+    web = "http://127.0.0.1:9"
+    assert result == {
+        "keys": ["authToken"],
+        "same": True,
+        "withWeb": {
+            "authToken": "t",
+            "endpointOverrides": {
+                "cacheEndpoint": web,
+                "controlEndpoint": web,
+                "tokenEndpoint": web,
+            },
+        },
+        "refused": "TypeError",
+    }

@@ -76,7 +76,7 @@ def test_ctrl_c_exits_130() -> None:
     assert CliRunner().invoke(app_raising(KeyboardInterrupt()), []).exit_code == 130
 
 
-# -- the hint line the README promises, where there is something to do -------------------------
+# -- the hint line docs/exit-codes.md promises, where there is something to do -----------------
 
 
 def test_broken_toml_comes_with_a_hint(tmp_path: pytest.TempPathFactory) -> None:

@@ -72,25 +72,24 @@ def test_mint_text_summary_shows_profile_endpoint_expiry_and_token(
     assert parse_credential(lines["Token"]).kind is Kind.DISPOSABLE_TOKEN
 
 
-def test_expires_in_and_token_id_flags_override_the_profile(
+def test_expires_in_overrides_the_profile_and_a_profiles_token_id_is_final(
     cli: Cli, emulator_env: Emulator, profiles_file: Path
 ) -> None:
-    result = cli(
-        "mint",
-        "chat-writer",
-        "-c",
-        str(profiles_file),
-        "-e",
-        "90s",
-        "--token-id",
-        "job-1",
-        "-o",
-        "json",
+    fixed = cli(
+        "mint", "chat-writer", "-c", str(profiles_file), "-e", "90s", "--token-id", "job-1",
+        "-o", "json",
+    )  # fmt: skip
+    assert fixed.exit_code == 0
+    assert json.loads(fixed.stdout)["tokenId"] == "ci-bot"
+    assert "profile chat-writer fixes its token id (ci-bot); --token-id is ignored" in (
+        fixed.stderr
     )
-    body = json.loads(result.stdout)
-    assert body["tokenId"] == "job-1"
     received = emulator_env.service.received[-1]
-    assert (received.valid_for_seconds, received.token_id) == (90, "job-1")
+    assert (received.valid_for_seconds, received.token_id) == (90, "ci-bot")
+    free = cli("mint", "chat-reader", "-c", str(profiles_file), "--token-id", "job-1", "-o", "json")
+    assert json.loads(free.stdout)["tokenId"] == "job-1"
+    assert free.stderr == ""
+    assert emulator_env.service.received[-1].token_id == "job-1"
 
 
 def test_mint_refuses_expiry_over_25_hours(

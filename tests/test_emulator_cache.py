@@ -22,11 +22,11 @@ from momento.responses import (
 from momento_wire_types import cacheclient_pb2 as pb
 from momento_wire_types import cacheclient_pb2_grpc
 
+import tvmcli
 from tvmcli.config.file import parse_config
 from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
-from tvmcli.minting.client import mint_once
 
 PROFILES = """
 [profiles.state-rw]
@@ -57,7 +57,7 @@ def token_for(emulator: Emulator, profile: str, lifetime: int = 300) -> str:
     the envelope and presents its inner key."""
     chosen = parse_config(PROFILES, Path("p.toml")).profile(profile)
     key = ApiKey(emulator.issue_api_key(), emulator.endpoint, "test", Kind.V2_API_KEY)
-    envelope = mint_once(key, chosen.statements, lifetime).auth_token
+    envelope = tvmcli.mint(chosen, expires_in=lifetime, api_key=key).auth_token
     return parse_credential(envelope).secret
 
 
@@ -211,3 +211,15 @@ def test_the_cache_can_be_made_unavailable_and_come_back(
     assert getattr(response, "error_code", None) is MomentoErrorCode.SERVER_UNAVAILABLE
     emulator.cache.available = True
     assert isinstance(admin.get("state", "k"), CacheGet.Miss)
+
+
+def test_a_denial_keeps_momentos_wording_and_says_why(emulator: Emulator) -> None:
+    reader = token_for(emulator, "state-ro")
+    with client(emulator, reader) as ro:
+        response = ro.set_if_not_exists("state", "k", "v")
+    assert denied(response)
+    message = str(getattr(response, "inner_exception", ""))
+    assert "Insufficient permissions to perform an operation on a cache: statement 1 allows " in (
+        message
+    )
+    assert "read-only here; a conditional write needs read-write" in message

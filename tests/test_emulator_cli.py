@@ -87,7 +87,7 @@ def test_the_printed_python_sdk_form_reaches_the_emulator() -> None:
 def test_the_printed_js_sdk_form_names_every_endpoint_and_a_v1_key() -> None:
     """JS SDK 1.118: fromString refuses a v2 key and baseEndpoint prefixes cache./token., so the
     form that reaches a local server is a v1 key with all three endpoints overridden (checked
-    by hand against @gomomento/sdk 1.118.1; the JS SDK is not installed for the tests)."""
+    with @gomomento/sdk 1.118.1 in test_js_sdks.py, which mints with this very form)."""
     rows, process = foreground_rows()
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=10)
@@ -125,7 +125,7 @@ def test_background_start_keeps_the_terminal_quiet_and_logs_to_a_file(tmp_path: 
     log = log_file.read_text()
     assert "minted token_id=- statements=1" in log
     assert "stop with: kill" in log
-    assert "stopped: 1 call, 1 mint, no refusals" in log
+    assert "stopped: 1 call, 1 mint, no refusals; topics: 0 publishes, 0 subscriptions" in log
 
 
 def test_a_failed_background_start_fails_the_eval_and_clears_stale_values(tmp_path: Path) -> None:
@@ -223,3 +223,107 @@ def test_the_stop_line_is_a_sentence(tmp_path: Path) -> None:
     log = (tmp_path / "momento-tvm" / "emulator.log").read_text()
     assert "stopped: 2 calls, 1 mint, refusals: UNAVAILABLE 1" in log
     assert "{" not in log
+
+
+def test_print_env_exports_the_web_endpoint_and_it_serves_grpc_web(tmp_path: Path) -> None:
+    """--web-port and --web-origin as given; the exported URL answers a gRPC-web mint from the
+    allowed origin."""
+    import base64
+    import struct
+
+    import httpx
+
+    from tests.test_emulator_grpc_web import mint_request, parse_answer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        web_port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [
+            *(TVM, "emulator", "--print-env", "--quiet", "--web-port", str(web_port)),
+            *("--web-origin", "https://chat.test", "--log-file", str(tmp_path / "log")),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        env = dict(re.findall(r"export (\w+)='?([^'\n]*)'?", process.stdout.read()))
+        web = env["MOMENTO_TVM_EMULATOR_WEB_ENDPOINT"]
+        assert web == f"http://127.0.0.1:{web_port}"
+        key = parse_credential(env["MOMENTO_API_KEY"]).secret
+        request = mint_request(env["MOMENTO_API_KEY"])
+        response = httpx.post(
+            f"{web}/token.Token/GenerateDisposableToken",
+            content=base64.b64encode(struct.pack(">BI", 0, len(request)) + request),
+            headers={
+                "content-type": "application/grpc-web-text",
+                "origin": "https://chat.test",
+                "authorization": key,
+            },
+            timeout=10,
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+    assert response.headers["access-control-allow-origin"] == "https://chat.test"
+    _, trailers = parse_answer(response.content, text=True)
+    assert trailers["grpc-status"] == "0"
+
+
+def test_the_web_sdk_form_names_the_web_endpoint_for_every_endpoint() -> None:
+    process = subprocess.Popen(
+        [TVM, "emulator", "--rate-limit", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or ()]).start()
+    rows: dict[str, str] = {}
+    try:
+        while "Web SDK" not in rows:
+            label, _, value = lines.get(timeout=15).strip().partition("  ")
+            rows[label] = value.strip()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10)
+    web = rows["Web endpoint"].split()[0]
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", web)
+    assert web != f"http://{rows['Endpoint']}"
+    assert rows["Web SDK"] == (
+        "CredentialProvider.fromDisposableToken({authToken, endpointOverrides: "
+        f'{{cacheEndpoint: "{web}", controlEndpoint: "{web}", tokenEndpoint: "{web}"}}}})'
+    )
+
+
+def test_a_taken_web_port_fails_the_eval_and_unsets_the_web_endpoint(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = bash(
+            f"""
+            export MOMENTO_TVM_EMULATOR_WEB_ENDPOINT=http://127.0.0.1:1 MOMENTO_API_KEY=stale
+            eval "$(momento-tvm emulator --web-port {port} --print-env --quiet &)" || echo failed
+            echo "web=${{MOMENTO_TVM_EMULATOR_WEB_ENDPOINT-unset}} key=${{MOMENTO_API_KEY-unset}}"
+            """,
+            tmp_path,
+        )
+    assert "failed" in result.stdout
+    assert "web=unset key=unset" in result.stdout
+    assert f"cannot listen on 127.0.0.1:{port} (--web-port): the port is in use" in result.stderr
+
+
+def test_a_web_origin_that_is_not_an_origin_is_a_usage_error() -> None:
+    result = subprocess.run(
+        [TVM, "emulator", "--web-origin", "chat.test/app"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--web-origin 'chat.test/app': an origin is scheme://host[:port]" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -180,3 +180,90 @@ def test_mint_from_agrees_either_way(
 )
 def test_anything_unusual_goes_to_typer(args: list[str]) -> None:
     assert fast.run(args) is None
+
+
+CHILD = (
+    "import json, os, sys; json.dump({name: os.environ.get(name) is not None for name in "
+    "('MOMENTO_API_KEY', 'MOMENTO_TOKEN_EXPIRES_AT', 'CHAT')}, sys.stdout); sys.exit(3)"
+)
+
+
+@pytest.mark.parametrize("reuse", [[], ["--reuse"]])
+def test_exec_fast_path_and_typer_command_agree(
+    reuse: list[str], emulator_env: Emulator, profiles_file: Path
+) -> None:
+    """Plain `exec` arguments take the fast path; `--debug` sends the same call through Typer.
+    Both run the command with the same environment and exit status."""
+    import subprocess
+    import sys
+
+    tvm = str(Path(sys.executable).parent / "momento-tvm")
+    head = [tvm, "exec", "chat-reader", "-c", str(profiles_file), "--env-var", "CHAT", *reuse]
+    tail = ["--", sys.executable, "-c", CHILD]
+    fast_run = subprocess.run([*head, *tail], capture_output=True, text=True, check=False)
+    typer_run = subprocess.run(
+        [*head, "--debug", *tail], capture_output=True, text=True, check=False
+    )
+    assert fast_run.returncode == typer_run.returncode == 3
+    assert json.loads(fast_run.stdout) == json.loads(typer_run.stdout)
+    assert json.loads(fast_run.stdout) == {
+        "MOMENTO_API_KEY": False,  # the minting key does not reach the command
+        "MOMENTO_TOKEN_EXPIRES_AT": True,
+        "CHAT": True,
+    }
+    assert emulator_env.service.stats()["mints"] == (1 if reuse else 2)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["exec", "chat-reader"],  # no '--': Typer explains
+        ["exec", "chat-reader", "--help", "--", "true"],
+        ["exec", "chat-reader", "-o", "json", "--", "true"],  # a mint-only option
+        ["exec", "--", "true"],  # no profile
+    ],
+)
+def test_unusual_exec_arguments_go_to_typer(argv: list[str]) -> None:
+    assert fast.run(argv) is None
+
+
+@pytest.mark.parametrize("prog", ["momento-tvm", "tvm"])
+def test_top_level_help_is_typers(prog: str) -> None:
+    """The fast path's `--help` is Typer's text, for both program names. When a command or an
+    app option changes, this fails and prints Typer's text for `cli/help_text.py`."""
+    from typer.testing import CliRunner
+
+    from tvmcli.cli import help_text
+    from tvmcli.cli.app import app
+
+    typer = CliRunner().invoke(app, ["--help"], prog_name=prog, env={"COLUMNS": "80"})
+    assert typer.exit_code == 0
+    assert help_text.TEXT.format(prog=prog) == typer.stdout, (
+        "cli/help_text.py is stale; Typer prints:\n" + typer.stdout
+    )
+
+
+def test_help_takes_the_fast_path_only_where_click_would_wrap_it_alike(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tvmcli.cli import help_text
+
+    monkeypatch.setenv("COLUMNS", "120")
+    assert run_fast(["--help"], capsys) == (0, help_text.TEXT.format(prog="momento-tvm"), "")
+    assert run_fast(["-h"], capsys)[0] == 0
+    monkeypatch.setenv("COLUMNS", "79")
+    assert fast.run(["--help"]) is None  # Typer wraps it for the narrow terminal
+    assert fast.run(["--help", "--debug"]) is None
+
+
+def test_help_from_the_installed_script_is_the_same_either_way() -> None:
+    import subprocess
+    import sys
+
+    tvm = str(Path(sys.executable).parent / "momento-tvm")
+    fast_help = subprocess.run([tvm, "--help"], capture_output=True, text=True, check=True)
+    typer_help = subprocess.run(
+        [tvm, "--debug", "--help"], capture_output=True, text=True, check=True
+    )
+    assert fast_help.stdout == typer_help.stdout
+    assert fast_help.stdout.startswith("Usage: momento-tvm [OPTIONS] COMMAND [ARGS]...")

@@ -6,7 +6,7 @@ the emulator over gRPC.
 Whatever arrives: no 500, no traceback or internal error in the logs, only statuses from the
 documented set, an error body of the documented shape, no secret in any answer, and no raw
 control character in the access log. Each test counts the requests it really sent; together
-they send at least 2,500 (README, "Security").
+they send at least 2,500 (docs/security.md).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from tests.test_oidc import COGNITO_CLIENT, COGNITO_ISSUER, GROUPS, JwksServer, 
 from tvmcli.config.passwords import hash_password
 from tvmcli.emulator import Emulator
 
-# The statuses the README documents for the vending API (400 includes uvicorn's own answer to
-# a request it cannot parse).
+# The statuses docs/serve/index.md documents for the vending API (400 includes uvicorn's own
+# answer to a request it cannot parse).
 DOCUMENTED = {200, 400, 401, 403, 404, 405, 411, 413, 429, 431, 502, 503, 504}
 COUNTS = {"bearer": 900, "jwt": 700, "trust": 300, "basic": 300, "proxied": 400}
 

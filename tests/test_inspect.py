@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
+import tvmcli
 from tvmcli.config.file import load_config
 from tvmcli.credentials import jwtcodec
 from tvmcli.credentials.decoding import Kind, make_envelope
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator
-from tvmcli.minting.client import mint_once
 
 Cli = Callable[..., Result]
 EXAMPLE = Path(__file__).parent.parent / "profiles.example.toml"
@@ -27,9 +27,7 @@ SECRET = b"k" * 32
 def minted(emulator: Emulator, profile: str = "chat-writer", lifetime: int | None = None) -> str:
     chosen = load_config(EXAMPLE).profile(profile)
     key = ApiKey(emulator.issue_api_key(), emulator.endpoint, "test", Kind.V2_API_KEY)
-    return mint_once(
-        key, chosen.statements, lifetime or chosen.expires_in, chosen.token_id
-    ).auth_token
+    return tvmcli.mint(chosen, expires_in=lifetime, api_key=key).auth_token
 
 
 def jwt(claims: dict[str, object]) -> str:

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import Result
 
 from tests.ci_providers import CI_PROFILES, GITHUB_ISSUER, Provider, github_claims, gitlab_claims
+from tests.docs import page
 from tests.serving import Running, serve
 from tests.test_oidc import COGNITO_CLIENT, COGNITO_ISSUER, Key, cognito
 from tvmcli.config.claim_rules import claim_text, fit_token_id, glob_match, render, rule_matches
@@ -604,11 +605,11 @@ def test_a_long_token_id_keeps_its_start_and_a_hash_within_64_bytes() -> None:
 
 
 def test_the_readme_server_example_loads_as_documented() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = page("serve/sign-in.md")
     [block] = [
         b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[server.trust.github]" in b
     ]
-    settings = parse_config(PROFILES + block, Path("README.md")).server
+    settings = parse_config(PROFILES + block, Path("docs/serve/sign-in.md")).server
     github, gitlab = settings.trusts
     assert (github.issuer, github.provider, gitlab.provider) == (GITHUB_ISSUER, "github", "gitlab")
     assert github.rules[1].token_id == "{repository}#{run_id}"

@@ -9,11 +9,12 @@ from typing import Any
 import grpc
 import pytest
 
+from tests.minted import mint_once
 from tvmcli.credentials.decoding import Kind, parse_credential
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.errors import AuthError, ConfigError, ExitCode, TvmError, UnavailableError
-from tvmcli.minting.client import Minter, RetryPolicy, mint_once
+from tvmcli.minting.client import Minter, RetryPolicy
 from tvmcli.minting.tokens import Token
 from tvmcli.permissions.roles import Role
 from tvmcli.permissions.statements import Statement
@@ -46,7 +47,11 @@ def test_minted_token_is_an_envelope_the_sdk_reads(emulator: Emulator) -> None:
 
 
 def test_repr_of_a_minted_token_masks_it(emulator: Emulator) -> None:
-    token = mint_once(key_for(emulator), READ, 60)
+    async def one() -> Token:
+        async with Minter(key_for(emulator)) as minter:
+            return await minter.mint(READ, 60)
+
+    token = asyncio.run(one())
     assert token.auth_token not in repr(token)
     assert repr(token).startswith("Token(profile=None, endpoint=")
 

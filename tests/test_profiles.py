@@ -249,3 +249,20 @@ def test_config_lookup_order(tmp_path: Path) -> None:
     env["MOMENTO_TVM_CONFIG"] = "/from/env.toml"
     assert find_config(None, env, tmp_path) == Path("/from/env.toml")
     assert find_config(Path("flag.toml"), env, tmp_path) == Path("flag.toml")
+
+
+def test_server_and_profile_problems_are_collected_and_worded_alike() -> None:
+    """One collector for the profiles and [server]: an unknown field reads the same in both,
+    with the nearest name and the allowed ones."""
+    text = one_profile('{ role = "read-only", cache = "c" }', 'expire_in = "1h"') + (
+        "\n[server]\nprot = 8700\n"
+    )
+    problems = problems_of(text)
+    assert len(problems) == 2
+    profile, server = problems
+    assert "profile 'p': unknown field 'expire_in'. Did you mean 'expires_in'? Allowed: " in (
+        profile
+    )
+    assert server.startswith(f"{HERE}: [server]: unknown field 'prot'. Did you mean 'port'?")
+    allowed = server.split("Allowed: ")[1].split(", ")
+    assert {"host", "port", "auth"} <= set(allowed)

@@ -1,9 +1,12 @@
-"""The README's shell blocks run in order, as written, in one shell: what a new user does
-reading it top to bottom, against the built-in emulator, in a fresh home folder.
+"""The README's shell blocks, then those of every docs page in the order of mkdocs.yml's nav,
+run in order, as written, in one shell: what a new user does reading the README top to bottom
+and then the reference, against the built-in emulator the First steps start, in a fresh home
+folder.
 
-Every ```sh, ```fish and ```python block outside a section with its own test runs, unless the
-line before it says `<!-- not run in order: REASON -->`. fish blocks run in fish and python
-blocks in this venv's Python, both with the shell's environment at that point.
+Every ```sh, ```fish and ```python block runs, unless the line before it says
+`<!-- not run in order: REASON -->` (a Momento account, a second terminal, a section with its
+own test). fish blocks run in fish and python blocks in this venv's Python, both with the
+shell's environment at that point.
 """
 
 from __future__ import annotations
@@ -18,28 +21,37 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.docs import ROOT, pages
+
 BIN = Path(sys.executable).parent
 RUN = ("sh", "fish", "python")
 FENCE = re.compile(r"(?:<!-- (not run in order: [^>]*?) -->\n)?```(\w+)\n(.*?)```", re.S)
 
 
-def readme_blocks() -> list[tuple[str, str, str | None]]:
-    """(language, body, reason not to run) for every fenced block of those languages."""
-    text = (ROOT / "README.md").read_text()
+Block = tuple[str, str, str, "str | None"]  # page, language, body, reason not to run
+
+
+def doc_blocks(page: Path) -> list[Block]:
+    """(page, language, body, reason not to run) for every fenced block of those languages."""
+    name = str(page.relative_to(ROOT))
     return [
-        (language, body, reason)
-        for reason, language, body in FENCE.findall(text)
+        (name, language, body, reason)
+        for reason, language, body in FENCE.findall(page.read_text(encoding="utf-8"))
         if language in RUN
     ]
 
 
-def shell_script(blocks: list[tuple[str, str, str | None]]) -> str:
+def readme_blocks() -> list[Block]:
+    """The blocks of the README, then of every docs page in nav order."""
+    return [block for page in pages() for block in doc_blocks(page)]
+
+
+def shell_script(blocks: list[Block]) -> str:
     lines = ["set -e"]
-    for number, (language, body, reason) in enumerate(blocks):
+    for number, (page, language, body, reason) in enumerate(blocks):
         if reason:
             continue
-        lines.append(f"echo '### block {number} ({language})' >&2")
+        lines.append(f"echo '### block {number} ({page}, {language})' >&2")
         if language == "sh":
             lines.append(body)
         elif language == "fish":
@@ -51,10 +63,19 @@ def shell_script(blocks: list[tuple[str, str, str | None]]) -> str:
 
 def test_every_block_runs_or_says_why_not() -> None:
     blocks = readme_blocks()
-    skipped = [reason for _, _, reason in blocks if reason]
+    skipped = [reason for *_, reason in blocks if reason]
     assert all(len(reason) > len("not run in order: ") + 10 for reason in skipped)
     assert len(blocks) - len(skipped) >= 10
     assert len(skipped) <= 8
+
+
+def test_the_readme_and_most_pages_have_blocks_that_run() -> None:
+    """The README's First steps start the emulator the pages' blocks use; a page that stops
+    having runnable blocks is a page whose examples nothing checks any more."""
+    running = {page for page, *_, reason in readme_blocks() if not reason}
+    assert {"README.md", "docs/minting.md", "docs/ci.md", "docs/emulator.md"} <= running
+    first = next(body for page, _, body, reason in readme_blocks() if not reason)
+    assert "momento-tvm emulator --print-env" in first
 
 
 def test_the_readme_runs_in_order_as_written(tmp_path: Path) -> None:
@@ -100,3 +121,10 @@ def test_the_readme_runs_in_order_as_written(tmp_path: Path) -> None:
     # the Python SDK reached the emulator with the documented form
     assert "Success" in stdout
     assert (home / ".momento-tvm-complete.bash").exists()
+    # Why was my call refused?: allowed, denied (exit 4) for a profile and for a minted token,
+    # the emulator's key may do everything, and the matrix
+    assert "statement 1 allows subscribe-only on cache chat, every topic" in stdout
+    assert stdout.count("\nexit 4\n") == 2
+    assert "Grant    the token on stdin" in stdout
+    assert "super-user permissions (an API key) allow every call" in stdout
+    assert "What profile chat-writer may do" in stdout

@@ -1,4 +1,5 @@
-"""The README's GitHub Actions and GitLab CI jobs, run step by step as their runners would."""
+"""The docs' GitHub Actions and GitLab CI jobs (docs/ci.md), run step by step as their runners
+would."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.ci_providers import (
     gitlab_claims,
     keyless_server_toml,
 )
+from tests.docs import all_text
 from tests.serving import serve
 from tests.test_token_env import parse_github_file
 from tvmcli.credentials.decoding import Kind, parse_credential
@@ -31,9 +33,9 @@ BIN = Path(sys.executable).parent
 
 
 def readme_yaml(marker: str) -> dict[str, Any]:
-    """The README's yaml block whose first line is `marker`."""
-    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    [block] = [b for b in blocks if b.splitlines()[0] == marker]
+    """The yaml block of the README or the docs whose first line is `marker`."""
+    blocks = re.findall(r"```yaml\n(.*?)```", all_text(), re.S)
+    [block] = {b for b in blocks if b.splitlines()[0] == marker}
     loaded: dict[str, Any] = yaml.safe_load(block)
     return loaded
 

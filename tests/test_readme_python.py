@@ -1,5 +1,5 @@
-"""The README's "Use it from Python" section runs as written, block after block, against the
-emulator."""
+"""The docs' Python library page (docs/python.md) runs as written, block after block, against
+the emulator, and so does the emulator page's cache example."""
 
 from __future__ import annotations
 
@@ -7,17 +7,13 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
+from tests.docs import ROOT, page, section
 from tvmcli.emulator import Emulator
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def python_blocks() -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Use it from Python", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, re.S)
+    return re.findall(r"```python\n(.*?)```", page("python.md"), re.S)
 
 
 def test_the_python_section_runs_as_written(emulator: Emulator) -> None:
@@ -47,14 +43,18 @@ def test_the_python_section_runs_as_written(emulator: Emulator) -> None:
     )
     assert lines[1].startswith("Token(profile='chat-reader', endpoint=")
     assert env["MOMENTO_API_KEY"] not in result.stdout
-    assert lines[2].endswith(" 3 404")
+    assert lines[2] == (
+        "False statement 1 allows subscribe-only here; "
+        "publishing needs publish-subscribe or publish-only"
+    )
+    assert lines[3] == '{ role = "publish-subscribe", cache = "chat", topic = "*" }'
+    assert lines[4].endswith(" 3 404")
     assert emulator.service.stats()["mints"] == 2  # mint(), then the Vendor's one for alice
 
 
 def test_the_emulator_cache_example_reaches_the_emulator(emulator: Emulator) -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Cache calls on the emulator", 1)[1].split("\n## ", 1)[0]
-    [block] = re.findall(r"```python\n(.*?)```", section, re.S)
+    part = section(page("emulator.md"), "## Cache calls on the emulator")
+    [block] = re.findall(r"```python\n(.*?)```", part, re.S)
     check = 'cache.set("c", "k", "v")\nprint(cache.get("c", "k").value_string)\n'
     env = {
         **os.environ,

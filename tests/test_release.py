@@ -294,7 +294,7 @@ def test_changelog_keeps_the_keep_a_changelog_shape() -> None:
     assert groups <= {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}, groups
 
 
-# requirements/dev.lock: what scripts/bootstrap installs
+# requirements/dev.lock and run.lock: what scripts/bootstrap installs
 
 
 def load_script(name: str) -> ModuleType:
@@ -335,6 +335,48 @@ def test_every_pin_of_the_lock_has_a_hash() -> None:
     for entry in entries:
         assert re.search(r"--hash=sha256:[0-9a-f]{64}", entry), entry
     assert "scripts/lock" in LOCK.read_text(encoding="utf-8").splitlines()[1]
+
+
+def lock_entries(lock: Path) -> dict[str, set[str]]:
+    """'name==version' (without its marker) -> its hashes, for each pin of a lock."""
+    joined = re.sub(r"\\\n\s*", " ", lock.read_text(encoding="utf-8"))
+    entries: dict[str, set[str]] = {}
+    for line in joined.splitlines():
+        if line and not line.startswith(("#", " ", "-")):
+            pin = line.split(" --hash", 1)[0].split(";", 1)[0].strip()
+            entries[pin] = set(re.findall(r"--hash=(sha256:[0-9a-f]{64})", line))
+    return entries
+
+
+def test_the_runtime_lock_is_the_dev_locks_pins_for_momento_tvm_alone() -> None:
+    """scripts/demo installs requirements/run.lock; scripts/test later installs dev.lock into the
+    same .venv. So every runtime pin is a dev pin with the same hashes, the runtime lock holds
+    what pyproject's dependencies and build.in ask for, and none of the test tools."""
+    run_lock = lock_entries(ROOT / "requirements" / "run.lock")
+    dev_lock = lock_entries(LOCK)
+    assert run_lock, "requirements/run.lock has no pins: run scripts/lock"
+    for pin, hashes in run_lock.items():
+        assert pin in dev_lock, f"{pin} of run.lock is not pinned so in dev.lock: run scripts/lock"
+        assert hashes, pin
+        assert hashes == dev_lock[pin], pin
+    names = {pin.split("==")[0] for pin in run_lock}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    build_in = (ROOT / "requirements" / "build.in").read_text(encoding="utf-8").splitlines()
+    for text in [*project["dependencies"], *(r for r in build_in if r and r[0] != "#")]:
+        assert Requirement(text).name.lower() in names, f"{text} is not in run.lock"
+    assert not names & {"pytest", "mypy", "ruff", "hypothesis", "mkdocs", "mkdocs-material"}
+    assert "scripts/lock" in (ROOT / "requirements" / "run.lock").read_text().splitlines()[1]
+
+
+def test_bootstrap_refuses_an_unknown_option() -> None:
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "bootstrap"), "--runtime"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (2, "usage: scripts/bootstrap [--run]\n")
 
 
 def test_audit_lists_every_pin_and_summarises_findings(capsys: pytest.CaptureFixture[str]) -> None:

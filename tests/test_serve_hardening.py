@@ -15,6 +15,7 @@ import grpc
 import httpx
 import pytest
 
+import tvmcli
 from tests.serving import AUTH, serve
 from tvmcli.emulator import Emulator, Faults
 
@@ -48,10 +49,10 @@ def test_every_momento_status_is_a_json_error_never_a_500(
 
 
 def test_an_unmapped_status_exits_5_from_the_cli_library_too() -> None:
+    from tvmcli.config.profiles import Profile
     from tvmcli.credentials.decoding import Kind
     from tvmcli.credentials.sources import ApiKey
     from tvmcli.errors import ExitCode, MomentoError, TvmError
-    from tvmcli.minting.client import mint_once
     from tvmcli.permissions.roles import Role
     from tvmcli.permissions.statements import Statement
 
@@ -59,7 +60,7 @@ def test_an_unmapped_status_exits_5_from_the_cli_library_too() -> None:
     with Emulator(rate_limit=0, faults=faults) as emulator:
         key = ApiKey(emulator.issue_api_key(), emulator.endpoint, "test", Kind.V2_API_KEY)
         with pytest.raises(TvmError) as caught:
-            mint_once(key, (Statement(Role.READ_ONLY, "c"),), 60, timeout=1)
+            tvmcli.mint(Profile("p", (Statement(Role.READ_ONLY, "c"),)), api_key=key, timeout=1)
     assert isinstance(caught.value, MomentoError)
     assert caught.value.exit_code is ExitCode.UNAVAILABLE
     assert "UNIMPLEMENTED" in caught.value.message

@@ -565,22 +565,20 @@ def test_the_lambda_readme_saves_the_bearer_it_uses() -> None:
     assert "$(openssl rand" not in text.split("BEARER=", 1)[0]
 
 
-def test_cache_calls_on_the_emulator_come_before_the_emulator_stops() -> None:
-    readme = (ROOT / "README.md").read_text()
-    sections = re.split(r"^## ", readme, flags=re.M)
-    [local] = [s for s in sections if s.startswith("The local token service")]
-    [completion] = [s for s in sections if s.startswith("Shell completion")]
-    assert "### Cache calls on the emulator" in local
+def test_cache_calls_on_the_emulator_are_in_the_emulators_page_not_under_completion() -> None:
+    emulator = (ROOT / "docs" / "emulator.md").read_text()
+    minting = (ROOT / "docs" / "minting.md").read_text()
+    assert "## Cache calls on the emulator" in emulator
+    completion = minting.split("## Shell completion", 1)[1]
     assert "Cache calls" not in completion
-    stop = local.rindex('kill "$MOMENTO_TVM_EMULATOR_PID"\n```')
-    assert local.index("### Cache calls on the emulator") < stop
-    assert "serves only the token service" not in readme
+    assert "serves only the token service" not in emulator
+    assert "The `&` inside the `$(...)` matters" in emulator
 
 
 def test_emulator_help_says_where_the_log_goes_and_to_use_ampersand() -> None:
-    text = " ".join(tvm("emulator", "--help").stdout.split())
-    assert "with --print-env ~/.cache/momento-tvm/emulator.log" in text
-    assert 'eval "$(momento-tvm emulator --print-env &)"; without it the shell waits' in text
+    text = "".join(tvm("emulator", "--help").stdout.split())  # as wrapped, at any width
+    assert "with--print-env~/.cache/momento-tvm/emulator.log" in text
+    assert 'eval"$(momento-tvmemulator--print-env&)";withoutittheshellwaits' in text
 
 
 # 11. Inconsistencies

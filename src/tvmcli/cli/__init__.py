@@ -2,11 +2,12 @@
 
 The only package that imports typer, decides exit codes and renders (through `output`). This
 module stays light: `main` hands the arguments to `fast`, which answers `--version`, `cache
-path`, plain `inspect` and plain `mint` calls without loading Typer; the rest goes to `app`.
+path`, plain `inspect`, `mint` and `exec` calls without loading Typer; the rest goes to `app`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 # Long-running servers keep Python's SIGPIPE handling: a client that goes away must not kill
@@ -22,22 +23,19 @@ def main() -> None:
         _stdout_was_closed()
     from tvmcli.cli.fast import run
 
-    code = run(argv)
+    # The program name picks the completion variable (_TVM_COMPLETE for `tvm`), so completion
+    # installed from either name answers under that name.
+    stem = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    prog = "tvm" if stem == "tvm" else "momento-tvm"
+    code = run(argv, prog)
     if code is not None:
         sys.exit(code)
-    from pathlib import Path
-
     from tvmcli.cli.app import app
 
     try:
-        # The program name picks the completion variable (_TVM_COMPLETE for `tvm`), so
-        # completion installed from either name answers under that name.
         # A bare `momento-tvm` is a request for usage (exit 0), not a usage error (Click's
         # no_args_is_help exits 2).
-        app(
-            args=argv or ["--help"],
-            prog_name="tvm" if Path(sys.argv[0]).stem == "tvm" else "momento-tvm",
-        )
+        app(args=argv or ["--help"], prog_name=prog)
     except OSError as exc:
         # Help, --version and usage text are Click's own writes: a full stdout ends there.
         from tvmcli.cli import output

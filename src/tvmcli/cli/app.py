@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 from tvmcli import __version__
 from tvmcli.cli import (
     cache,
+    can,
     doctor,
     emulator,
     execute,
@@ -132,6 +133,7 @@ app.command(
     "emulator", cls=emulator.EmulatorCommand, epilog=emulator.EPILOG, short_help=emulator.SHORT
 )(emulator.emulator)
 app.command("serve", cls=Command, epilog=serve.EPILOG, short_help=serve.SHORT)(serve.serve)
+app.command("can", cls=Command, epilog=can.EPILOG, short_help=can.SHORT)(can.can)
 app.command("doctor", cls=Command, epilog=doctor.EPILOG, short_help=doctor.SHORT)(doctor.doctor)
 app.command("hash-password", cls=Command, epilog=hash_password.EPILOG)(hash_password.hash_password)
 app.add_typer(profiles.app, name="profiles", short_help=profiles.SHORT)

@@ -25,7 +25,7 @@ from tvmcli.errors import TvmError, UnavailableError
 from tvmcli.system.netaddr import split_host_port
 from tvmcli.system.paths import default_cache_dir
 
-SHORT = "Check the profiles, key, endpoint and clock; say what is wrong."
+SHORT = "Check profiles, key, endpoint and clock; say what is wrong."
 EPILOG = """\b
 Examples:
   momento-tvm doctor
@@ -137,12 +137,18 @@ def _endpoint_check(report: Report, key: ApiKey, timeout: float) -> bool:
 def _mint_check(report: Report, key: ApiKey, timeout: float) -> None:
     from tvmcli.credentials.decoding import parse_credential
     from tvmcli.emulator.service import ISSUER
-    from tvmcli.minting.client import mint_once
+    from tvmcli.minting.client import Minter
+    from tvmcli.minting.tokens import Token
     from tvmcli.server.canary import CANARY, CANARY_LIFETIME
+    from tvmcli.system.syncrun import run_sync
+
+    async def canary() -> Token:
+        async with Minter(key, timeout=timeout) as minter:
+            return await minter.mint(CANARY, CANARY_LIFETIME, None)
 
     sent = time.time()
     try:
-        token = mint_once(key, CANARY, CANARY_LIFETIME, timeout=timeout)
+        token = run_sync(canary)
     except TvmError as error:
         report.failed("mint", error)
         return

@@ -1,4 +1,5 @@
-"""`momento-tvm emulator`: run the local Momento token service until stopped."""
+"""`momento-tvm emulator`: run the local Momento (token service, cache calls, Topics) until
+stopped."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from tvmcli.emulator import Emulator
 
 
-SHORT = "Run a local Momento token service (no account)."
+SHORT = "Run a local Momento: tokens, cache, topics (no account)."
 EPILOG = """\
 \b
 Examples:
@@ -32,19 +33,36 @@ Examples:
   momento-tvm mint chat-reader               # uses the exported key
   kill "$MOMENTO_TVM_EMULATOR_PID"
   momento-tvm emulator --fail-first 2 --latency 200ms
+  momento-tvm emulator --web-port 5051 --web-origin https://chat.test
 """
 
-EXPORTED = (envvars.API_KEY, envvars.ENDPOINT, envvars.EMULATOR_PID)
+EXPORTED = (
+    envvars.API_KEY,
+    envvars.ENDPOINT,
+    envvars.EMULATOR_PID,
+    envvars.EMULATOR_WEB_ENDPOINT,
+)
 # Printed for `eval` when the emulator cannot start: the eval fails (so `set -e` stops) and
 # values from an earlier run cannot send the next command to a dead or real service.
 FAILED_START = f"unset {' '.join(EXPORTED)}; false"
 STOP_HINT = f'kill "${envvars.EMULATOR_PID}"'
 
 
-def env_block(api_key: str, endpoint: str, pid: int) -> str:
+def env_block(api_key: str, endpoint: str, pid: int, web_endpoint: str) -> str:
     return "\n".join(
         f"export {name}={shlex.quote(value)}"
-        for name, value in zip(EXPORTED, (api_key, endpoint, str(pid)), strict=True)
+        for name, value in zip(EXPORTED, (api_key, endpoint, str(pid), web_endpoint), strict=True)
+    )
+
+
+def web_sdk_form(web_endpoint: str) -> str:
+    """The Web SDK (@gomomento/sdk-web) form: it uses endpoint overrides verbatim when they
+    start with http://, so a page reaches the gRPC-web listener with all three named."""
+    overrides = ", ".join(
+        f'{name}Endpoint: "{web_endpoint}"' for name in ("cache", "control", "token")
+    )
+    return (
+        f"CredentialProvider.fromDisposableToken({{authToken, endpointOverrides: {{{overrides}}}}})"
     )
 
 
@@ -53,7 +71,7 @@ def sdk_forms(api_key: str, endpoint: str) -> list[tuple[str, str]]:
     token.HOST:PORT over TLS from MOMENTO_ENDPOINT, which reaches nothing here. Python:
     CredentialProvider with the host and a port other than 443 (plaintext). JS 1.118: fromString
     refuses a v2 key and baseEndpoint adds the same prefixes, so a v1 key and all three
-    endpoints overridden (checked by hand against @gomomento/sdk 1.118.1)."""
+    endpoints overridden (tests/test_js_sdks.py mints with it through @gomomento/sdk 1.118.1)."""
     from tvmcli.credentials.decoding import make_envelope
     from tvmcli.system.netaddr import split_host_port
 
@@ -100,14 +118,33 @@ def emulator(
             show_default=False,
         ),
     ] = None,
+    web_port: Annotated[
+        int,
+        typer.Option(
+            "--web-port",
+            help="Port on 127.0.0.1 of the gRPC-web listener for browsers; 0 picks a free one.",
+            min=0,
+            max=65535,
+        ),
+    ] = 0,
+    web_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--web-origin",
+            help="A page origin allowed to call the gRPC-web listener (repeatable), beside "
+            "http://localhost:* and http://127.0.0.1:*.",
+            metavar="ORIGIN",
+            show_default=False,
+        ),
+    ] = None,
     print_env: Annotated[
         bool,
         typer.Option(
             "--print-env",
-            help="Print export lines for MOMENTO_API_KEY, MOMENTO_ENDPOINT and "
-            "MOMENTO_TVM_EMULATOR_PID, then close stdout. Put & inside the $(...): "
-            'eval "$(momento-tvm emulator --print-env &)"; without it the shell waits for '
-            "the emulator to exit, and seems to hang.",
+            help="Print export lines for MOMENTO_API_KEY, MOMENTO_ENDPOINT, "
+            "MOMENTO_TVM_EMULATOR_PID and MOMENTO_TVM_EMULATOR_WEB_ENDPOINT, then close "
+            'stdout. Put & inside the $(...): eval "$(momento-tvm emulator --print-env &)"; '
+            "without it the shell waits for the emulator to exit, and seems to hang.",
         ),
     ] = False,
     quiet: Annotated[
@@ -160,7 +197,10 @@ def emulator(
     """Run a local Momento token service (gRPC, no account needed) until Ctrl-C or SIGTERM.
 
     It prints an endpoint and an API key it accepts. Point MOMENTO_ENDPOINT and
-    MOMENTO_API_KEY at them and every momento-tvm command works offline.
+    MOMENTO_API_KEY at them and every momento-tvm command works offline. The same port
+    serves Momento's cache calls and Topics (publish, subscribe) to the SDKs, enforcing
+    each token's permissions; a second listener serves them over gRPC-web for Momento's
+    Web SDK in a browser.
     """
     # Before anything is printed: whoever reads the endpoint may signal at once.
     stop_signal = threading.Event()
@@ -175,6 +215,8 @@ def emulator(
         try:
             server, api_key, log_file = _start(
                 port,
+                web_port,
+                web_origin or [],
                 secret_file,
                 print_env,
                 key_expires_in,
@@ -204,20 +246,26 @@ def emulator(
 def _announce(
     server: Emulator, api_key: str, log_file: Path | None, *, print_env: bool, quiet: bool
 ) -> None:
+    web_endpoint = server.web_endpoint or ""
     rows = [("Endpoint", server.endpoint), ("API key", api_key)]
     rows += sdk_forms(api_key, server.endpoint)
+    rows += [
+        ("Web endpoint", f"{web_endpoint} (gRPC-web, for browsers)"),
+        ("Web SDK", web_sdk_form(web_endpoint)),
+    ]
     stop = STOP_HINT if print_env else "Ctrl-C"
     if print_env:
         # stdout is the caller's eval: the env block only; the rest goes to the terminal.
-        output.data(env_block(api_key, server.endpoint, os.getpid()))
+        output.data(env_block(api_key, server.endpoint, os.getpid(), web_endpoint))
         if not quiet:
             output.key_values([*rows, ("Call log", str(log_file)), ("Stop with", stop)], err=True)
         _detach_output(log_file)
     elif not quiet:
         output.key_values(rows)
     logging.getLogger("tvmcli.emulator").info(
-        "listening on %s (rate limit %s/s); stop with: %s",
+        "listening on %s, gRPC-web on %s (rate limit %s/s); stop with: %s",
         server.endpoint,
+        web_endpoint,
         server.service.limiter.limit or "no",
         stop,
     )
@@ -225,6 +273,8 @@ def _announce(
 
 def _start(
     port: int,
+    web_port: int,
+    web_origins: list[str],
     secret_file: Path | None,
     print_env: bool,
     key_expires_in: str | None,
@@ -262,7 +312,14 @@ def _start(
         log_file = folder / "emulator.log"
     _configure_log(log_file)
     faults = Faults(latency=delay, fail_rate=fail_rate, fail_first=fail_first, fail_status=status)
-    server = Emulator(port=port, secret=secret, rate_limit=rate_limit, faults=faults).start()
+    server = Emulator(
+        port=port,
+        secret=secret,
+        rate_limit=rate_limit,
+        faults=faults,
+        web_port=web_port,
+        web_origins=web_origins,
+    ).start()
     return server, server.issue_api_key(expires_in=key_lifetime), log_file
 
 
@@ -306,15 +363,15 @@ def _serve_until_signal(server: Emulator, stop: threading.Event) -> None:
     finally:
         server.stop(grace=1.0)
         logging.getLogger("tvmcli.emulator").info(
-            "stopped: %s", stop_summary(server.service.stats())
+            "stopped: %s", stop_summary(server.service.stats(), server.topics.stats())
         )
 
 
-def stop_summary(stats: dict[str, Any]) -> str:
-    """ "2 calls, 1 mint, refusals: UNAVAILABLE 1" """
+def stop_summary(stats: dict[str, Any], topics: dict[str, Any] | None = None) -> str:
+    """ "2 calls, 1 mint, refusals: UNAVAILABLE 1; topics: 3 publishes, 1 subscription" """
 
-    def count(number: int, noun: str) -> str:
-        return f"{number} {noun}{'' if number == 1 else 's'}"
+    def count(number: int, noun: str, plural: str = "") -> str:
+        return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
     refusals = stats["refusals"]
     refused = (
@@ -322,4 +379,14 @@ def stop_summary(stats: dict[str, Any]) -> str:
         if refusals
         else "no refusals"
     )
-    return f"{count(stats['calls'], 'call')}, {count(stats['mints'], 'mint')}, {refused}"
+    summary = f"{count(stats['calls'], 'call')}, {count(stats['mints'], 'mint')}, {refused}"
+    if topics is not None:
+        summary += (
+            f"; topics: {count(topics['publishes'], 'publish', 'publishes')}, "
+            f"{count(topics['subscriptions'], 'subscription')}"
+        )
+        if topics["refusals"]:
+            summary += ", refusals: " + ", ".join(
+                f"{code} {n}" for code, n in sorted(topics["refusals"].items())
+            )
+    return summary

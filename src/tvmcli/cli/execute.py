@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import errno
-import os
-import sys
 from typing import Any
 
 import typer
 
-from tvmcli.cli import options, output, steps, token_text
-from tvmcli.errors import TvmError, UsageError
+from tvmcli.cli import exec_body, mint_body, options
 from tvmcli.system import envvars
 
 SHORT = "Run a command with a fresh token in its environment."
@@ -23,9 +19,6 @@ Examples:
   momento-tvm exec ci-deploy --from https://tvm.example.com -- ./deploy.sh
 """
 
-# The shell's convention: 127 when COMMAND is not found, 126 when it is found but cannot be run
-# (not executable, a directory, not a program the kernel can start).
-NOT_FOUND, CANNOT_RUN = 127, 126
 _COMMAND = "tvmcli.exec.command"
 
 
@@ -74,38 +67,6 @@ def exec_command(
     found, 126 if it cannot be run), and signals go straight to it: momento-tvm replaces
     itself with COMMAND.
     """
-    command = ctx.meta[_COMMAND]
-    if not command:
-        raise UsageError("no COMMAND after '--': momento-tvm exec PROFILE -- COMMAND [ARGS...]")
-    steps.check_env_var(env_var)
-    seconds = steps.timeout_option(timeout)
-    remote = steps.remote_request(
-        from_url,
-        profile,
-        token_id,
-        id_token_env=id_token_env,
-        audience=audience,
-        bearer_file=bearer_file,
-        local_only=steps.local_only(
-            expires_in, expires_at, config, api_key_file, endpoint, momento_profile
-        ),
-    )
-    removed: tuple[str, ...] = envvars.KEY_VARIABLES
-    if remote is not None:
-        token = steps.obtain_remote_token(remote, timeout=seconds, reuse=reuse, min_ttl=min_ttl)
-        removed += envvars.IDENTITY_VARIABLES + ((id_token_env,) if id_token_env else ())
-    else:
-        request = steps.token_request(config, profile, expires_in, token_id, expires_at)
-        key = steps.api_key(api_key_file, endpoint, momento_profile)
-        token = steps.obtain_token(key, request, timeout=seconds, reuse=reuse, min_ttl=min_ttl)
-    env = token_text.child_environment(
-        dict(os.environ), token.auth_token, token.expires_at, env_var, removed
-    )
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        os.execvpe(command[0], command, env)  # noqa: S606 - argv as given, no shell
-    except OSError as exc:
-        output.error(TvmError(f"cannot run {command[0]!r}: {exc.strerror}"))
-        missing = isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOTDIR
-        raise typer.Exit(NOT_FOUND if missing else CANNOT_RUN) from None
+    arguments = {name: value for name, value in locals().items() if name != "ctx"}
+    code = exec_body.run(mint_body.MintArgs(**arguments), ctx.meta[_COMMAND])
+    raise typer.Exit(code)  # only when the command could not start

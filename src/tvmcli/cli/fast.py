@@ -6,8 +6,14 @@ app then handles it, with the same output and errors. `python -X importtime` sho
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # typing stays unloaded here
+if TYPE_CHECKING:
+    from tvmcli.cli.mint_body import MintArgs
 
-def run(argv: list[str]) -> int | None:
+
+def run(argv: list[str], prog: str = "momento-tvm") -> int | None:
+    if argv in ([], ["--help"], ["-h"]):  # a bare momento-tvm asks for usage: exit 0
+        return _help(prog)
     if argv in (["--version"], ["-V"]):
         from tvmcli.version import __version__
 
@@ -24,34 +30,10 @@ def run(argv: list[str]) -> int | None:
         return fast_main(argv[1:])
     if argv[:1] == ["mint"]:
         return _mint(argv[1:])
+    if argv[:1] == ["exec"] and "--" in argv:
+        split = argv.index("--")
+        return _exec(argv[1:split], argv[split + 1 :])
     return None
-
-
-# mint's options: flag -> (field of MintArgs, takes a value). Anything not here (--help,
-# --debug, a typo) goes to Typer, which prints the same usage errors as always.
-_MINT_OPTIONS = {
-    "--expires-in": ("expires_in", True),
-    "-e": ("expires_in", True),
-    "--token-id": ("token_id", True),
-    "--output": ("output_format", True),
-    "-o": ("output_format", True),
-    "--env-var": ("env_var", True),
-    "--out": ("out", True),
-    "--github-env": ("github_env", False),
-    "--reuse": ("reuse", False),
-    "--min-ttl": ("min_ttl", True),
-    "--config": ("config", True),
-    "-c": ("config", True),
-    "--api-key-file": ("api_key_file", True),
-    "--endpoint": ("endpoint", True),
-    "--momento-profile": ("momento_profile", True),
-    "--timeout": ("timeout", True),
-    "--expires-at": ("expires_at", True),
-    "--from": ("from_url", True),
-    "--id-token-env": ("id_token_env", True),
-    "--audience": ("audience", True),
-    "--bearer-file": ("bearer_file", True),
-}
 
 
 def parse_options(
@@ -84,14 +66,47 @@ def parse_options(
 
 
 def _mint(argv: list[str]) -> int | None:
-    parsed = parse_options(argv, _MINT_OPTIONS)
+    """Anything `mint_flags` does not list (--help, --debug, a typo) goes to Typer, which
+    prints the same usage errors as always."""
+    args = _mint_args(argv, exec_only=False)
+    if args is None:
+        return None
+    from tvmcli.cli.mint_body import deliver
+    from tvmcli.cli.steps import exit_code_of
+
+    return exit_code_of(lambda: deliver(args))
+
+
+def _exec(argv: list[str], command: list[str]) -> int | None:
+    """`exec PROFILE [OPTIONS] -- COMMAND...`: the options before the first `--` as for
+    mint (those `exec` takes); the command is never parsed."""
+    args = _mint_args(argv, exec_only=True)
+    if args is None:
+        return None
+    from tvmcli.cli import exec_body
+    from tvmcli.cli.steps import exit_code_of
+
+    code = 0
+
+    def run() -> None:
+        nonlocal code
+        code = exec_body.run(args, command)
+
+    failed = exit_code_of(run)
+    return failed or code
+
+
+def _mint_args(argv: list[str], *, exec_only: bool) -> MintArgs | None:
+    """The MintArgs of plain arguments, or None for anything Typer should see."""
+    from tvmcli.cli.mint_flags import BY_NAME, EXEC_BY_NAME
+
+    parsed = parse_options(argv, EXEC_BY_NAME if exec_only else BY_NAME)
     if parsed is None or len(parsed[0]) != 1:
         return None
     (profile,), values = parsed
     from pathlib import Path
 
-    from tvmcli.cli.mint_body import MintArgs, OutputFormat, deliver
-    from tvmcli.cli.steps import exit_code_of
+    from tvmcli.cli.mint_body import MintArgs, OutputFormat
 
     try:
         if "output_format" in values:
@@ -104,8 +119,17 @@ def _mint(argv: list[str]) -> int | None:
             if path.is_dir():
                 return None  # Typer says it is a directory
             values[field] = path
-    args = MintArgs(profile, **values)  # type: ignore[arg-type]
-    return exit_code_of(lambda: deliver(args))
+    return MintArgs(profile, **values)  # type: ignore[arg-type]
+
+
+def _help(prog: str) -> int | None:
+    import shutil
+
+    from tvmcli.cli.help_text import MIN_COLUMNS, TEXT
+
+    if shutil.get_terminal_size().columns < MIN_COLUMNS:
+        return None  # click wraps narrower: Typer prints it
+    return _write(TEXT.format(prog=prog).removesuffix("\n"))
 
 
 def _write(line: str) -> int:

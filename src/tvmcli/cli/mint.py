@@ -20,7 +20,7 @@ Examples:
   momento-tvm mint ci-warmup --output dotenv --out .env.momento
   momento-tvm mint ci-warmup --output github --github-env    # in Actions
   momento-tvm mint ci-warmup --reuse --min-ttl 10m -o env    # spare 5/s
-  momento-tvm mint chat-writer -e 30m --token-id build-42 -o json
+  momento-tvm mint chat-reader -e 30m --token-id build-42 -o json
   momento-tvm mint chat-reader --expires-at 2026-12-01T18:00:00Z
   momento-tvm mint ci-deploy --from https://tvm.example.com  # keyless CI
 """

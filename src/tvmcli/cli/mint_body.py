@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from tvmcli.cli import output, steps, token_text
+from tvmcli.cli import mint_flags, output, steps, token_text
 from tvmcli.errors import UsageError
 from tvmcli.system import envvars
 from tvmcli.system.durations import format_relative, iso_utc
@@ -46,7 +46,8 @@ def token_variables(token: Token, env_var: str) -> dict[str, str]:
 
 
 class MintArgs(NamedTuple):
-    """Everything `mint` takes, as parsed by Typer or by the fast path."""
+    """Everything `mint` takes, as parsed by Typer or by the fast path: the profile and one
+    field per `mint_flags.FLAGS` entry."""
 
     profile: str
     expires_in: str | None = None
@@ -109,14 +110,7 @@ def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
         id_token_env=args.id_token_env,
         audience=args.audience,
         bearer_file=args.bearer_file,
-        local_only=steps.local_only(
-            args.expires_in,
-            args.expires_at,
-            args.config,
-            args.api_key_file,
-            args.endpoint,
-            args.momento_profile,
-        ),
+        local_only=mint_flags.local_only(args._asdict()),
     )
     if remote is not None:
         token = steps.obtain_remote_token(

@@ -1,5 +1,5 @@
 """Typer options shared by several commands, and `handle_errors`, which gives a Typer command
-the exit codes of `steps.exit_code_of`."""
+the exit codes of `steps.failure_code` (the ladder `steps.exit_code_of` uses too)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from typer.core import TyperCommand
 
-from tvmcli.cli import output
-from tvmcli.cli.steps import debugging
-from tvmcli.errors import ExitCode, TvmError
+from tvmcli.cli.steps import failure_code
 
 
 class Command(TyperCommand):
@@ -149,7 +147,8 @@ TokenIdOption = Annotated[
     typer.Option(
         "--token-id",
         help="Id baked into the token (at most 64 bytes of UTF-8, printable); subscribers "
-        "see it as the publisher id. Default: the profile's.",
+        "see it as the publisher id. A profile's own token_id is final; this sets one for "
+        "the others.",
         show_default=False,
     ),
 ]
@@ -255,29 +254,18 @@ BearerFileOption = Annotated[
 
 
 def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn the project's errors into a message on stderr and their documented exit code.
-
-    Anything else is a bug: a one-line report (no exception text, which could hold a secret)
-    and exit 1; the traceback only with $MOMENTO_TVM_DEBUG=1 or --debug.
-    """
+    """Give a Typer command the exit codes of `steps.failure_code`, the one error ladder."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except TvmError as err:
-            output.error(err)
-            raise typer.Exit(int(err.exit_code)) from None
         except (typer.Exit, typer.Abort):
             raise
-        except KeyboardInterrupt:
-            from tvmcli.cli import interrupted
-
-            raise typer.Exit(interrupted()) from None
-        except Exception as exc:
-            if debugging():
+        except (Exception, KeyboardInterrupt) as exc:
+            code = failure_code(exc)
+            if code is None:
                 raise
-            output.internal_error(exc)
-            raise typer.Exit(int(ExitCode.INTERNAL)) from None
+            raise typer.Exit(code) from None
 
     return wrapper

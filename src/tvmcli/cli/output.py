@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 from contextlib import contextmanager
 
@@ -79,29 +80,53 @@ def json_data(value: Any) -> None:
     data(json.dumps(value, indent=2, sort_keys=False))
 
 
+def _plain_stderr() -> bool:
+    """Whether stderr gets plain lines: not a terminal, and Rich not forced to style it
+    (FORCE_COLOR). Rich would print the same text there; skipping it spares ~20 ms of imports
+    in scripts (a `--reuse` hit, an error), see CONTRIBUTING's performance notes."""
+    return not sys.stderr.isatty() and not os.environ.get("FORCE_COLOR")
+
+
+_STYLES = {"warning:": "yellow", "error:": "bold red", "hint:": "dim"}
+
+
+def _tell(*lines: tuple[str, str]) -> None:
+    """(label, text) lines on stderr, the text with control characters made visible: plain
+    in scripts, the label styled by Rich on a terminal."""
+    if _plain_stderr():
+        shown = (f"{label} {visible(text)}" if label else visible(text) for label, text in lines)
+        sys.stderr.write("".join(line + "\n" for line in shown))
+        sys.stderr.flush()
+        return
+    console = _console(stderr=True)
+    for label, text in lines:
+        style = _STYLES.get(label)
+        styled = f"[{style}]{label}[/]" if style else label
+        console.print(f"{styled} {escape(text)}" if label else escape(text))
+
+
 def info(message: str) -> None:
-    _console(stderr=True).print(escape(message))
+    _tell(("", message))
 
 
 def warning(message: str) -> None:
-    _console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}")
+    _tell(("warning:", message))
 
 
 def error(err: TvmError) -> None:
-    _err = _console(stderr=True)
-    _err.print(f"[bold red]error:[/] {escape(err.message)}")
-    if isinstance(err, ConfigError):
-        for problem in err.problems:
-            _err.print(f"  - {escape(problem)}")
-    if err.hint:
-        _err.print(f"[dim]hint:[/] {escape(err.hint)}")
+    problems = err.problems if isinstance(err, ConfigError) else ()
+    hint = (("hint:", err.hint),) if err.hint else ()
+    _tell(("error:", err.message), *(("  -", problem) for problem in problems), *hint)
 
 
 def internal_error(exc: BaseException) -> None:
     # The exception's text may hold a secret (a server echo, a parsed file), so only its type.
-    _console(stderr=True).print(
-        f"[bold red]error:[/] internal error ({type(exc).__name__}). "
-        "Rerun with --debug for a traceback, and please report it."
+    _tell(
+        (
+            "error:",
+            f"internal error ({type(exc).__name__}). "
+            "Rerun with --debug for a traceback, and please report it.",
+        )
     )
 
 

@@ -15,6 +15,7 @@ EPILOG = """\
 Examples:
   momento-tvm serve --config momento-tvm.toml
   momento-tvm serve --port 8700
+  momento-tvm serve --emulator-web http://127.0.0.1:5051   # webEndpoint
   BEARER=$(cat ~/.cache/momento-tvm/serve-bearer-token)
   curl -H "Authorization: Bearer $BEARER" \\
        "http://127.0.0.1:8700/token?profile=chat-reader"
@@ -51,6 +52,16 @@ NoCanaryOption = Annotated[
         "Momento accepts the key).",
     ),
 ]
+EmulatorWebOption = Annotated[
+    str | None,
+    typer.Option(
+        "--emulator-web",
+        help="The emulator's gRPC-web URL, added to token answers as webEndpoint for the Web "
+        "SDK. Default: $MOMENTO_TVM_EMULATOR_WEB_ENDPOINT when minting from loopback.",
+        metavar="URL",
+        show_default=False,
+    ),
+]
 AllowOpenOption = Annotated[
     bool, typer.Option("--allow-open", help='Allow auth = "open" on a non-loopback address.')
 ]
@@ -63,6 +74,7 @@ def serve(
     workers: WorkersOption = None,
     allow_open: AllowOpenOption = False,
     no_canary: NoCanaryOption = False,
+    emulator_web: EmulatorWebOption = None,
     config_path: options.ConfigOption = None,
     api_key_file: options.ApiKeyFileOption = None,
     endpoint: options.EndpointOption = None,
@@ -71,7 +83,8 @@ def serve(
     """Serve scoped tokens over HTTP in the Token Vending Machine's JSON shape.
 
     GET /token?profile=NAME answers {"authToken", "expiresAt", "endpoint", "profile",
-    "tokenId"}. Settings come from the [server] table of the profiles file; flags override.
+    "tokenId"} (and "webEndpoint" when minting from the emulator). Settings come from the
+    [server] table of the profiles file; flags override.
     """
     from tvmcli.server import running
     from tvmcli.system.paths import default_cache_dir
@@ -81,6 +94,10 @@ def serve(
     )
     settings = config.server
     key = steps.api_key(api_key_file, endpoint, momento_profile)
+    web_endpoint, web_note = running.web_endpoint_for(emulator_web, os.environ, key.endpoint)
+    if web_endpoint is not None:
+        config = config.with_server(web_endpoint=web_endpoint)
+        settings = config.server
     generated = running.generated_bearer_token(settings, os.environ, default_cache_dir(os.environ))
     bearer_token = generated[0] if generated is not None else None
     from tvmcli.server.app import build_app
@@ -104,8 +121,11 @@ def serve(
         f"Serving {_profiles_phrase(running.served_profiles(config), len(config.profiles))} "
         f"from {config.path}, auth {settings.auth!r}, minting at {key.endpoint}"
         + (f", {settings.workers} workers" if settings.workers > 1 else "")
+        + (f", webEndpoint {web_endpoint}" if web_endpoint else "")
         + ". Stop with Ctrl-C."
     )
+    if web_note is not None:
+        output.info(web_note)
     if settings.workers > 1:
         running.run_workers(sock, config, key, bearer_token)
     else:

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from tvmcli.cli import output, token_text
-from tvmcli.config.profiles import Profile, check_lifetime, check_token_id
+from tvmcli.config.profiles import (
+    Profile,
+    as_usage,
+    check_token_id,
+    lifetime_seconds,
+    token_id_or_usage,
+)
 from tvmcli.credentials.sources import DEFAULT_TIMEOUT, ApiKey, resolve_api_key
 from tvmcli.errors import ExitCode, TvmError, UsageError
 from tvmcli.system import envvars
@@ -36,24 +42,34 @@ if TYPE_CHECKING:
 
 
 def exit_code_of(run: Callable[[], object]) -> int:
-    """Run a command body and return its exit code: a TvmError is reported on stderr with its
-    documented code; anything else is a bug (a one-line report, exit 1; the traceback only with
-    --debug or $MOMENTO_TVM_DEBUG=1)."""
+    """Run a command body and return its exit code (see `failure_code`)."""
     try:
         run()
-    except TvmError as err:
-        output.error(err)
-        return int(err.exit_code)
-    except KeyboardInterrupt:
+    except (Exception, KeyboardInterrupt) as exc:
+        code = failure_code(exc)
+        if code is None:
+            raise
+        return code
+    return 0
+
+
+def failure_code(exc: BaseException) -> int | None:
+    """THE error ladder, for the fast path (`exit_code_of`) and Typer commands
+    (`options.handle_errors`) alike: a TvmError is reported on stderr with its documented
+    code; Ctrl-C is 130; anything else is a bug (a one-line report without the exception's
+    text, which could hold a secret, and exit 1). None: re-raise it, for the traceback that
+    --debug or $MOMENTO_TVM_DEBUG=1 asks for."""
+    if isinstance(exc, TvmError):
+        output.error(exc)
+        return int(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
         from tvmcli.cli import interrupted
 
         return interrupted()
-    except Exception as exc:
-        if debugging():
-            raise
-        output.internal_error(exc)
-        return int(ExitCode.INTERNAL)
-    return 0
+    if debugging():
+        return None
+    output.internal_error(exc)
+    return int(ExitCode.INTERNAL)
 
 
 def debugging() -> bool:
@@ -126,17 +142,10 @@ def lifetime_option(expires_in: str | None, expires_at: str | None, now: float) 
         seconds = math.floor(moment - now)
         if seconds < 1:
             raise UsageError(f"--expires-at: {iso_utc(moment) or expires_at} is in the past")
-        flag = "--expires-at"
-    elif expires_in is not None:
-        seconds = duration_option(expires_in, "--expires-in") or 0
-        flag = "--expires-in"
-    else:
-        return None
-    try:
-        check_lifetime(seconds)
-    except ValueError as exc:
-        raise UsageError(f"{flag}: {exc}") from None
-    return seconds
+        return lifetime_seconds(seconds, "--expires-at")
+    if expires_in is not None:
+        return lifetime_seconds(expires_in, "--expires-in")
+    return None
 
 
 class TokenRequest(NamedTuple):
@@ -152,17 +161,17 @@ def token_request(
     token_id: str | None,
     expires_at: str | None = None,
 ) -> TokenRequest:
-    """The profile with --expires-in (or --expires-at) and --token-id applied and checked."""
+    """The profile with --expires-in (or --expires-at) applied and its token id chosen by THE
+    rule (`profiles.choose_token_id`: a profile's own token id is final, else --token-id)."""
     lifetime = lifetime_option(expires_in, expires_at, time.time())
     chosen = load(config).profile(profile)
     if lifetime is None:
         lifetime = chosen.expires_in
-    token_id = token_id if token_id is not None else chosen.token_id
-    if token_id is not None:
-        try:
-            check_token_id(token_id)
-        except ValueError as exc:
-            raise UsageError(f"--token-id {exc}") from None
+    if token_id is not None and chosen.token_id not in (None, token_id):
+        output.warning(
+            f"profile {chosen.name} fixes its token id ({chosen.token_id}); --token-id is ignored"
+        )
+    token_id = token_id_or_usage(chosen.token_id, token_id, "--token-id")
     return TokenRequest(chosen, lifetime, token_id)
 
 
@@ -177,8 +186,7 @@ def obtain_token(
     key: ApiKey, request: TokenRequest, *, timeout: float, reuse: bool, min_ttl: str | None
 ) -> Token:
     """Mint, or with --reuse take a cached token that still has --min-ttl left."""
-    from tvmcli.minting.client import mint_once
-    from tvmcli.vending import reuse as reusing  # grpc loads only once there is something to send
+    from tvmcli.vending import reuse as reusing
 
     if min_ttl is not None and not reuse:
         raise UsageError("--min-ttl goes with --reuse")
@@ -191,14 +199,15 @@ def obtain_token(
         )
 
     def mint() -> Token:
+        from tvmcli import api  # grpc loads only once there is something to send
+
         waiting = f"Minting {profile.name} at {key.endpoint}"
         with output.spinner(waiting) as show:
-            return mint_once(
-                key,
-                profile.statements,
-                request.expires_in,
-                request.token_id,
+            return api.mint(
+                dataclasses.replace(profile, token_id=request.token_id),  # the id chosen here
+                expires_in=request.expires_in,
                 timeout=timeout,
+                api_key=key,
                 on_retry=lambda number, reason: show(f"{waiting}: retry {number} after {reason}"),
             )
 
@@ -213,25 +222,6 @@ def obtain_token(
         left = format_relative(token.expires_at - time.time())
         output.info(f"Reusing the {profile.name} token minted earlier (expires {left})")
     return dataclasses.replace(token, profile=profile.name)
-
-
-def local_only(
-    expires_in: str | None,
-    expires_at: str | None,
-    config: Path | None,
-    api_key_file: str | None,
-    endpoint: str | None,
-    momento_profile: str | None,
-) -> dict[str, object]:
-    """The options only a local mint takes ({flag: value}): with --from the server decides."""
-    return {
-        "--expires-in": expires_in,
-        "--expires-at": expires_at,
-        "--config": config,
-        "--api-key-file": api_key_file,
-        "--endpoint": endpoint,
-        "--momento-profile": momento_profile,
-    }
 
 
 class RemoteRequest(NamedTuple):
@@ -274,10 +264,7 @@ def remote_request(
                 "and its own profiles"
             )
     if token_id is not None:
-        try:
-            check_token_id(token_id)
-        except ValueError as exc:
-            raise UsageError(f"--token-id {exc}") from None
+        as_usage("--token-id", check_token_id, token_id)
     from tvmcli.vending import remote
 
     return RemoteRequest(

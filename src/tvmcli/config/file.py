@@ -154,6 +154,57 @@ def write_starter(path: Path, *, force: bool = False) -> None:
     write_private(path, starter_text())
 
 
+def fleet_problems(profiles: Mapping[str, Profile], cache: str, path: Path) -> list[str]:
+    """In fleet mode (`[server.state] backend = "momento"`), a profile whose tokens could write
+    the fleet's state cache would let any holder of one fill the mint budget's slots or
+    corrupt shared entries (issue 22): one problem per such profile. The evaluator decides,
+    for each cache action that writes, on a key each statement covers (its key, its prefix,
+    or any key for all items): a statement that allows a write anywhere allows it there."""
+    from tvmcli.permissions.evaluator import Action, permits
+    from tvmcli.permissions.roles import Resource
+    from tvmcli.permissions.statements import ALL
+
+    writes = (Action.SET, Action.DELETE, Action.SET_IF_ABSENT, Action.INCREMENT)
+    found = []
+    for name, profile in profiles.items():
+        witnesses = {
+            statement.key or statement.key_prefix or ""
+            for statement in profile.statements
+            if statement.resource is Resource.CACHE and statement.cache in (ALL, cache)
+        }
+        decision = next(
+            (
+                decided
+                for key in sorted(witnesses)
+                for action in writes
+                if (decided := permits(profile, action, cache, key)).allowed
+            ),
+            None,
+        )
+        if decision is not None:
+            found.append(
+                f"{path}: profile {name!r}: its tokens could write the fleet's state cache "
+                f"{cache!r} ({decision.reason}); in fleet mode no vended token may. Name "
+                "other caches in it, or keep the state in a cache no profile names "
+                "([server.state] cache)"
+            )
+    return found
+
+
+def check_fleet(config: Config) -> None:
+    """`fleet_problems` as one ConfigError (exit 3), for a Config built without the parser."""
+    if config.server.state.backend != "momento":
+        return
+    problems = fleet_problems(config.profiles, config.server.state.cache, config.path)
+    if problems:
+        count = len(problems)
+        raise ConfigError(
+            f"{config.path}: {count} profile{'s' if count > 1 else ''} could write the "
+            "fleet's state cache",
+            problems=problems,
+        )
+
+
 def parse_config(text: str, path: Path) -> Config:
     """Validate a whole profiles file given as text; one ConfigError lists every problem."""
     try:
@@ -174,10 +225,10 @@ def parse_config(text: str, path: Path) -> Config:
         # Names of every profile table, valid or not: a broken profile is reported once, as
         # itself, not again as "no profile named ..." under [server].
         known = list(names) if isinstance(names, dict) else []
-        try:
-            server = parse_server_settings(raw_server, path, known)
-        except ConfigError as exc:
-            problems.items.extend(exc.problems)
+        server = parse_server_settings(raw_server, problems, known) or server
+    if not problems and server.state.backend == "momento":
+        problems.items.extend(fleet_problems(profiles, server.state.cache, path))
+        profile_problems = len(problems.items)
     if problems:
         count = len(problems.items)
         where = "the profiles file" if profile_problems else "[server]"

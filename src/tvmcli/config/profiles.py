@@ -7,11 +7,12 @@ statement index and the field, says what is allowed, and suggests the nearest na
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from tvmcli.errors import UsageError
 from tvmcli.permissions.roles import ROLE_ALIASES, Resource, Role, roles_for
 from tvmcli.permissions.statements import (
     ALL,
@@ -23,9 +24,11 @@ from tvmcli.permissions.statements import (
 )
 from tvmcli.system.durations import format_duration, parse_duration
 
+T = TypeVar("T")
+
 DEFAULT_EXPIRES_IN = 15 * 60
 
-_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _TOP_KEYS = ("defaults", "profiles", "server")
 _DEFAULT_KEYS = ("expires_in", "cache")
 _PROFILE_KEYS = ("description", "expires_in", "token_id", "permissions", "cache")
@@ -115,7 +118,7 @@ class _Reader:
         result = {}
         for name, body in profiles.items():
             where = f"profile {name!r}"
-            if not _PROFILE_NAME.fullmatch(name):
+            if not PROFILE_NAME.fullmatch(name):
                 self.problems.add(
                     where,
                     "a profile name is 1 to 64 letters, digits, '-', '_' or '.', "
@@ -313,6 +316,82 @@ class _Reader:
                 )
                 return None
         return Statement(role=role, cache=item["cache"], **{key: item[key] for key in given})
+
+
+# Momento's limits, checked here only: a token's lifetime (`check_lifetime`), its id
+# (`check_token_id`) and a profile's statements (`_Reader`); `as_usage` turns a check's
+# ValueError into the one UsageError every caller raises for a value it was given.
+
+
+def as_usage(label: str, check: Callable[[T], object], value: T) -> None:
+    """`check(value)`; its ValueError becomes UsageError("LABEL MESSAGE") (label: the flag or
+    argument that gave the value, e.g. "--token-id" or "--expires-in:")."""
+    try:
+        check(value)
+    except ValueError as exc:
+        raise UsageError(f"{label} {exc}") from None
+
+
+def lifetime_seconds(value: int | str, label: str) -> int:
+    """A token lifetime from seconds or a duration text ("15m"), checked against Momento's
+    1 s to 25 h; UsageError("LABEL: ...") otherwise."""
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{label}: {exc}") from None
+    as_usage(f"{label}:", check_lifetime, seconds)
+    return seconds
+
+
+class TokenIdRefused(ValueError):
+    """Why `choose_token_id` refused: `source` is "asked" (the id asked for breaks the rule),
+    "identity" (the signed-in identity does) or "mismatch" (an id asked for that is not the
+    signed-in identity)."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+def choose_token_id(
+    fixed: str | None, asked: str | None, identity: str | None = None
+) -> str | None:
+    """THE token id rule, for the CLI (`--token-id`), the library (`token_id=`), `serve` and
+    Lambda (`?name=`, the signed-in identity):
+
+    1. a profile's own `token_id` is final: nothing asked for changes it (it was checked when
+       the profiles were loaded; an id asked for beside it is ignored, unchecked);
+    2. else the signed-in identity (serve's users, JWT and CI trust): an id asked for must be
+       that identity;
+    3. else the id asked for;
+    4. else none.
+
+    The id chosen is held to `check_token_id`; TokenIdRefused says which part broke it."""
+    if fixed is not None:
+        return fixed
+    if identity is not None:
+        if asked is not None and asked != identity:
+            raise TokenIdRefused("mismatch", "the token id is your sign-in; it cannot be changed")
+        try:
+            check_token_id(identity)
+        except ValueError as exc:
+            raise TokenIdRefused("identity", str(exc)) from None
+        return identity
+    if asked is not None:
+        try:
+            check_token_id(asked)
+        except ValueError as exc:
+            raise TokenIdRefused("asked", str(exc)) from None
+    return asked
+
+
+def token_id_or_usage(fixed: str | None, asked: str | None, label: str) -> str | None:
+    """`choose_token_id` for a caller without a sign-in (the CLI, the library): a refusal is
+    UsageError("LABEL ...")."""
+    try:
+        return choose_token_id(fixed, asked)
+    except TokenIdRefused as refused:
+        raise UsageError(f"{label} {refused}") from None
 
 
 def check_lifetime(seconds: int) -> None:

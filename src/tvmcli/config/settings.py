@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tvmcli.config.profiles import check_token_id, suggest
+from tvmcli.config.profiles import Problems, check_token_id, suggest
 from tvmcli.credentials.sources import DEFAULT_TIMEOUT
 from tvmcli.errors import ConfigError
 from tvmcli.permissions.statements import ACCOUNT_MINTS_PER_SECOND, MAX_LIFETIME_SECONDS
@@ -234,6 +234,9 @@ class ServerSettings:
     trusted_proxies: tuple[Network, ...] = ()
     jwt: JwtSettings | None = None
     trusts: tuple[TrustSettings, ...] = ()
+    # The emulator's gRPC-web URL when serve mints from it (--emulator-web, or
+    # MOMENTO_TVM_EMULATOR_WEB_ENDPOINT): token answers carry it as webEndpoint. Not a file key.
+    web_endpoint: str | None = None
     state: StateSettings = StateSettings()
     # Operations: GET /metrics (Prometheus), its auth ("server": as /token; "none": loopback
     # only), the audit trail (a file, "stderr", or none), the start-up check.
@@ -280,20 +283,15 @@ NUMBERS = {
 class _Reader:
     """Reads one [server] table, collecting every problem instead of stopping at the first."""
 
-    def __init__(self, path: Path, profile_names: list[str]) -> None:
-        self.path = path
+    def __init__(self, problems: Problems, profile_names: list[str]) -> None:
+        self.problems = problems  # the profiles' collector: one list, one wording
         self.profile_names = profile_names
-        self.problems: list[str] = []
 
     def problem(self, where: str, message: str) -> None:
-        self.problems.append(f"{self.path}: [server]{where}: {message}")
+        self.problems.add(f"[server]{where}", message)
 
     def unknown(self, where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
-        for key in table:
-            if key not in allowed:
-                hint = suggest(key, sorted(allowed))
-                hint = f" {hint}" if hint else ""
-                self.problem(where, f"unknown field {key!r}.{hint}")
+        self.problems.unknown_keys(f"[server]{where}", table, tuple(sorted(allowed)))
 
     def table(self, value: Any, where: str) -> dict[str, Any]:
         if value is None:
@@ -388,10 +386,12 @@ class _Reader:
 
 
 def parse_server_settings(
-    raw: Mapping[str, Any], path: Path, profile_names: list[str]
-) -> ServerSettings:
-    """Validate the [server] table; every problem is reported at once (exit 3)."""
-    reader = _Reader(path, profile_names)
+    raw: Mapping[str, Any], problems: Problems, profile_names: list[str]
+) -> ServerSettings | None:
+    """Validate the [server] table, adding every problem to `problems` (the profiles file's
+    one collector); None when it found any."""
+    before = len(problems.items)
+    reader = _Reader(problems, profile_names)
     raw = dict(raw)
     reader.unknown("", raw, _KEYS)
     auth = reader.typed(raw, "auth", str, "") or _DEFAULTS.auth
@@ -447,10 +447,7 @@ def parse_server_settings(
             "true needs prometheus-client, which is not installed: "
             "pip install 'momento-tvm[metrics]'",
         )
-    if reader.problems:
-        count = len(reader.problems)
-        raise ConfigError(f"{path}: {count} problem(s) in [server]", problems=reader.problems)
-    return settings
+    return settings if len(problems.items) == before else None
 
 
 def extra_installed(module: str) -> bool:
@@ -798,7 +795,7 @@ def _trust_rule(
         reader.problem(where, "must be a table")
         return None
     reader.unknown(where, raw, _RULE_KEYS)
-    count = len(reader.problems)
+    count = len(reader.problems.items)
     claims = raw.get("claims")
     patterns: list[tuple[str, str]] = []
     if not isinstance(claims, dict) or not claims:
@@ -848,6 +845,6 @@ def _trust_rule(
                             else ""
                         ),
                     )
-    if len(reader.problems) > count:
+    if len(reader.problems.items) > count:
         return None
     return TrustRule(tuple(patterns), tuple(profiles or ()), template)

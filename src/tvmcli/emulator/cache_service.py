@@ -5,12 +5,14 @@ What it checks, as Momento does (the README's "The local token service" lists th
 - The caller's credential comes in the `authorization` metadata; the cache in `cache`.
   Keys this emulator signed: an API key may do anything; a disposable token only what its
   grant (claim `p`) allows. Anything else is UNAUTHENTICATED; an expired credential too.
-- A disposable token's cache permissions decide: the statement must name the cache (or all
-  caches) and cover the key (all items, no item selector, the exact key, or a key prefix).
-  Reads (Get, ItemGetTtl) need read-write or read-only; plain writes (Set, Delete, UpdateTtl)
-  need read-write or write-only; SetIfNotExists and Increment read before they write and need
-  read-write (Momento's write-only role excludes conditional writes). Otherwise
-  PERMISSION_DENIED. Topic and function permissions grant nothing here.
+- `tvmcli.permits`, the one evaluator, decides each call (emulator/access.py authenticates):
+  a cache statement must name the cache (or all caches) and cover the key (all items, no item
+  selector, the exact key, or a key prefix). Get and ItemGetTtl are `get` (read-write or
+  read-only); Set and UpdateTtl are `set`, Delete `delete` (read-write or write-only);
+  SetIfNotExists (`set-if-absent`) and Increment read before they write and need read-write
+  (Momento's write-only role excludes conditional writes). Otherwise PERMISSION_DENIED with
+  Momento's "Insufficient permissions ..." and the evaluator's reason. Topic and function
+  permissions grant nothing here.
 - Every cache exists (there is no control plane to create one); items expire after their TTL.
 """
 
@@ -19,34 +21,28 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import grpc
-from google.protobuf import json_format
 from momento_wire_types import cacheclient_pb2 as pb
 from momento_wire_types import cacheclient_pb2_grpc
-from momento_wire_types import permissionmessages_pb2 as perm
 
-from tvmcli.credentials import jwtcodec
-from tvmcli.emulator.service import Refusal, _inner_key
+from tvmcli.emulator.access import Gate
+from tvmcli.emulator.service import Refusal
+from tvmcli.permissions.evaluator import CACHE_CALLS, Action
 
-READ = "read"
-WRITE = "write"
-READ_WRITE = "read-write"  # conditional or read-modify-write
-
-_ROLES_ALLOWING = {
-    READ: {perm.CacheReadWrite, perm.CacheReadOnly},
-    WRITE: {perm.CacheReadWrite, perm.CacheWriteOnly},
-    READ_WRITE: {perm.CacheReadWrite},
-}
 MAX_ITEMS = 100_000
 
 
 class CacheService(cacheclient_pb2_grpc.ScsServicer):
-    def __init__(self, secret: bytes, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        clock: Callable[[], float] = time.monotonic,
+        gate: Gate | None = None,
+    ) -> None:
         self._secret = secret
         self._clock = clock
-        self._wall = time.time
+        self._gate = gate or Gate(secret)
         self._items: dict[tuple[str, bytes], tuple[bytes, float]] = {}
         self._lock = threading.Lock()
         self.available = True  # tests turn the cache off and on: UNAVAILABLE meanwhile
@@ -56,14 +52,14 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     # -- the calls ----------------------------------------------------------------------------
 
     def Get(self, request: pb._GetRequest, context: grpc.ServicerContext) -> pb._GetResponse:
-        cache = self._admit(context, READ, request.cache_key)
+        cache = self._admit(context, CACHE_CALLS["Get"], request.cache_key)
         item = self._live(cache, request.cache_key)
         if item is None:
             return pb._GetResponse(result=pb.Miss)
         return pb._GetResponse(result=pb.Hit, cache_body=item[0])
 
     def Set(self, request: pb._SetRequest, context: grpc.ServicerContext) -> pb._SetResponse:
-        cache = self._admit(context, WRITE, request.cache_key)
+        cache = self._admit(context, CACHE_CALLS["Set"], request.cache_key)
         ttl = self._ttl(context, request.ttl_milliseconds)
         with self._lock:
             self._store(cache, request.cache_key, request.cache_body, ttl)
@@ -72,7 +68,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def SetIfNotExists(
         self, request: pb._SetIfNotExistsRequest, context: grpc.ServicerContext
     ) -> pb._SetIfNotExistsResponse:
-        cache = self._admit(context, READ_WRITE, request.cache_key)
+        cache = self._admit(context, CACHE_CALLS["SetIfNotExists"], request.cache_key)
         ttl = self._ttl(context, request.ttl_milliseconds)
         with self._lock:
             if self._live(cache, request.cache_key, locked=True) is not None:
@@ -83,7 +79,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def Delete(
         self, request: pb._DeleteRequest, context: grpc.ServicerContext
     ) -> pb._DeleteResponse:
-        cache = self._admit(context, WRITE, request.cache_key)
+        cache = self._admit(context, CACHE_CALLS["Delete"], request.cache_key)
         with self._lock:
             self._items.pop((cache, request.cache_key), None)
         return pb._DeleteResponse()
@@ -91,7 +87,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def Increment(
         self, request: pb._IncrementRequest, context: grpc.ServicerContext
     ) -> pb._IncrementResponse:
-        cache = self._admit(context, READ_WRITE, request.cache_key)
+        cache = self._admit(context, CACHE_CALLS["Increment"], request.cache_key)
         ttl = self._ttl(context, request.ttl_milliseconds)
         with self._lock:
             item = self._live(cache, request.cache_key, locked=True)
@@ -112,7 +108,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def UpdateTtl(
         self, request: pb._UpdateTtlRequest, context: grpc.ServicerContext
     ) -> pb._UpdateTtlResponse:
-        cache = self._admit(context, WRITE, request.cache_key)
+        cache = self._admit(context, CACHE_CALLS["UpdateTtl"], request.cache_key)
         kind = request.WhichOneof("update_ttl")
         with self._lock:
             item = self._live(cache, request.cache_key, locked=True)
@@ -132,7 +128,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def ItemGetTtl(
         self, request: pb._ItemGetTtlRequest, context: grpc.ServicerContext
     ) -> pb._ItemGetTtlResponse:
-        cache = self._admit(context, READ, request.cache_key)
+        cache = self._admit(context, CACHE_CALLS["ItemGetTtl"], request.cache_key)
         item = self._live(cache, request.cache_key)
         if item is None:
             return pb._ItemGetTtlResponse(missing={})
@@ -167,7 +163,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
 
     # -- who may --------------------------------------------------------------------------------
 
-    def _admit(self, context: grpc.ServicerContext, access: str, key: bytes) -> str:
+    def _admit(self, context: grpc.ServicerContext, action: Action, key: bytes) -> str:
         with self._lock:
             self.calls += 1
         if not self.available:
@@ -178,65 +174,14 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
             self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, "the cache name is missing")
         assert isinstance(cache, str)
         try:
-            claims = self._claims(metadata.get("authorization"))
-            grant = claims.get("p")
-            if grant is not None and not _allows(grant, cache, key, access):
-                raise Refusal(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    "Insufficient permissions to perform an operation on a cache",
-                )
+            self._gate.check(self._gate.caller(metadata), action, cache, key)
         except Refusal as denied:
             with self._lock:
                 self.denied += 1
             self._abort(context, denied.code, denied.message)
         return cache
 
-    def _claims(self, presented: Any) -> dict[str, Any]:
-        if isinstance(presented, bytes):
-            presented = presented.decode("utf-8", "replace")
-        secret = _inner_key(presented) if isinstance(presented, str) else ""
-        claims = jwtcodec.verify_hs256(secret, self._secret) if secret else None
-        if claims is None:
-            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "Invalid credential")
-        expires = claims.get("exp")
-        if isinstance(expires, (int, float)) and expires <= self._wall():
-            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "the credential has expired")
-        if "p" not in claims and claims.get("t") != "g":
-            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "Invalid credential")
-        return claims
-
     @staticmethod
     def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> None:
         context.abort(code, message)
         raise AssertionError("context.abort returns only by raising")
-
-
-def _allows(grant: Any, cache: str, key: bytes, access: str) -> bool:
-    """Whether a disposable token's grant (the protobuf JSON of its Permissions) allows
-    `access` to `key` in `cache`."""
-    permissions = perm.Permissions()
-    try:
-        json_format.ParseDict(grant, permissions)
-    except (json_format.ParseError, TypeError, ValueError):
-        return False
-    if permissions.WhichOneof("kind") != "explicit":
-        return False
-    roles = _ROLES_ALLOWING[access]
-    for statement in permissions.explicit.permissions:
-        if statement.WhichOneof("kind") != "cache_permissions":
-            continue
-        body = statement.cache_permissions
-        if body.role not in roles:
-            continue
-        if body.WhichOneof("cache") == "cache_selector" and body.cache_selector.cache_name != cache:
-            continue
-        items = body.WhichOneof("cache_item")
-        if items in (None, "all_items"):  # no selector is "all items", as the SDKs send it
-            return True
-        selector = body.item_selector
-        which = selector.WhichOneof("kind")
-        if (which == "key" and selector.key == key) or (
-            which == "key_prefix" and key.startswith(selector.key_prefix)
-        ):
-            return True
-    return False

@@ -6,15 +6,25 @@ import errno
 import os
 import secrets
 import socket
+from collections.abc import Sequence
 from concurrent import futures
 from pathlib import Path
 from types import TracebackType
 
 import grpc
-from momento_wire_types import cacheclient_pb2_grpc, token_pb2_grpc
+from momento_wire_types import cacheclient_pb2_grpc, cachepubsub_pb2_grpc, token_pb2_grpc
 
+from tvmcli.emulator.access import Gate
 from tvmcli.emulator.cache_service import CacheService
+from tvmcli.emulator.grpc_web import WebListener
 from tvmcli.emulator.service import DEFAULT_RATE_LIMIT, Faults, TokenService
+from tvmcli.emulator.topics_service import (
+    HEARTBEAT_SECONDS,
+    MAX_SUBSCRIPTIONS,
+    QUEUE_ITEMS,
+    RETAINED_ITEMS,
+    TopicsService,
+)
 from tvmcli.errors import ConfigError, UsageError
 
 HOST = "127.0.0.1"
@@ -55,8 +65,11 @@ def _check_port_free(port: int) -> None:
 
 
 class Emulator:
-    """A running token service, and the cache calls of Momento's data plane, on one port of
-    127.0.0.1. `with Emulator() as emu:` starts and stops it."""
+    """A running token service, and the cache and topic calls of Momento's data plane, on one
+    port of 127.0.0.1. `with Emulator() as emu:` starts and stops it. With `web_port` (0: a free
+    one) a second listener serves the same calls over gRPC-web for browsers (`web_endpoint`),
+    forwarding each to the gRPC port; `web_origins` are CORS origins allowed beside
+    http://localhost:* and http://127.0.0.1:*."""
 
     def __init__(
         self,
@@ -66,23 +79,53 @@ class Emulator:
         rate_limit: int = DEFAULT_RATE_LIMIT,
         faults: Faults | None = None,
         max_workers: int = 16,
+        heartbeat: float = HEARTBEAT_SECONDS,
+        topic_retained: int = RETAINED_ITEMS,
+        topic_queue: int = QUEUE_ITEMS,
+        max_subscriptions: int = MAX_SUBSCRIPTIONS,
+        web_port: int | None = None,
+        web_origins: Sequence[str] = (),
     ) -> None:
         secret = secret or secrets.token_hex(SECRET_BYTES).encode("ascii")
         self.service = TokenService(secret, rate_limit=rate_limit, faults=faults)
-        self.cache = CacheService(secret)
+        self.gate = Gate(secret)
+        self.cache = CacheService(secret, gate=self.gate)
+        self.topics = TopicsService(
+            secret,
+            gate=self.gate,
+            heartbeat=heartbeat,
+            retained=topic_retained,
+            queue=topic_queue,
+            max_subscriptions=max_subscriptions,
+        )
         self._requested_port = port
+        # A synchronous server holds a thread per open subscription stream: the pool has one
+        # for each subscription the topics service admits, plus `max_workers` for unary calls
+        # (threads start only when needed). See CONTRIBUTING, "Topics on a thread pool".
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers),
+            futures.ThreadPoolExecutor(max_workers=max_workers + self.topics.max_subscriptions),
             # gRPC sets SO_REUSEPORT by default: a second emulator would silently share the port.
             options=[("grpc.so_reuseport", 0)],
         )
         token_pb2_grpc.add_TokenServicer_to_server(self.service, self._server)  # type: ignore[no-untyped-call]
         cacheclient_pb2_grpc.add_ScsServicer_to_server(self.cache, self._server)  # type: ignore[no-untyped-call]
+        cachepubsub_pb2_grpc.add_PubsubServicer_to_server(self.topics, self._server)  # type: ignore[no-untyped-call]
         self.port = 0
+        self.web: WebListener | None = None
+        self._web_port = web_port
+        self._web_origins = tuple(web_origins)
+        if web_port is not None:  # origins are checked before anything listens
+            self.web = WebListener("", port=web_port, origins=self._web_origins)
 
     @property
     def endpoint(self) -> str:
         return f"{HOST}:{self.port}"
+
+    @property
+    def web_endpoint(self) -> str | None:
+        """http://127.0.0.1:PORT of the gRPC-web listener, what the Web SDK's endpoint
+        overrides take; None without one."""
+        return self.web.endpoint if self.web is not None else None
 
     def start(self) -> Emulator:
         # Probe first: gRPC's own failure prints a raw C-core log line before ours.
@@ -96,10 +139,21 @@ class Emulator:
         self.port = port
         self.service.endpoint = self.endpoint
         self._server.start()
+        if self.web is not None:
+            self.web.app.grpc_target = self.endpoint
+            try:
+                self.web.start()
+            except BaseException:
+                self._server.stop(None).wait()
+                raise
         return self
 
     def stop(self, grace: float | None = 1.0) -> None:
+        # gRPC first: its streams end, so the gRPC-web answers relaying them end too.
+        self.topics.close_all()
         self._server.stop(grace).wait()
+        if self.web is not None:
+            self.web.stop()
 
     def issue_api_key(self, *, expires_in: int | None = None, can_mint: bool = True) -> str:
         return self.service.issue_api_key(expires_in=expires_in, can_mint=can_mint)

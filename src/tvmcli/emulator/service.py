@@ -23,6 +23,7 @@ from momento_wire_types import permissionmessages_pb2 as pb
 from momento_wire_types import token_pb2, token_pb2_grpc
 
 from tvmcli.credentials import decoding, jwtcodec
+from tvmcli.credentials.grants import EMULATOR_ISSUER
 from tvmcli.permissions.statements import (
     ACCOUNT_MINTS_PER_SECOND,
     MAX_LIFETIME_SECONDS,
@@ -32,7 +33,7 @@ from tvmcli.permissions.statements import (
 
 log = logging.getLogger("tvmcli.emulator")
 
-ISSUER = "momento-tvm-emulator"
+ISSUER = EMULATOR_ISSUER  # `can` reads it to recognise the emulator's API key
 DEFAULT_RATE_LIMIT = ACCOUNT_MINTS_PER_SECOND
 
 

@@ -31,7 +31,6 @@ from tvmcli.errors import (
 from tvmcli.minting.tokens import Token
 from tvmcli.permissions.scopes import build_permissions
 from tvmcli.permissions.statements import ACCOUNT_WINDOW_SECONDS, Statement
-from tvmcli.system.syncrun import run_sync
 from tvmcli.version import __version__
 
 AGENT = ("agent", f"momento-tvm:{__version__}")  # gRPC metadata on every call we make
@@ -261,22 +260,3 @@ def _scrub(text: str, secret: str) -> str:
     if secret and secret in text:
         text = text.replace(secret, mask(secret))
     return text[:300]
-
-
-def mint_once(
-    api_key: ApiKey,
-    statements: Sequence[Statement],
-    expires_in: int,
-    token_id: str | None = None,
-    *,
-    timeout: float = DEFAULT_TIMEOUT,
-    profile: str | None = None,
-    on_retry: Callable[[int, str], None] | None = None,
-) -> Token:
-    """One mint from synchronous code, with or without an event loop in this thread."""
-
-    async def run() -> Token:
-        async with Minter(api_key, timeout=timeout, on_retry=on_retry) as minter:
-            return await minter.mint(statements, expires_in, token_id, profile=profile)
-
-    return run_sync(run)

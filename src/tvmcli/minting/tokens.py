@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from tvmcli.credentials.decoding import mask
@@ -21,6 +20,10 @@ class Token:
     expires_at: int
     token_id: str | None = None
     profile: str | None = None
+    # tvm_json_prefix's answers, one per web endpoint: made once per token, not per request.
+    _prefixes: dict[str | None, bytes] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __repr__(self) -> str:
         return (
@@ -29,20 +32,28 @@ class Token:
             f"auth_token={mask(self.auth_token)!r})"
         )
 
-    def to_tvm_json(self) -> dict[str, Any]:
+    def to_tvm_json(self, web_endpoint: str | None = None) -> dict[str, Any]:
         """{authToken, expiresAt, endpoint, profile, tokenId}: what `serve` answers and
-        Momento's browser examples read (`authToken` and `expiresAt` are the TVM's own)."""
-        return {
+        Momento's browser examples read (`authToken` and `expiresAt` are the TVM's own). With
+        `web_endpoint` (a server minting from the emulator) also `webEndpoint`, the gRPC-web
+        URL a browser's Web SDK must use for every endpoint; Momento itself needs none."""
+        body: dict[str, Any] = {
             "authToken": self.auth_token,
             "expiresAt": self.expires_at,
             "endpoint": self.endpoint,
             "profile": self.profile,
             "tokenId": self.token_id,
         }
+        if web_endpoint is not None:
+            body["webEndpoint"] = web_endpoint
+        return body
 
-    @cached_property
-    def tvm_json_prefix(self) -> bytes:
-        """`to_tvm_json()` serialised without its closing brace, made once per token: the
-        server appends `,"now":...}` to it for every answer."""
-        body = json.dumps(self.to_tvm_json(), separators=(",", ":")).encode("utf-8")
-        return body[:-1]
+    def tvm_json_prefix(self, web_endpoint: str | None = None) -> bytes:
+        """`to_tvm_json(web_endpoint)` serialised without its closing brace, made once per
+        token: the server appends `,"now":...}` to it for every answer."""
+        prefix = self._prefixes.get(web_endpoint)
+        if prefix is None:
+            body = self.to_tvm_json(web_endpoint)
+            prefix = json.dumps(body, separators=(",", ":")).encode("utf-8")[:-1]
+            self._prefixes[web_endpoint] = prefix
+        return prefix

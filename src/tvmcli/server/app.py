@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Send
 
-from tvmcli.config.file import Config
+from tvmcli.config.file import Config, check_fleet
 from tvmcli.config.settings import ServerSettings
 from tvmcli.credentials.sources import ApiKey, key_from
 from tvmcli.errors import ConfigError
@@ -94,6 +94,8 @@ def build_app(
 
     settings = config.server
     fleet = settings.state.backend == "momento"
+    if fleet:  # load_config checked it already; a Config built by hand is checked here
+        check_fleet(config)
     key = key_from(api_key, endpoint) if minter is None or fleet else None
     if minter is None:
         from tvmcli.minting.client import Minter as GrpcMinter

@@ -92,6 +92,13 @@ def openapi_document() -> dict[str, Any]:
                         "endpoint": {"type": "string"},
                         "profile": {"type": "string"},
                         "tokenId": {"type": ["string", "null"]},
+                        "webEndpoint": {
+                            "type": "string",
+                            "description": "only when the server mints from momento-tvm's "
+                            "emulator: its gRPC-web URL (http://127.0.0.1:PORT), which the Web "
+                            "SDK takes as cacheEndpoint, controlEndpoint and tokenEndpoint "
+                            "(client.js credentialProps() does this)",
+                        },
                         "now": {
                             "type": "integer",
                             "description": "the server's time (epoch seconds): the token has "

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 from tvmcli.config.file import Config
-from tvmcli.config.profiles import check_token_id
+from tvmcli.config.profiles import TokenIdRefused, choose_token_id
 from tvmcli.errors import MintLimitError, TvmError
 from tvmcli.server.access_log import printable
 from tvmcli.server.audit import AuditLog
@@ -101,9 +101,7 @@ class Routes:
             raise ApiError(403, "profile_not_allowed", _NOT_ALLOWED)
         state["profile"] = name
         state["audit"] = principal.audit(name)
-        token_id = choose_token_id(
-            profile.token_id, principal.identity_for(name), query.get("name")
-        )
+        token_id = token_id_for(profile.token_id, principal.identity_for(name), query.get("name"))
         state["token_id"] = token_id
         try:
             minted, source = self.vendor.cached(profile, profile.expires_in, token_id), "hit"
@@ -133,7 +131,9 @@ class Routes:
         # `now` (the server's epoch seconds) lets a browser schedule its refresh from
         # expiresAt - now instead of its own clock, which may be off (client.js does). The rest
         # of the body is serialised once per token (`Token.tvm_json_prefix`).
-        body = minted.tvm_json_prefix + b',"now":%d}' % int(self.clock())
+        body = minted.tvm_json_prefix(self.settings.web_endpoint) + b',"now":%d}' % int(
+            self.clock()
+        )
         return _TokenResponse(body, request_id)
 
     async def metrics_page(self, request: Request) -> Response:
@@ -279,26 +279,18 @@ def single_values(request: Request) -> dict[str, str]:
     return values
 
 
-def choose_token_id(fixed: str | None, identity: str | None, asked: str | None) -> str | None:
-    """The profile's own id, else the signed-in identity, else ?name= (the TVM's query), each
-    held to the one token id rule (`check_token_id`)."""
-    if fixed is not None:
-        return fixed  # checked when the profiles were loaded
-    if identity is not None and asked is not None and asked != identity:
-        raise ApiError(
-            403, "name_not_allowed", "the token id is your sign-in; ?name= cannot change it"
-        )
-    if identity is not None:
-        try:
-            check_token_id(identity)
-        except ValueError as exc:
+def token_id_for(fixed: str | None, identity: str | None, asked: str | None) -> str | None:
+    """`choose_token_id` (THE rule: the profile's own id, else the signed-in identity, else
+    ?name=), its refusals as HTTP answers."""
+    try:
+        return choose_token_id(fixed, asked, identity)
+    except TokenIdRefused as refused:
+        if refused.source == "mismatch":
             raise ApiError(
-                403, "bad_identity", f"your sign-in cannot be a Momento token id: it {exc}"
+                403, "name_not_allowed", "the token id is your sign-in; ?name= cannot change it"
             ) from None
-        return identity
-    if asked is not None:
-        try:
-            check_token_id(asked)
-        except ValueError as exc:
-            raise ApiError(400, "bad_query", f"?name= {exc}") from None
-    return asked
+        if refused.source == "identity":
+            raise ApiError(
+                403, "bad_identity", f"your sign-in cannot be a Momento token id: it {refused}"
+            ) from None
+        raise ApiError(400, "bad_query", f"?name= {refused}") from None

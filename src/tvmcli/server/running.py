@@ -49,6 +49,42 @@ def serve_config(
     )
 
 
+def web_endpoint_for(
+    flag: str | None, env: Mapping[str, str], minting_at: str
+) -> tuple[str | None, str | None]:
+    """The emulator's gRPC-web URL for token answers (webEndpoint), and a note for the user
+    when the environment's is ignored. --emulator-web wins; else MOMENTO_TVM_EMULATOR_WEB_ENDPOINT,
+    used only when serve mints from a loopback endpoint (the emulator), so a stale variable
+    never sends browsers holding real Momento tokens to a local listener."""
+    from tvmcli.system import envvars
+    from tvmcli.system.netaddr import is_loopback, split_host_port
+
+    if flag is not None:
+        return _web_url(flag, "--emulator-web"), None
+    value = env.get(envvars.EMULATOR_WEB_ENDPOINT, "").strip()
+    if not value:
+        return None, None
+    if not is_loopback(split_host_port(minting_at)[0]):
+        return None, (
+            f"{envvars.EMULATOR_WEB_ENDPOINT} ignored: minting at {minting_at}, not the emulator"
+        )
+    return _web_url(value, envvars.EMULATOR_WEB_ENDPOINT), None
+
+
+def _web_url(value: str, where: str) -> str:
+    from urllib.parse import urlsplit
+
+    from tvmcli.system.netaddr import http_url_problem
+
+    url = value.strip().rstrip("/")
+    problem = http_url_problem(url)
+    if problem is None and (urlsplit(url).path or urlsplit(url).query):
+        problem = "must be scheme://host:port, with no path"
+    if problem is not None:
+        raise UsageError(f"{where} {value!r} {problem}, e.g. http://127.0.0.1:5051")
+    return url
+
+
 def generated_bearer_token(
     settings: ServerSettings, env: Mapping[str, str], state_dir: Path
 ) -> tuple[str, Path] | None:

@@ -8,6 +8,9 @@ MOMENTO_CONFIG_DIR = "MOMENTO_CONFIG_DIR"  # the Momento CLI's folder (credentia
 CONFIG = "MOMENTO_TVM_CONFIG"  # the profiles file
 DEBUG = "MOMENTO_TVM_DEBUG"  # tracebacks for internal errors
 EMULATOR_PID = "MOMENTO_TVM_EMULATOR_PID"
+# The emulator's gRPC-web listener (http://127.0.0.1:PORT); `serve` minting from the emulator
+# hands it to browsers as webEndpoint.
+EMULATOR_WEB_ENDPOINT = "MOMENTO_TVM_EMULATOR_WEB_ENDPOINT"
 API_KEY_SECRET_ARN = "MOMENTO_API_KEY_SECRET_ARN"  # noqa: S105 - AWS Lambda: the key's secret
 
 TVM_URL = "MOMENTO_TVM_URL"  # the vending server `mint --from` asks by default

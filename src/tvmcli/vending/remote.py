@@ -17,11 +17,9 @@ mints. No Momento key is involved on this side.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -36,8 +34,14 @@ from tvmcli.errors import (
 )
 from tvmcli.minting.tokens import Token
 from tvmcli.system import envvars
-from tvmcli.system.httpfetch import Fetched, FetchError, get
 from tvmcli.system.netaddr import http_url_problem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tvmcli.system.httpfetch import Fetched
+
+# asyncio, email.utils and httpfetch (h11, ssl) load only when something is fetched: a
+# `--from --reuse` hit reads this module for server_address and identity_from alone.
 
 DEFAULT_AUDIENCE = "momento-tvm"
 MAX_ANSWER_BYTES = 64 * 1024
@@ -241,6 +245,10 @@ async def _ask(
     url: str, headers: list[tuple[str, str]], ends: float, what: str, on_retry: OnRetry
 ) -> Fetched:
     """One GET, asked again after Retry-After on 429 and 503 while the deadline allows."""
+    import asyncio
+
+    from tvmcli.system.httpfetch import FetchError, get
+
     retries = 0
     while True:
         left = ends - time.monotonic()
@@ -274,6 +282,8 @@ def _retry_after(value: str | None) -> float:
     value = value.strip()
     if value.isdigit():
         return min(float(value), 3600.0)
+    from email.utils import parsedate_to_datetime
+
     try:
         when = parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from tvmcli.config.profiles import Profile, check_token_id
+from tvmcli.config.profiles import Profile, token_id_or_usage
 from tvmcli.errors import MintLimitError, TvmError, UnavailableError, UsageError
 from tvmcli.minting.tokens import Token
 from tvmcli.permissions.statements import Statement
@@ -437,18 +437,6 @@ class TokenVendor:
             self._cache.popitem(last=False)
 
 
-def choose_token_id(fixed: str | None, asked: str | None) -> str | None:
-    """A profile's own token id wins over one asked for; either is checked against Momento's
-    rules (UsageError)."""
-    chosen = fixed if fixed is not None else asked
-    if chosen is not None:
-        try:
-            check_token_id(chosen)
-        except ValueError as exc:
-            raise UsageError(f"token id {exc}") from None
-    return chosen
-
-
 class Vendor:
     """The server's token cache, single flight and account-wide mint limiter, as a library.
 
@@ -496,7 +484,7 @@ class Vendor:
         self, profile_name: str | None, token_id: str | None
     ) -> concurrent.futures.Future[Token]:
         profile = self._profile(profile_name)
-        chosen = choose_token_id(profile.token_id, token_id)
+        chosen = token_id_or_usage(profile.token_id, token_id, "token id")
         loop, core = self._running()
         return asyncio.run_coroutine_threadsafe(
             core.token(profile, profile.expires_in, chosen), loop

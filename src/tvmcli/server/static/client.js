@@ -6,6 +6,13 @@
 //   const off = source.onRefresh(({ authToken }) => { /* rebuild the Momento client */ });
 //   source.close();
 //
+// With Momento's Web SDK (@gomomento/sdk-web), the same page code runs against Momento and
+// against `momento-tvm emulator` (whose gRPC-web URL serve adds to its answers as webEndpoint):
+//
+//   const credentials = CredentialProvider.fromDisposableToken(await source.credentialProps());
+//   const topics = new TopicClient({ configuration: Configurations.Browser.v1(), credentialProvider: credentials });
+//   source.onRefresh((token) => { /* build a client from credentialPropsOf(token), resubscribe */ });
+//
 // Served by `momento-tvm serve` at /client.js and shipped in the momento-tvm package
 // (tvmcli/server/static/client.js). No dependencies; any Token Vending Machine answering
 // {authToken, expiresAt} works, and one that adds `now` (its clock, epoch seconds), as
@@ -20,6 +27,24 @@ const MAX_BACKOFF_MS = 30_000;
 // tokens cannot make the helper ask again and again.
 const MIN_REFRESH_DELAY_MS = 1_000;
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once for longer delays
+
+/**
+ * What CredentialProvider.fromDisposableToken(...) of @gomomento/sdk-web takes, from a token
+ * answer: {authToken}, and when the answer names a webEndpoint (a TVM minting from
+ * momento-tvm's emulator) endpointOverrides with that gRPC-web URL for every endpoint. Against
+ * Momento the SDK finds the endpoints in the token itself.
+ */
+export function credentialPropsOf(token) {
+  if (!token || typeof token.authToken !== "string") {
+    throw new TypeError("credentialPropsOf needs a token answer {authToken, ...}");
+  }
+  const props = { authToken: token.authToken };
+  const web = token.webEndpoint;
+  if (typeof web === "string" && web !== "") {
+    props.endpointOverrides = { cacheEndpoint: web, controlEndpoint: web, tokenEndpoint: web };
+  }
+  return props;
+}
 
 /** An error from the token server (`code` and `message` are its own) or from the helper. */
 export class TvmTokenError extends Error {
@@ -71,6 +96,14 @@ export class TvmTokenSource {
     const current = this.#current;
     if (current && this.#elapsedSince(current.anchor) < current.refreshAtMs) return current.token;
     return this.#refresh();
+  }
+
+  /**
+   * The current token as CredentialProvider.fromDisposableToken(...) takes it:
+   * {authToken, endpointOverrides?} (see credentialPropsOf). Fresh, as token() is.
+   */
+  async credentialProps() {
+    return credentialPropsOf(await this.token());
   }
 
   /** Call `listener(token)` with every new token after the first; returns a function that
