@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 
 def run(argv: list[str], prog: str = "momento-tvm") -> int | None:
-    if argv in ([], ["--help"], ["-h"]):  # a bare momento-tvm asks for usage: exit 0
-        return _help(prog)
+    if argv in (["--help"], ["-h"]) or (not argv and not _completing(prog)):
+        return _help(prog)  # a bare momento-tvm asks for usage: exit 0
     if argv in (["--version"], ["-V"]):
         from tvmcli.version import __version__
 
@@ -120,6 +120,13 @@ def _mint_args(argv: list[str], *, exec_only: bool) -> MintArgs | None:
                 return None  # Typer says it is a directory
             values[field] = path
     return MintArgs(profile, **values)  # type: ignore[arg-type]
+
+
+def _completing(prog: str) -> bool:
+    """The shell asking for completions: it runs the bare program with _PROG_COMPLETE set."""
+    import os
+
+    return f"_{prog.replace('-', '_').upper()}_COMPLETE" in os.environ
 
 
 def _help(prog: str) -> int | None:
