@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -142,3 +143,19 @@ def test_files_open_to_others_are_warnings_not_failures(
     assert modes[f"profiles file {profiles}"] == "warn"
     assert modes[f"API key file {key_file}"] == "warn"
     assert os.stat(key_file).st_mode & 0o777 == 0o644  # doctor only looks
+
+
+def test_a_clock_far_from_the_services_is_a_warning(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An emulator whose clock runs 2 minutes ahead: its valid_until says so."""
+    import time
+
+    with Emulator(rate_limit=0, clock=lambda: time.time() + 120) as ahead:
+        monkeypatch.setenv("MOMENTO_API_KEY", ahead.issue_api_key())
+        monkeypatch.setenv("MOMENTO_ENDPOINT", ahead.endpoint)
+        result = cli("doctor", "-c", str(EXAMPLE), "-o", "json")
+    assert result.exit_code == 0  # a warning, not a failure
+    [(status, detail)] = checks(result)["clock"]
+    assert status == "warn"
+    assert re.search(r"this machine's clock is about 1(19|20|21)s behind the service's", detail)
