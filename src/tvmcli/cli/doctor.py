@@ -90,7 +90,7 @@ def _mode_check(report: Report, what: str, path: Path, most: int) -> None:
         report.add(
             "file modes",
             Status.warn,
-            f"{what} {path} is mode {mode:04o}; others may read it (chmod {most:o})",
+            f"{what} {path} is mode {mode:04o}, more open than {most:04o} (chmod {most:o})",
         )
     else:
         report.add("file modes", Status.ok, f"{what} {path} is mode {mode:04o}")
