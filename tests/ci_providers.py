@@ -112,10 +112,14 @@ class Provider:
         )
 
     def actions_env(self) -> dict[str, str]:
-        """What the GitHub runner sets in a job with `permissions: id-token: write`."""
+        """What the GitHub runner sets in a job with `permissions: id-token: write` (the
+        repository, run and job as the job's claims name them)."""
         return {
             "ACTIONS_ID_TOKEN_REQUEST_URL": f"{self.url}{ID_TOKEN_PATH}?api-version=2.0",
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN": self.request_token,
+            "GITHUB_REPOSITORY": str(self.job.get("repository", "acme/web")),
+            "GITHUB_RUN_ID": str(self.job.get("run_id", "9876543210")),
+            "GITHUB_JOB": "deploy",
         }
 
     def close(self) -> None:

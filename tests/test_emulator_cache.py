@@ -223,3 +223,56 @@ def test_a_denial_keeps_momentos_wording_and_says_why(emulator: Emulator) -> Non
         message
     )
     assert "read-only here; a conditional write needs read-write" in message
+
+
+@pytest.mark.parametrize("start", [str(2**63 - 1), str(2**64), "-" + str(2**63 + 1)])
+def test_increment_past_int64_is_failed_precondition_with_no_python_text(
+    admin: CacheClient, start: str
+) -> None:
+    """Issue 22, 8: the emulator answered UNKNOWN "Exception calling application: Value out
+    of range"; Momento answers FAILED_PRECONDITION."""
+    admin.set("state", "big", start)
+    refused = admin.increment("state", "big", 1)
+    assert getattr(refused, "error_code", None) is MomentoErrorCode.FAILED_PRECONDITION_ERROR
+    text = str(getattr(refused, "inner_exception", "")) + str(refused)
+    assert "Exception calling application" not in text
+    assert "out of range" not in text.lower()
+    assert isinstance(admin.get("state", "big"), CacheGet.Hit)  # left as it was
+
+
+def test_no_emulator_call_answers_with_an_exceptions_text() -> None:
+    """A handler that fails with an exception: the caller sees INTERNAL and a fixed message,
+    never the exception's text (the emulator's own servicers run behind the same guard)."""
+    from concurrent import futures
+
+    from tvmcli.emulator.runner import NoExceptionText
+
+    def crash(request: bytes, context: grpc.ServicerContext) -> bytes:
+        raise ValueError("private detail 0123")
+
+    def refuse(request: bytes, context: grpc.ServicerContext) -> bytes:
+        context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
+        raise AssertionError
+
+    handlers = {
+        "Crash": grpc.unary_unary_rpc_method_handler(crash),
+        "Refuse": grpc.unary_unary_rpc_method_handler(refuse),
+    }
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2), interceptors=[NoExceptionText()]
+    )
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("t.T", handlers)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.RpcError) as crashed:
+                channel.unary_unary("/t.T/Crash")(b"", timeout=5)
+            with pytest.raises(grpc.RpcError) as refused:
+                channel.unary_unary("/t.T/Refuse")(b"", timeout=5)
+    finally:
+        server.stop(grace=None)
+    assert crashed.value.code() is grpc.StatusCode.INTERNAL  # type: ignore[attr-defined]
+    assert crashed.value.details() == "the emulator failed on this call"  # type: ignore[attr-defined]
+    assert refused.value.code() is grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+    assert refused.value.details() == "no such thing"  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -216,3 +217,86 @@ def test_the_fleet_budget_reports_its_waits_and_sheds_to_metrics(
     counts = dict(re.findall(r"^momento_tvm_(limiter_\w+)_total (\S+)$", page, re.M))
     assert float(counts["limiter_sheds"]) == shed
     assert float(counts["limiter_waits"]) > 0
+
+
+# -- round two (issue 22, 3) ----------------------------------------------------------------------
+
+
+def write_items(emulator: Emulator, key: str, items: dict[bytes, bytes]) -> None:
+    """Write the state cache as any token that may write it can (real gRPC, not the fleet)."""
+    from tvmcli.credentials.decoding import Kind
+    from tvmcli.credentials.sources import ApiKey
+    from tvmcli.state.cache_client import CacheClient
+
+    async def write() -> None:
+        client = CacheClient(ApiKey(key, emulator.endpoint, "test", Kind.V2_API_KEY), "fleet-state")
+        try:
+            for name, value in items.items():
+                await client.set(name, value, 120)
+        finally:
+            await client.close()
+
+    asyncio.run(write())
+
+
+@pytest.mark.parametrize("value", [b"99", b"not a number"])
+def test_a_token_that_may_write_the_state_cache_cannot_spend_or_break_the_fleets_budget(
+    emulator: Emulator, api_key: str, value: bytes
+) -> None:
+    """Issue 22, 3: the slot items were named slot:<n>; filling the next 90 s of them made
+    both instances shed every new token (503 mint_limit), and a non-integer made them degrade
+    to per-process limiters (the fleet's limit gone)."""
+    spacing = 1.1 / 5
+    first = math.ceil(time.time() / spacing)
+    planted = {b"slot:%d" % n: value for n in range(first, first + 410)}  # the next 90 s
+    write_items(emulator, emulator.issue_api_key(), planted)  # any credential that may write
+    server_toml = FLEET.replace('mint_queue = "30s"', 'mint_queue = "2s"')
+    with fleet(emulator, api_key, server_toml) as (a, b):
+        answers = [
+            httpx.get(f"{s.url}/token?name=after-{i}", headers=AUTH) for i, s in enumerate((a, b))
+        ]
+        health = [httpx.get(s.url + "/healthz").json()["state"]["degraded"] for s in (a, b)]
+    assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+    assert health == [False, False]
+    slots = [key for (_, key) in emulator.cache._items if key.startswith(b"slot:")]
+    assert set(slots) - set(planted)  # the fleet's own slots, under names nobody can guess
+    assert all(emulator.cache._items[("fleet-state", k)][0] == value for k in planted)
+
+
+def test_a_slot_value_that_is_not_a_count_is_a_slot_taken_not_a_degraded_fleet(
+    emulator: Emulator, api_key: str
+) -> None:
+    from tvmcli.state.sealed import Sealer
+
+    sealer = Sealer(api_key)
+    spacing = 1.1 / 5
+    first = math.ceil(time.time() / spacing)
+    spoiled = {b"slot:" + sealer.name("slot", str(n)): b"x" for n in range(first, first + 10)}
+    write_items(emulator, emulator.issue_api_key(), spoiled)
+    with fleet(emulator, api_key) as (a, _):
+        answer = httpx.get(a.url + "/token?name=spoiled", headers=AUTH)
+        health = httpx.get(a.url + "/healthz").json()["state"]
+    assert answer.status_code == 200, answer.text
+    assert health["degraded"] is False
+    for name in spoiled:  # never counted over: still what was written
+        assert emulator.cache._items[("fleet-state", name)][0] == b"x"
+
+
+def test_an_instance_that_degrades_while_holding_a_lock_still_lets_go_of_it(
+    emulator: Emulator, api_key: str
+) -> None:
+    """Issue 22, 3: the lock's holder degraded before storing (here: its slot claim failed),
+    skipped store and release, and the other instance waited out the lock, then 503."""
+    emulator.cache.failing = {"Increment"}
+
+    async def both(urls: list[str]) -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30, headers=AUTH) as client:
+            return await asyncio.gather(*(client.get(u) for u in urls))
+
+    with fleet(emulator, api_key) as (a, b):
+        started = time.monotonic()
+        answers = asyncio.run(both([a.url + "/token?name=held", b.url + "/token?name=held"]))
+        took = time.monotonic() - started
+    assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+    assert took < 6, took
+    assert not [key for (_, key) in emulator.cache._items if key.startswith(b"lock:")]

@@ -406,3 +406,47 @@ def test_inspect_loads_neither_grpc_nor_the_sdk_nor_typer() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout == "[]\n"
+
+
+@pytest.mark.parametrize("exp", [-5, "1", True, 1e30, None, [1]])
+def test_an_exp_that_is_no_time_is_never_taken_for_no_expiry(cli: Cli, exp: object) -> None:
+    """Issue 22, 6: `inspect --check` passed a token whose exp was present but unusable,
+    showing "no expiry". Only a missing exp means no expiry."""
+    inner = jwt({"sub": "ops", "iat": 1700000000, "exp": exp})
+    token = make_envelope("cell-4.example.momentohq.com", inner)
+    checked = cli("inspect", token, "--check")
+    assert checked.exit_code == 6, checked.stderr
+    assert "exp claim is not a time" in checked.stderr
+    assert "no expiry" not in checked.stdout + checked.stderr
+    assert "unusable (see Claim exp)" in checked.stdout  # what --check shows before failing
+    assert "never" not in checked.stdout
+    as_json = cli("inspect", token, "-o", "json", "--check")
+    assert json.loads(as_json.stdout)["status"] == "unusable expiry"
+    plain = cli("inspect", token)  # bad input without --check: exit 2, nothing on stdout
+    assert (plain.exit_code, plain.stdout) == (2, "")
+    assert "exp claim is not a time" in plain.stderr
+    missing = make_envelope("cell-4.example.momentohq.com", jwt({"sub": "ops"}))
+    assert cli("inspect", missing, "--check").exit_code == 0  # no exp at all: no expiry
+
+
+def test_a_credential_given_as_an_argument_warns_once_unless_quiet(
+    cli: Cli,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 22, 9: an argument is visible in /proc/PID/cmdline; --env and stdin are not."""
+    from tvmcli.cli import fast
+
+    token = minted(emulator)
+    warning = "a credential given as an argument is visible to other local users"
+    by_argument = cli("inspect", token)
+    assert by_argument.stderr.count(warning) == 1
+    assert token not in by_argument.stderr
+    assert warning not in cli("inspect", token, "--quiet").stderr
+    assert warning not in cli("inspect", input=token).stderr
+    monkeypatch.setenv("TOKEN", token)
+    assert warning not in cli("inspect", "--env", "TOKEN").stderr
+    assert warning not in cli("inspect", "not-a-credential").stderr  # bad input: one line only
+    assert fast.run(["inspect", token]) == 0  # the console script's own path warns the same
+    assert capsys.readouterr().err.count(warning) == 1

@@ -423,6 +423,88 @@ def test_reuse_keeps_the_servers_token_per_audience_never_a_secret(
     assert_no_secret(cached, in_actions.request_token, "momento-tvm-2")
 
 
+def test_reuse_never_hands_one_jobs_token_to_another_job_in_the_same_cache(
+    cli: Cli, server: Running, in_actions: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared runner (self-hosted GitHub runner): job A, which a rule allows, fetches with
+    --reuse; job B of another repository, which no rule allows, runs next with the same cache
+    folder. It must be asked about and refused, not handed A's token."""
+    first = cli("mint", "ci-deploy", "--from", server.url, "--reuse", "-o", "raw")
+    assert first.exit_code == 0, first.stderr
+    in_actions.job = github_claims(repository="other/x", audience=None)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "other/x")
+    monkeypatch.setenv("GITHUB_RUN_ID", "555")
+    other = cli("mint", "ci-deploy", "--from", server.url, "--reuse", "-o", "raw")
+    assert other.exit_code == 4, other.stderr
+    assert "Reusing" not in other.stderr
+    assert first.stdout.strip() not in other.stdout
+    assert len(in_actions.id_token_requests) == 2  # B's own ID token was asked for
+    # The same repository's next job (another GITHUB_JOB) is another caller too.
+    in_actions.job = github_claims(audience=None)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/web")
+    monkeypatch.setenv("GITHUB_RUN_ID", "9876543210")
+    monkeypatch.setenv("GITHUB_JOB", "release")
+    next_job = cli("mint", "ci-deploy", "--from", server.url, "--reuse", "-o", "raw")
+    assert next_job.exit_code == 0, next_job.stderr
+    assert "Reusing" not in next_job.stderr
+    assert len(in_actions.id_token_requests) == 3
+
+
+def test_reuse_in_github_actions_without_the_jobs_names_never_reuses(
+    cli: Cli, server: Running, in_actions: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GITHUB_JOB")
+    for _ in range(2):
+        result = cli("mint", "ci-deploy", "--from", server.url, "--reuse", "-o", "raw")
+        assert result.exit_code == 0, result.stderr
+        assert "not reusing, since this job cannot be told from another" in result.stderr
+        assert "Reusing" not in result.stderr
+    assert len(in_actions.id_token_requests) == 2
+
+
+def test_reuse_keeps_id_tokens_apart_by_issuer_and_subject(
+    cli: Cli, server: Running, gitlab: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOMENTO_ID_TOKEN", gitlab.sign(gitlab_claims()))
+    args = ("mint", "ci-deploy", "--from", server.url, "--id-token-env", "MOMENTO_ID_TOKEN")
+    first = cli(*args, "--reuse", "-o", "raw")
+    assert first.exit_code == 0, first.stderr
+    # The same job's next ID token (another jti, the same iss and sub) reuses it...
+    monkeypatch.setenv("MOMENTO_ID_TOKEN", gitlab.sign(gitlab_claims()))
+    again = cli(*args, "--reuse", "-o", "raw")
+    assert "Reusing the ci-deploy token fetched earlier" in again.stderr
+    assert again.stdout == first.stdout
+    # ...another project's, with the same audience, does not: the server refuses it.
+    monkeypatch.setenv("MOMENTO_ID_TOKEN", gitlab.sign(gitlab_claims(project_path="other/x")))
+    other = cli(*args, "--reuse", "-o", "raw")
+    assert other.exit_code == 4, other.stderr
+    assert "Reusing" not in other.stderr
+
+
+def test_reuse_with_a_wrong_bearer_is_refused_not_handed_the_right_ones_token(
+    cli: Cli, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with serve(emulator, DEFAULT_SERVER) as bearer_server:
+        monkeypatch.setenv("MOMENTO_TVM_BEARER", BEARER)
+        right = cli("mint", "chat-writer", "--from", bearer_server.url, "--reuse", "-o", "raw")
+        assert right.exit_code == 0, right.stderr
+        monkeypatch.setenv("MOMENTO_TVM_BEARER", "wrong-bearer-token-123456")
+        wrong = cli("mint", "chat-writer", "--from", bearer_server.url, "--reuse", "-o", "raw")
+        assert wrong.exit_code == 4, wrong.stderr
+        assert "refused: the bearer token is not valid" in wrong.stderr
+        assert right.stdout.strip() not in wrong.stdout
+        bearer_file = tmp_path / "bearer"
+        bearer_file.write_text("another-wrong-bearer-987654\n")
+        monkeypatch.delenv("MOMENTO_TVM_BEARER")
+        from_file = cli(
+            "mint", "chat-writer", "--from", bearer_server.url, "--reuse",
+            "--bearer-file", str(bearer_file),
+        )  # fmt: skip
+        assert from_file.exit_code == 4, from_file.stderr
+    cached = "".join(p.read_text() for p in (tmp_path / "home" / ".cache").rglob("*.json"))
+    assert_no_secret(cached, BEARER, "wrong-bearer-token-123456")
+
+
 def test_exec_from_removes_every_identity_from_the_commands_environment(
     server: Running, in_actions: Provider, gitlab: Provider, monkeypatch: pytest.MonkeyPatch
 ) -> None:

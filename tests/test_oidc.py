@@ -786,3 +786,22 @@ def test_the_jwks_fetch_follows_redirects_only_where_a_jwks_url_may_point() -> N
     finally:
         for server in (target, near, away):
             server.close()
+
+
+def test_a_jwt_group_with_only_a_default_profile_grants_nothing(
+    emulator: Emulator, jwks: JwksServer, rsa_key: Key
+) -> None:
+    """Issue 22, 1: a [server.groups.NAME] with default_profile but no profiles used to grant
+    every profile to whoever the identity provider put in it."""
+    extra = '[server.groups.ops]\ndefault_profile = "chat-writer"'
+    config = jwt_server(COGNITO_ISSUER, COGNITO_CLIENT, f'jwks_url = "{jwks.url}"', extra)
+    with serve(emulator, config) as server:
+        ops = cognito(rsa_key, ["ops"])
+        asked = token_with(server.url, ops, profile="chat-writer")
+        default = token_with(server.url, ops)
+        mixed = token_with(server.url, cognito(rsa_key, ["ops", "readers"]), profile="bot")
+    for answer in (asked, default):
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["error"]["code"] == "no_profiles"
+    assert mixed.status_code == 403
+    assert mixed.json()["error"]["code"] == "profile_not_allowed"

@@ -394,7 +394,7 @@ def test_the_mint_limiter_never_allows_more_than_the_rate_in_any_second(
 ) -> None:
     """Driven by a fake clock: grants are recorded and every one-second window is counted."""
     from tvmcli.errors import MintLimitError
-    from tvmcli.vending.vendor import MintLimiter
+    from tvmcli.vending.limiter import MintLimiter
 
     now = [0.0]
 
@@ -438,7 +438,7 @@ def test_the_access_log_cannot_be_given_forged_lines(
 def test_refresh_ahead_yields_the_mint_budget_to_callers_without_a_token() -> None:
     """One mint a second: a refresh-ahead waits while a caller that has no token at all is
     queued, even when it asked first."""
-    from tvmcli.vending.vendor import MintLimiter
+    from tvmcli.vending.limiter import MintLimiter
 
     async def scenario() -> list[str]:
         limiter = MintLimiter(rate=1, queue=5)

@@ -7,6 +7,8 @@ import asyncio
 import base64
 import logging
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -610,7 +612,7 @@ def test_the_limiter_refusing_a_retry_ends_the_mint_with_mint_limit() -> None:
     from tvmcli.minting.client import Minter
     from tvmcli.permissions.roles import Role
     from tvmcli.permissions.statements import Statement
-    from tvmcli.vending.vendor import MintLimiter
+    from tvmcli.vending.limiter import MintLimiter
 
     faults = Faults(fail_first=1, fail_status=grpc.StatusCode.UNAVAILABLE)
     with Emulator(rate_limit=0, faults=faults) as emulator:
@@ -647,3 +649,292 @@ def test_serve_runs_httptools_with_the_same_bounds_and_a_head_size_cap(emulator:
                 pass
         assert answer == b"" or answer.startswith(b"HTTP/1.1 431")
         assert httpx.get(server.url + "/healthz").status_code in (200, 503)  # still serving
+
+
+# -- round two (issue 22) -------------------------------------------------------------------------
+
+
+def escalation_server() -> str:
+    from tvmcli.config.passwords import hash_password
+
+    return f"""
+[server]
+auth = "basic"
+client_rate = 0
+[server.groups.readers]
+profiles = ["chat-reader"]
+[server.groups.ops]
+default_profile = "bot"
+[server.users.rita]
+password_hash = "{hash_password("rita-password")}"
+groups = ["readers"]
+default_profile = "chat-reader"
+[server.users.wanda]
+password_hash = "{hash_password("wanda-password")}"
+groups = ["readers"]
+profiles = ["chat-reader", "chat-writer"]
+[server.users.otto]
+password_hash = "{hash_password("otto-password")}"
+groups = ["ops"]
+[server.users.solo]
+password_hash = "{hash_password("solo-password")}"
+profiles = ["fresh"]
+"""
+
+
+def test_a_users_default_profile_never_widens_what_its_groups_allow(emulator: Emulator) -> None:
+    """Issue 22, 1: rita (group readers: chat-reader) sets only a default_profile; wanda lists
+    a profile her group does not grant; otto's group names only a default. None of them may
+    get more than their groups grant."""
+    with serve(emulator, escalation_server()) as server:
+        rita = ("rita", "rita-password")
+        for profile in ("chat-writer", "bot", "fresh"):
+            answer = httpx.get(server.url + f"/token?profile={profile}", auth=rita)
+            assert_error(answer, 403, "profile_not_allowed")
+        listed = httpx.get(server.url + "/profiles", auth=rita).json()["profiles"]
+        assert [p["name"] for p in listed] == ["chat-reader"]
+        assert httpx.get(server.url + "/token", auth=rita).json()["profile"] == "chat-reader"
+        wanda = ("wanda", "wanda-password")
+        widened = httpx.get(server.url + "/token?profile=chat-writer", auth=wanda)
+        assert_error(widened, 403, "profile_not_allowed")
+        otto = ("otto", "otto-password")  # a group with only default_profile grants nothing
+        assert_error(httpx.get(server.url + "/token?profile=bot", auth=otto), 403, "no_profiles")
+        assert httpx.get(server.url + "/profiles", auth=otto).json()["profiles"] == []
+        solo = ("solo", "solo-password")  # in no group: its own profiles are its grant
+        assert httpx.get(server.url + "/token", auth=solo).json()["profile"] == "fresh"
+
+
+def test_every_profile_is_written_as_a_lone_star(emulator: Emulator) -> None:
+    from tvmcli.config.passwords import hash_password
+
+    server_toml = f"""
+[server]
+auth = "basic"
+client_rate = 0
+[server.users.root]
+password_hash = "{hash_password("root-password")}"
+profiles = ["*"]
+"""
+    with serve(emulator, server_toml) as server:
+        listed = httpx.get(server.url + "/profiles", auth=("root", "root-password")).json()
+    assert [p["name"] for p in listed["profiles"]] == ["chat-reader", "chat-writer", "bot", "fresh"]
+
+
+def test_profiles_validate_warns_about_grants_that_no_longer_grant(
+    cli: Any, tmp_path: Path
+) -> None:
+    from tests.serving import PROFILES
+
+    path = tmp_path / "profiles.toml"
+    path.write_text(PROFILES + escalation_server())
+    result = cli("profiles", "validate", "-c", str(path))
+    assert result.exit_code == 0, result.stderr
+    text = " ".join(result.stderr.split())
+    assert (
+        "[server.groups.ops] grants no profile: a group without profiles grants none (its "
+        "default_profile 'bot' included); add profiles = [...], or profiles = [\"*\"] for every "
+        "profile" in text
+    )
+    assert (
+        "[server.users.wanda] profiles names 'chat-writer', which none of its groups grant" in text
+    )
+    assert "[server.users.otto] may use no profile: give it groups = [...]" in text
+    assert "[server.users.rita]" not in text  # her default is among her group's profiles
+    assert "4 profiles, all valid" in text
+    path.write_text(
+        PROFILES
+        + escalation_server().replace('default_profile = "chat-reader"', 'default_profile = "bot"')
+    )
+    moved = " ".join(cli("profiles", "validate", "-c", str(path)).stderr.split())
+    assert "[server.users.rita] default_profile 'bot' is not among the profiles it may use" in moved
+
+
+def test_serve_prints_the_same_grant_warnings_before_anything_else(tmp_path: Path) -> None:
+    from tests.serving import PROFILES
+
+    path = tmp_path / "profiles.toml"
+    path.write_text(PROFILES + escalation_server())
+    result = run_tvm("serve", "-c", str(path), "--port", "0")  # no key: it stops at exit 3
+    assert result.returncode == 3, result.stderr
+    text = " ".join(result.stderr.split())
+    assert "warning: [server.groups.ops] grants no profile" in text
+    assert "warning: [server.users.otto] may use no profile" in text
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('profiles = ["*", "bot"]', '"*" (every profile) stands alone'),
+        ('profiles = ["chat-reader"]\ndefault_profile = "bot"', "'bot' is not among the profiles"),
+    ],
+)
+def test_a_star_stands_alone_and_a_default_must_be_granted(
+    table: str, message: str, cli: Any, tmp_path: Path
+) -> None:
+    from tests.serving import PROFILES
+
+    path = tmp_path / "profiles.toml"
+    path.write_text(PROFILES + f'[server]\nauth = "basic"\n[server.groups.g]\n{table}\n')
+    result = cli("profiles", "validate", "-c", str(path))
+    assert result.exit_code == 3
+    assert message in result.stderr
+
+
+# Issue 22, 4: a token service or a fleet cache answering bytes that are no answer at all.
+
+
+def test_mint_from_a_token_service_answering_garbage_exits_5(
+    cli: Any, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.garbage_grpc import TOKEN_METHOD, garbage_server
+    from tests.serving import PROFILES
+
+    path = tmp_path / "profiles.toml"
+    path.write_text(PROFILES)
+    with garbage_server({TOKEN_METHOD}) as garbage:
+        monkeypatch.setenv("MOMENTO_API_KEY", emulator.issue_api_key())
+        monkeypatch.setenv("MOMENTO_ENDPOINT", garbage.endpoint)
+        result = cli("mint", "chat-reader", "-c", str(path))
+    assert result.exit_code == 5, result.stderr
+    assert "answered something that is not a token" in result.stderr
+    assert "internal error" not in result.stderr
+    assert result.stdout == ""
+    assert garbage.answered == [TOKEN_METHOD]
+
+
+def test_serve_answers_502_when_the_token_service_answers_garbage(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.garbage_grpc import TOKEN_METHOD, garbage_server
+
+    caplog.set_level(logging.INFO)
+    with (
+        garbage_server({TOKEN_METHOD}) as garbage,
+        serve(emulator, endpoint=garbage.endpoint) as server,
+    ):
+        response = httpx.get(server.url + "/token", headers=AUTH, timeout=10)
+    assert_error(response, 502, "momento_bad_answer")
+    assert response.json()["error"]["message"] == "Momento answered something that is not a token"
+    ours = [r for r in caplog.records if r.name.startswith("tvmcli")]
+    assert not [r for r in ours if r.exc_info or "internal" in r.getMessage()]
+    assert any("answered something that is not a token" in r.getMessage() for r in ours)
+
+
+def test_a_fleet_cache_answering_garbage_degrades_like_any_cache_failure(
+    emulator: Emulator,
+) -> None:
+    from tests.garbage_grpc import garbage_server
+    from tests.test_fleet import FLEET
+
+    spoiled = {
+        f"/cache_client.Scs/{m}" for m in ("Get", "Set", "SetIfNotExists", "Delete", "Increment")
+    }
+    key = emulator.issue_api_key()
+    # Tokens pass through to the emulator; every cache call is answered with garbage.
+    with (
+        garbage_server(spoiled, upstream=emulator.endpoint) as garbage,
+        serve(emulator, FLEET, key=key, endpoint=garbage.endpoint) as server,
+    ):
+        response = httpx.get(server.url + "/token?name=garbage", headers=AUTH, timeout=10)
+        health = httpx.get(server.url + "/healthz").json()["state"]
+    assert response.status_code == 200, response.text
+    assert (health["degraded"], health["reason"]) == (True, "UNDECODABLE_ANSWER")
+    assert garbage.answered  # the cache's answers were garbage indeed
+
+
+@pytest.mark.parametrize("path", ["/token/", "/token", "/profiles"])
+def test_two_host_headers_are_refused_not_used_for_a_redirect(
+    emulator: Emulator, path: str
+) -> None:
+    """Issue 22, 5: the Guard checked the last Host, Starlette built redirects from the first,
+    so GET /token/ with `Host: evil.example` first redirected there."""
+    with serve(emulator) as server:
+        port = server.url.rsplit(":", 1)[1]
+        for hosts in ([b"evil.example", b"127.0.0.1:" + port.encode()],
+                      [b"127.0.0.1:" + port.encode(), b"evil.example"]):  # fmt: skip
+            head = b"GET " + path.encode() + b" HTTP/1.1\r\n"
+            head += b"".join(b"Host: " + h + b"\r\n" for h in hosts)
+            head += b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n"
+            head += b"Connection: close\r\n\r\n"
+            answer = raw_request(server.url, head)
+            status_line = answer.split(b"\r\n", 1)[0]
+            assert status_line.startswith(b"HTTP/1.1 400"), answer[:300]
+            assert b"evil.example" not in answer
+            assert b'"bad_host"' in answer
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["[" * 500 + "]" * 500, "{a = " * 500 + "1" + "}" * 500, "[" * 40 + "]" * 40],
+    ids=["arrays-500", "tables-500", "arrays-40"],
+)
+@pytest.mark.parametrize("command", [("profiles", "validate"), ("profiles", "list"), ("mint", "p")])
+def test_a_profiles_file_nested_too_deeply_is_exit_3(
+    cli: Any, tmp_path: Path, value: str, command: tuple[str, ...]
+) -> None:
+    """Issue 22, 7: 1.5 KB nested 500 levels made these exit 1 with RecursionError."""
+    path = tmp_path / "profiles.toml"
+    path.write_text(f"[profiles.p]\npermissions = {value}\n")
+    result = cli(*command, "-c", str(path))
+    assert result.exit_code == 3, result.stderr
+    assert "nested too deeply" in result.stderr
+    assert "internal error" not in result.stderr
+
+
+# Issue 22, 9: every file written into the cache or config folders gets the --reuse check.
+
+
+def run_tvm(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed command, as a user runs it (a server that starts would not return: the
+    timeout fails the test instead of hanging it)."""
+    command = [str(Path(sys.executable).parent / "momento-tvm"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+
+
+def shared_folder_planted_at(link: Path, tmp_path: Path) -> Path:
+    """`link` made a symlink to a world-writable folder (another user could swap files there)."""
+    shared = tmp_path / "world-writable"
+    shared.mkdir()
+    shared.chmod(0o777)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(shared)
+    return shared
+
+
+def test_serve_never_writes_its_bearer_token_through_a_symlinked_cache_folder(
+    emulator_env: Emulator, tmp_path: Path
+) -> None:
+    from tests.serving import PROFILES
+
+    folder = tmp_path / "home" / ".cache" / "momento-tvm"
+    shared = shared_folder_planted_at(folder, tmp_path)
+    config = tmp_path / "profiles.toml"
+    config.write_text(PROFILES + '\n[server]\ndefault_profile = "chat-reader"\n')
+    result = run_tvm("serve", "-c", str(config), "--port", "0", "--no-canary")
+    assert result.returncode == 2, result.stderr
+    assert f"cache folder {folder} is not a folder owned by you" in result.stderr
+    assert list(shared.iterdir()) == []
+
+
+def test_the_emulators_call_log_is_never_written_through_a_symlinked_cache_folder(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "home" / ".cache" / "momento-tvm"
+    shared = shared_folder_planted_at(folder, tmp_path)
+    result = run_tvm("emulator", "--print-env", "--port", "0")
+    assert result.returncode == 2, result.stderr
+    assert "unset MOMENTO_API_KEY" in result.stdout  # the eval fails safely
+    assert f"cache folder {folder} is not a folder owned by you" in result.stderr
+    assert list(shared.iterdir()) == []
+
+
+def test_profiles_init_never_writes_through_a_symlinked_config_folder(
+    cli: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "home" / ".config" / "momento-tvm"
+    shared = shared_folder_planted_at(folder, tmp_path)
+    result = cli("profiles", "init")
+    assert result.exit_code == 2, result.stderr
+    assert f"config folder {folder} is not a folder owned by you" in result.stderr
+    assert list(shared.iterdir()) == []

@@ -17,6 +17,7 @@ backend = "momento"` every concurrent container shares one token cache and one m
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -48,6 +49,8 @@ def build_handler(env: Mapping[str, str] | None = None) -> Handler:
             hint="Package momento-tvm.toml with the function and point the variable at it.",
         )
     config = load_config(path, env=environment).with_server(host=LAMBDA_HOST)
+    for warning in config.server.warnings:
+        logging.getLogger("tvmcli.server").warning("%s", warning)
     app = build_app(config, api_key=lambda_api_key(environment), env=environment)
     if config.server.canary:
         from tvmcli.server.canary import run_check

@@ -66,6 +66,29 @@ class ConfigError(TvmError):
         return "\n".join([self.message, *(f"  - {problem}" for problem in self.problems)])
 
 
+_PROFILE_CHOICE = {  # code: (HTTP status, message)
+    "no_profiles": (403, "you may use no profile (no group or rule grants one)"),
+    "profile_required": (400, "no default profile for you; pass ?profile=NAME"),
+    "profile_not_allowed": (
+        403,
+        "no profile by that name that you may use; GET /profiles lists yours",
+    ),
+}
+
+
+class ProfileChoiceError(UsageError):
+    """A caller may not use the profile asked for, or asked for none and has no default
+    (`code`: no_profiles, profile_required, profile_not_allowed; HTTP 403 or 400)."""
+
+    def __init__(self, code: str, profile: str | None = None) -> None:
+        status, message = _PROFILE_CHOICE[code]
+        super().__init__(message)
+        self.code = code
+        self.http_status = status
+        self.public_message = message
+        self.profile = profile  # the name asked for (never in the public message)
+
+
 class UnknownProfileError(ConfigError):
     """No profile of that name (exit 3, HTTP 404)."""
 
@@ -101,6 +124,14 @@ class MomentoError(TvmError):
     http_status = 502
     code = "momento_error"
     public_message = "Momento answered with an error"
+
+
+class UndecodableAnswerError(MomentoError):
+    """The token service answered bytes that are no answer message at all: a proxy, another
+    service on that port, a corrupted reply (exit 5, HTTP 502)."""
+
+    code = "momento_bad_answer"
+    public_message = "Momento answered something that is not a token"
 
 
 class UnavailableError(TvmError):

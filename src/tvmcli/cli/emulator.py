@@ -19,6 +19,7 @@ from tvmcli.errors import TvmError, UsageError
 from tvmcli.permissions.statements import ACCOUNT_MINTS_PER_SECOND
 from tvmcli.system import envvars
 from tvmcli.system.paths import default_cache_dir
+from tvmcli.system.private_files import private_folder
 
 if TYPE_CHECKING:
     from tvmcli.emulator import Emulator
@@ -305,10 +306,7 @@ def _start(
     secret = load_or_create_secret(secret_file) if secret_file else None
     if print_env and log_file is None:
         folder = default_cache_dir(os.environ)
-        try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot create {folder} for the call log: {exc.strerror}") from None
+        private_folder(folder, "cache folder")  # the call log: never through a symlink
         log_file = folder / "emulator.log"
     _configure_log(log_file)
     faults = Faults(latency=delay, fail_rate=fail_rate, fail_first=fail_first, fail_status=status)

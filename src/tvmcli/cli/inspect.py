@@ -15,9 +15,9 @@ SHORT = "Show what a Momento key or token is, offline."
 EPILOG = """\
 \b
 Examples:
-  momento-tvm inspect "$TOKEN"
-  momento-tvm mint chat-reader | momento-tvm inspect
   momento-tvm inspect --env MOMENTO_API_KEY --output json
+  momento-tvm mint chat-reader | momento-tvm inspect
+  momento-tvm inspect --env TOKEN
   momento-tvm inspect --env TOKEN --check --min-ttl 5m -q || echo renew
 """
 
@@ -26,7 +26,11 @@ Examples:
 def inspect(
     token: Annotated[
         str | None,
-        typer.Argument(help="The key or token; '-' or nothing reads stdin.", show_default=False),
+        typer.Argument(
+            help="The key or token; '-' or nothing reads stdin. As an argument other local "
+            "users can see it (a warning says so): prefer --env NAME or stdin.",
+            show_default=False,
+        ),
     ] = None,
     env: Annotated[
         str | None,

@@ -9,6 +9,7 @@ on a terminal.
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 from tvmcli.cli import output
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
 OUTPUTS = ("text", "json")
+ARGUMENT_WARNING = (
+    "warning: a credential given as an argument is visible to other local users "
+    "(/proc/PID/cmdline) and kept in shell history; use --env VAR or pipe it in"
+)
 
 
 class InspectOptions:
@@ -82,6 +87,11 @@ def run(
     UsageError (bad input) or ExpiredError (--check)."""
     text = read_input(options, stdin, stdin_is_terminal, environ)
     description = describe(parse_credential(text), text, time.time())
+    if options.token not in (None, "-") and not options.quiet:
+        # Once, and only for what is a credential: bad input is its own one-line error.
+        sys.stderr.write(ARGUMENT_WARNING + "\n")
+    if description.status is Status.BAD_EXPIRY and not options.check:
+        raise UsageError(_BAD_EXPIRY)  # bad input: exit 2 with nothing on stdout
     if not options.quiet:
         if options.output == "json":
             output.data(json.dumps(description.to_json(), indent=2, default=str))
@@ -96,7 +106,15 @@ def check_output(name: str) -> None:
         raise UsageError(f"--output must be one of {', '.join(OUTPUTS)}, not {name!r}")
 
 
+_BAD_EXPIRY = (
+    "the credential's exp claim is not a time (a whole number of seconds from 1970 to 9999), "
+    "so when it expires cannot be told"
+)
+
+
 def check(description: Description, min_ttl: int, require_expiry: bool) -> None:
+    if description.status is Status.BAD_EXPIRY:
+        raise ExpiredError(_BAD_EXPIRY)
     if description.status is Status.NO_EXPIRY:
         if require_expiry:
             raise ExpiredError("the credential has no expiry and --require-expiry was given")
@@ -117,6 +135,10 @@ def _when(epoch: int | None, now: float) -> str:
     return f"{iso_utc(epoch)} ({format_relative(epoch - now)})"
 
 
+def _never(d: Description) -> str:
+    return "unusable (see Claim exp)" if d.status is Status.BAD_EXPIRY else "never"
+
+
 def render_text(d: Description) -> None:
     now = time.time()
     rows = [("Kind", d.kind.label), ("Token", d.masked)]
@@ -125,7 +147,7 @@ def render_text(d: Description) -> None:
         rows += endpoint_rows(d.endpoint, d.endpoints or {})
     rows += [
         ("Issued at", _when(d.issued_at, now)),
-        ("Expires at", _when(d.expires_at, now) if d.expires_at is not None else "never"),
+        ("Expires at", _when(d.expires_at, now) if d.expires_at is not None else _never(d)),
         ("Status", d.status.value),
         ("Token id", d.token_id or "-"),
         ("Subject", d.subject or "-"),

@@ -105,6 +105,8 @@ def show(
 def validate(config: options.ConfigOption = None) -> None:
     """Check the whole file, profiles and [server], and report every problem at once (exit 3)."""
     loaded = steps.load(config)
+    for warning in loaded.server.warnings:
+        output.warning(warning)
     count = len(loaded.profiles)
     output.info(f"{loaded.path}: {count} profile{'s' if count != 1 else ''}, all valid")
 
@@ -146,7 +148,7 @@ def init(
 ) -> None:
     """Write a commented starter profiles file (every feature shown) to edit."""
     target = path if path is not None else find_config(None, os.environ, Path.cwd())
-    write_starter(target, force=force)
+    write_starter(target, force=force, env=os.environ)
     output.info(f"Wrote a starter profiles file to {target} (mode 0600); edit it, then run:")
     output.info("  momento-tvm profiles validate" + _config_flag(target))
     if _config_flag(target):

@@ -93,6 +93,8 @@ def serve(
         steps.load(config_path), host=host, port=port, workers=workers, allow_open=allow_open
     )
     settings = config.server
+    for warning in settings.warnings:
+        output.warning(warning)
     key = steps.api_key(api_key_file, endpoint, momento_profile)
     web_endpoint, web_note = running.web_endpoint_for(emulator_web, os.environ, key.endpoint)
     if web_endpoint is not None:

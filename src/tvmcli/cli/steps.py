@@ -281,7 +281,7 @@ def obtain_remote_token(
     request: RemoteRequest, *, timeout: float, reuse: bool, min_ttl: str | None
 ) -> Token:
     """Ask the vending server, or with --reuse take a token it gave earlier that still has
-    --min-ttl left (kept per server, profile, token id, identity kind and audience)."""
+    --min-ttl left (kept per server, profile, token id, identity and audience)."""
     from tvmcli.vending import remote
     from tvmcli.vending import reuse as reusing
 
@@ -303,8 +303,19 @@ def obtain_remote_token(
             )
 
     cache = reusing.TokenCache(default_cache_dir(os.environ)) if reuse else None
+    if cache is not None and identity.who is None:
+        output.warning(
+            "--reuse: not reusing, since this job cannot be told from another "
+            "(GITHUB_REPOSITORY, GITHUB_RUN_ID and GITHUB_JOB are not all set)"
+        )
+        cache = None
     cache_key = reusing.remote_cache_key(
-        request.address, request.profile, request.token_id, identity.kind, identity.audience
+        request.address,
+        request.profile,
+        request.token_id,
+        identity.kind,
+        identity.audience,
+        identity.who or "",
     )
     token, reused = reusing.obtain(
         cache,

@@ -96,10 +96,36 @@ def load_config(
     return parse_config(text, found)
 
 
+MAX_DEPTH = 32  # of arrays and tables in a profiles file; a real one nests 4 or 5 deep
+
+
+class _TooDeep(ValueError):
+    pass
+
+
+def _loads(text: str) -> dict[str, Any]:
+    """TOML -> dict; _TooDeep for nesting past MAX_DEPTH (tomllib recurses per level and
+    fails with RecursionError when deep enough; everything after it walks the values too)."""
+    try:
+        data = tomllib.loads(text)
+    except RecursionError:
+        raise _TooDeep from None
+    pending: list[tuple[object, int]] = [(data, 0)]
+    while pending:  # iterative: the check itself must not recurse
+        value, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise _TooDeep
+        if isinstance(value, dict):
+            pending.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            pending.extend((v, depth + 1) for v in value)
+    return data
+
+
 def profile_names(path: Path) -> dict[str, str]:
     """Profile names and descriptions, read without validating anything: for shell completion,
     which must be quick and must never fail. Raises OSError or ValueError on a broken file."""
-    data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    data = _loads(path.read_bytes().decode("utf-8"))
     profiles = data.get("profiles")
     if not isinstance(profiles, dict):
         return {}
@@ -133,11 +159,16 @@ def starter_text() -> str:
     return (resources.files("tvmcli") / STARTER_NAME).read_text(encoding="utf-8")
 
 
-def write_starter(path: Path, *, force: bool = False) -> None:
+def write_starter(path: Path, *, force: bool = False, env: Mapping[str, str] | None = None) -> None:
     """Write the starter profiles file to `path` (folders made as needed). An existing file is
-    kept unless `force`: then it is replaced atomically. Raises UsageError."""
+    kept unless `force`: then it is replaced atomically. Into the user's config folder (the
+    default path for `env`) only if that is a real folder of this user's (0700), never
+    through a symlink. Raises UsageError."""
     from tvmcli.errors import UsageError
-    from tvmcli.system.private_files import write_private
+    from tvmcli.system.private_files import private_folder, write_private
+
+    if env is not None and path == default_config_path(env):
+        private_folder(path.parent, "config folder")
 
     if path.is_dir():
         raise UsageError(
@@ -208,12 +239,17 @@ def check_fleet(config: Config) -> None:
 def parse_config(text: str, path: Path) -> Config:
     """Validate a whole profiles file given as text; one ConfigError lists every problem."""
     try:
-        data = tomllib.loads(text)
+        data = _loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             f"{path}: not valid TOML: {exc}",
             hint="Parsing stopped at that line and column: look for a missing quote, bracket "
             'or comma there (strings need quotes: cache = "chat").',
+        ) from None
+    except _TooDeep:
+        raise ConfigError(
+            f"{path}: nested too deeply (arrays or tables more than {MAX_DEPTH} levels deep)",
+            hint="No profile or [server] setting nests more than a few levels.",
         ) from None
     problems = Problems(path)
     profiles = read_profiles(data, problems)

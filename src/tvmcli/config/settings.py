@@ -36,6 +36,7 @@ field (exit 3), never a server that answers every request with an error.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import re
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from tvmcli.config.access import EVERY, Access, combine
 from tvmcli.config.profiles import Problems, check_token_id, suggest
 from tvmcli.credentials.sources import DEFAULT_TIMEOUT
 from tvmcli.errors import ConfigError
@@ -131,12 +133,11 @@ _USER_KEYS = {"password_hash", "password_env", "groups", "profiles", "default_pr
 _GROUP_KEYS = {"profiles", "default_profile"}
 
 
-@dataclass(frozen=True)
-class Access:
-    """Profiles a caller may use (None: every profile) and the one used without ?profile=."""
+class _Unwritten:
+    """A table without `profiles` (which grants none by itself)."""
 
-    profiles: tuple[str, ...] | None = None
-    default: str | None = None
+
+_UNWRITTEN = _Unwritten()
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,8 @@ class User:
     password_hash: str | None = None
     password_env: str | None = None
     groups: tuple[str, ...] = ()
-    access: Access | None = None
+    access: Access | None = None  # its own `profiles` (None: not written): narrow its groups'
+    default_profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,7 @@ class ServerSettings:
     auth: str = "bearer"
     allow_open: bool = False
     cors_origins: tuple[str, ...] = ()
-    access: Access = Access()
+    access: Access = Access()  # noqa: RUF009 - Access is frozen
     bearer_tokens_env: str | None = None
     bearer_tokens_file: Path | None = None
     users: Mapping[str, User] = field(default_factory=dict)
@@ -244,6 +246,9 @@ class ServerSettings:
     metrics_auth: str = "server"
     audit_log: str | None = None
     canary: bool = True
+    # Grants that are valid but probably not what was meant (`profiles validate` and `serve`
+    # print them): a group without profiles, a default a user may not use, ...
+    warnings: tuple[str, ...] = ()
 
     @property
     def on_loopback(self) -> bool:
@@ -330,27 +335,61 @@ class _Reader:
             )
         return value
 
-    def profile_list(self, table: Mapping[str, Any], where: str) -> Access:
-        names = table.get("profiles")
-        if names is not None and (
-            not isinstance(names, list) or not all(isinstance(n, str) for n in names)
-        ):
+    def profile_list(
+        self, table: Mapping[str, Any], where: str, *, missing: str = "none", every: bool = True
+    ) -> Access:
+        """`profiles` and `default_profile` of one table. `profiles = ["*"]` is every profile
+        (unless `every` is False: a trust rule names its own); a missing `profiles` grants none
+        (`missing = "none"`: groups, users) or every profile (`"all"`: [server] itself, for
+        open and bearer callers). The default must be among what the table allows."""
+        names = self.names_of(table, where, every=every)
+        default = self.typed(table, "default_profile", str, where)
+        if names is _UNWRITTEN:
+            profiles: tuple[str, ...] | None = None if missing == "all" else ()
+        else:
+            assert not isinstance(names, _Unwritten)
+            profiles = names
+        if default is None:
+            return Access(profiles, default)
+        allowed = self.profile_names if profiles is None else profiles
+        if names is _UNWRITTEN:
+            # An old file's group may name only its default (a missing profiles used to mean
+            # every profile): it grants none now, and access_warnings names the fix.
+            allowed = self.profile_names
+        if default not in allowed:
+            self.problem(
+                f"{where}.default_profile", f"{default!r} is not among the profiles allowed here"
+            )
+        return Access(profiles, default)
+
+    def names_of(
+        self, table: Mapping[str, Any], where: str, *, every: bool = True
+    ) -> tuple[str, ...] | _Unwritten | None:
+        """A table's `profiles`: the names, None for ["*"], _UNWRITTEN when not written."""
+        if "profiles" not in table:
+            return _UNWRITTEN
+        names = table["profiles"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             self.problem(f"{where}.profiles", "must be a list of profile names")
-            names = None
-        for name in names or []:
+            return ()
+        if EVERY in names:
+            if every and names == [EVERY]:
+                return None
+            self.problem(
+                f"{where}.profiles",
+                '"*" (every profile) stands alone'
+                if every
+                else 'name the profiles a rule grants ("*" is not allowed here)',
+            )
+            names = [n for n in names if n != EVERY]
+        for name in names:
             if name not in self.profile_names:
                 hint = suggest(name, self.profile_names)  # "Did you mean 'x'?"
                 self.problem(
                     f"{where}.profiles",
                     f"no profile named {name!r}" + (f"; d{hint[1:]}" if hint else ""),
                 )
-        default = self.typed(table, "default_profile", str, where)
-        allowed = names if names is not None else self.profile_names
-        if default is not None and default not in allowed:
-            self.problem(
-                f"{where}.default_profile", f"{default!r} is not among the profiles allowed here"
-            )
-        return Access(tuple(names) if names is not None else None, default)
+        return tuple(names)
 
     def number(self, raw: Mapping[str, Any], key: str) -> float:
         """`raw[key]` within NUMBERS[key], else the dataclass default (and a problem)."""
@@ -411,7 +450,7 @@ def parse_server_settings(
         auth=auth,
         allow_open=bool(reader.typed(raw, "allow_open", bool, "")),
         cors_origins=_origins(reader, raw),
-        access=reader.profile_list(raw, ""),
+        access=reader.profile_list(raw, "", missing="all"),
         bearer_tokens_env=reader.variable_name(bearer, "tokens_env", ".bearer"),
         bearer_tokens_file=Path(tokens_file) if tokens_file else None,
         users=users,
@@ -447,7 +486,58 @@ def parse_server_settings(
             "true needs prometheus-client, which is not installed: "
             "pip install 'momento-tvm[metrics]'",
         )
-    return settings if len(problems.items) == before else None
+    if len(problems.items) != before:
+        return None
+    return dataclasses.replace(settings, warnings=access_warnings(settings))
+
+
+def user_access(user: User, groups: Mapping[str, Access]) -> Access:
+    """What a [server.users.NAME] may use: its groups' profiles, narrowed by its own."""
+    member_of = [groups[g] for g in user.groups if g in groups]
+    return combine(member_of, user.access, user.default_profile)
+
+
+def access_warnings(settings: ServerSettings) -> tuple[str, ...]:
+    """Grants that load but grant less than they seem to: since a missing `profiles` grants
+    nothing and a user's own `profiles` only narrow its groups', an old file may rely on the
+    old reading. Each warning names the fix."""
+    if settings.auth not in ("basic", "jwt"):
+        return ()
+    found: list[str] = []
+    every = 'profiles = ["*"] for every profile'
+    for name, group in settings.groups.items():
+        if group.profiles == ():
+            found.append(
+                f"[server.groups.{name}] grants no profile: a group without profiles grants "
+                "none"
+                + (f" (its default_profile {group.default!r} included)" if group.default else "")
+                + f"; add profiles = [...], or {every}"
+            )
+    if settings.auth != "basic":
+        return tuple(found)
+    for name, user in settings.users.items():
+        where = f"[server.users.{name}]"
+        access = user_access(user, settings.groups)
+        granted = [settings.groups[g] for g in user.groups if g in settings.groups]
+        wider = combine(granted).profiles
+        if user.access is not None and user.access.profiles is not None and granted:
+            for profile in user.access.profiles:
+                if wider is not None and profile not in wider:
+                    found.append(
+                        f"{where} profiles names {profile!r}, which none of its groups grant: "
+                        "a user's own profiles only narrow its groups'; grant it in a group"
+                    )
+        if access.profiles == ():
+            found.append(
+                f"{where} may use no profile: give it groups = [...] or profiles = [...] ({every})"
+            )
+        elif user.default_profile is not None and access.default != user.default_profile:
+            found.append(
+                f"{where} default_profile {user.default_profile!r} is not among the profiles "
+                "it may use (its groups', narrowed by its own profiles): a request without "
+                "?profile= gets another default or none; grant it in one of its groups"
+            )
+    return tuple(found)
 
 
 def extra_installed(module: str) -> bool:
@@ -518,12 +608,16 @@ def _users(
         for group in member_of:
             if group not in groups:
                 reader.problem(f"{where}.groups", f"no group named {group!r} in [server.groups]")
-        own = (
-            reader.profile_list(body, where)
-            if ("profiles" in body or "default_profile" in body)
-            else None
-        )
-        users[name] = User(name, password_hash, password_env, tuple(member_of), own)
+        names = reader.names_of(body, where)
+        own = None if isinstance(names, _Unwritten) else Access(names)
+        default = reader.typed(body, "default_profile", str, where)
+        if default is not None and default not in reader.profile_names:
+            reader.problem(f"{where}.default_profile", f"no profile named {default!r}")
+        elif default is not None and own is not None and not own.allowed([default]):
+            reader.problem(
+                f"{where}.default_profile", f"{default!r} is not among the profiles allowed here"
+            )
+        users[name] = User(name, password_hash, password_env, tuple(member_of), own, default)
     return users
 
 
@@ -823,7 +917,7 @@ def _trust_rule(
     if not isinstance(profiles, list) or not profiles:
         reader.problem(f"{where}.profiles", "needs the profiles this rule grants")
     else:
-        reader.profile_list({"profiles": profiles}, where)
+        reader.profile_list({"profiles": profiles}, where, every=False)
     template = reader.typed(raw, "token_id", str, where)
     if template is not None:
         try:

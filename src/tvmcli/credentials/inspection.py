@@ -24,7 +24,8 @@ _KNOWN_CLAIMS = ("exp", "iat", "sub", "jti", "id", "p", "t", "c", "cp")
 class Status(str, enum.Enum):
     VALID = "valid"
     EXPIRED = "expired"
-    NO_EXPIRY = "no expiry"
+    NO_EXPIRY = "no expiry"  # only when there is no exp claim at all
+    BAD_EXPIRY = "unusable expiry"  # an exp that is no time: -5, "1", true, 1e30
 
 
 class Description:
@@ -139,7 +140,8 @@ def describe(credential: Credential, original: str, now: float) -> Description:
     claims = credential.claims
     expires_at = _number(claims.get("exp"))
     if expires_at is None:
-        status, left = Status.NO_EXPIRY, None
+        status = Status.BAD_EXPIRY if "exp" in claims else Status.NO_EXPIRY
+        left = None
     else:
         left = expires_at - now
         status = Status.VALID if left > 0 else Status.EXPIRED

@@ -28,9 +28,10 @@ from momento_wire_types import cacheclient_pb2_grpc
 
 from tvmcli.emulator.access import Gate
 from tvmcli.emulator.service import Refusal
-from tvmcli.permissions.evaluator import CACHE_CALLS, Action
+from tvmcli.permissions.evaluator import CACHE_CALLS
 
 MAX_ITEMS = 100_000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class CacheService(cacheclient_pb2_grpc.ScsServicer):
@@ -46,20 +47,21 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
         self._items: dict[tuple[str, bytes], tuple[bytes, float]] = {}
         self._lock = threading.Lock()
         self.available = True  # tests turn the cache off and on: UNAVAILABLE meanwhile
+        self.failing: set[str] = set()  # ...or only some calls ("Increment"): UNAVAILABLE
         self.calls = 0
         self.denied = 0
 
     # -- the calls ----------------------------------------------------------------------------
 
     def Get(self, request: pb._GetRequest, context: grpc.ServicerContext) -> pb._GetResponse:
-        cache = self._admit(context, CACHE_CALLS["Get"], request.cache_key)
+        cache = self._admit(context, "Get", request.cache_key)
         item = self._live(cache, request.cache_key)
         if item is None:
             return pb._GetResponse(result=pb.Miss)
         return pb._GetResponse(result=pb.Hit, cache_body=item[0])
 
     def Set(self, request: pb._SetRequest, context: grpc.ServicerContext) -> pb._SetResponse:
-        cache = self._admit(context, CACHE_CALLS["Set"], request.cache_key)
+        cache = self._admit(context, "Set", request.cache_key)
         ttl = self._ttl(context, request.ttl_milliseconds)
         with self._lock:
             self._store(cache, request.cache_key, request.cache_body, ttl)
@@ -68,7 +70,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def SetIfNotExists(
         self, request: pb._SetIfNotExistsRequest, context: grpc.ServicerContext
     ) -> pb._SetIfNotExistsResponse:
-        cache = self._admit(context, CACHE_CALLS["SetIfNotExists"], request.cache_key)
+        cache = self._admit(context, "SetIfNotExists", request.cache_key)
         ttl = self._ttl(context, request.ttl_milliseconds)
         with self._lock:
             if self._live(cache, request.cache_key, locked=True) is not None:
@@ -79,7 +81,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def Delete(
         self, request: pb._DeleteRequest, context: grpc.ServicerContext
     ) -> pb._DeleteResponse:
-        cache = self._admit(context, CACHE_CALLS["Delete"], request.cache_key)
+        cache = self._admit(context, "Delete", request.cache_key)
         with self._lock:
             self._items.pop((cache, request.cache_key), None)
         return pb._DeleteResponse()
@@ -87,7 +89,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def Increment(
         self, request: pb._IncrementRequest, context: grpc.ServicerContext
     ) -> pb._IncrementResponse:
-        cache = self._admit(context, CACHE_CALLS["Increment"], request.cache_key)
+        cache = self._admit(context, "Increment", request.cache_key)
         ttl = self._ttl(context, request.ttl_milliseconds)
         with self._lock:
             item = self._live(cache, request.cache_key, locked=True)
@@ -95,11 +97,19 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
             if item is not None:
                 try:
                     current = int(item[0].decode("ascii"))
+                    if not INT64_MIN <= current <= INT64_MAX:
+                        raise ValueError
                 except (UnicodeDecodeError, ValueError):
                     self._abort(
                         context, grpc.StatusCode.FAILED_PRECONDITION, "the value is not an integer"
                     )
             value = current + request.amount
+            if not INT64_MIN <= value <= INT64_MAX:  # the answer is an int64: Momento refuses
+                self._abort(
+                    context,
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "the incremented value would not fit in a signed 64-bit integer",
+                )
             # A missing item is created with the TTL; an existing one keeps its expiry.
             expires = item[1] if item is not None else self._clock() + ttl
             self._items[(cache, request.cache_key)] = (str(value).encode("ascii"), expires)
@@ -108,7 +118,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def UpdateTtl(
         self, request: pb._UpdateTtlRequest, context: grpc.ServicerContext
     ) -> pb._UpdateTtlResponse:
-        cache = self._admit(context, CACHE_CALLS["UpdateTtl"], request.cache_key)
+        cache = self._admit(context, "UpdateTtl", request.cache_key)
         kind = request.WhichOneof("update_ttl")
         with self._lock:
             item = self._live(cache, request.cache_key, locked=True)
@@ -128,7 +138,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def ItemGetTtl(
         self, request: pb._ItemGetTtlRequest, context: grpc.ServicerContext
     ) -> pb._ItemGetTtlResponse:
-        cache = self._admit(context, CACHE_CALLS["ItemGetTtl"], request.cache_key)
+        cache = self._admit(context, "ItemGetTtl", request.cache_key)
         item = self._live(cache, request.cache_key)
         if item is None:
             return pb._ItemGetTtlResponse(missing={})
@@ -163,10 +173,13 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
 
     # -- who may --------------------------------------------------------------------------------
 
-    def _admit(self, context: grpc.ServicerContext, action: Action, key: bytes) -> str:
+    def _admit(self, context: grpc.ServicerContext, method: str, key: bytes) -> str:
+        """Counts the call, then refuses it unless the service is up (and this method is not
+        one a test fails) and the caller's grant allows the method's action on the key."""
+        action = CACHE_CALLS[method]
         with self._lock:
             self.calls += 1
-        if not self.available:
+        if not self.available or method in self.failing:
             self._abort(context, grpc.StatusCode.UNAVAILABLE, "the cache service is unavailable")
         metadata = dict(context.invocation_metadata())
         cache = metadata.get("cache")

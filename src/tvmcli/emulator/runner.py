@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import secrets
 import socket
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent import futures
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import grpc
 from momento_wire_types import cacheclient_pb2_grpc, cachepubsub_pb2_grpc, token_pb2_grpc
@@ -27,6 +29,8 @@ from tvmcli.emulator.topics_service import (
     TopicsService,
 )
 from tvmcli.errors import ConfigError, UsageError
+
+_log = logging.getLogger("tvmcli.emulator")
 
 HOST = "127.0.0.1"
 SECRET_BYTES = 32
@@ -108,6 +112,7 @@ class Emulator:
         # (threads start only when needed). See CONTRIBUTING, "Topics on a thread pool".
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers + self.topics.max_subscriptions),
+            interceptors=[NoExceptionText()],
             # gRPC sets SO_REUSEPORT by default: a second emulator would silently share the port.
             options=[("grpc.so_reuseport", 0)],
         )
@@ -172,3 +177,34 @@ class Emulator:
         tb: TracebackType | None,
     ) -> None:
         self.stop(grace=None)
+
+
+class NoExceptionText(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """No call answers with an exception's text. gRPC answers an exception that escapes a
+    handler with UNKNOWN "Exception calling application: <its message>"; here it is INTERNAL
+    with a fixed message, and the log names only its type. Aborts pass as they are."""
+
+    def intercept_service(
+        self, continuation: Any, handler_call_details: grpc.HandlerCallDetails
+    ) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        behaviour = handler.unary_unary
+        method = handler_call_details.method
+
+        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                return behaviour(request, context)
+            except Exception as error:
+                if context.code() is not None:  # type: ignore[attr-defined]  # an abort
+                    raise
+                _log.error("emulator: %s failed (%s)", method, type(error).__name__)
+                context.abort(grpc.StatusCode.INTERNAL, "the emulator failed on this call")
+                raise
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

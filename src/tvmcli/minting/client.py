@@ -27,6 +27,7 @@ from tvmcli.errors import (
     MomentoRejectedError,
     TvmError,
     UnavailableError,
+    UndecodableAnswerError,
 )
 from tvmcli.minting.tokens import Token
 from tvmcli.permissions.scopes import build_permissions
@@ -164,11 +165,18 @@ class Minter:
         while True:
             remaining = deadline - time.monotonic()
             try:
-                response: token_pb2._GenerateDisposableTokenResponse = (
-                    await self._connect().GenerateDisposableToken(
-                        request, timeout=max(remaining, 0.001), metadata=self._metadata
-                    )
+                response: (
+                    token_pb2._GenerateDisposableTokenResponse | None
+                ) = await self._connect().GenerateDisposableToken(
+                    request, timeout=max(remaining, 0.001), metadata=self._metadata
                 )
+                if not isinstance(response, token_pb2._GenerateDisposableTokenResponse):
+                    # grpc hands back None for bytes that do not parse as the answer
+                    raise UndecodableAnswerError(
+                        f"{self._target.endpoint} answered something that is not a token "
+                        "(bytes that are no token-service answer)",
+                        hint="Is the endpoint a Momento token service?",
+                    )
                 return response
             except grpc.aio.AioRpcError as error:
                 code = error.code()

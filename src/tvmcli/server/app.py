@@ -43,8 +43,9 @@ from tvmcli.server.guard import ClientLimiter, Guard
 from tvmcli.server.metrics import METRICS_PATH, Metrics, NoMetrics
 from tvmcli.server.openapi import TOKEN_PATHS
 from tvmcli.server.routes import Routes
-from tvmcli.state.shared import FleetLimiter, SharedState
-from tvmcli.vending.vendor import Minter, MintLimiter, TokenVendor
+from tvmcli.state.shared import SharedState
+from tvmcli.vending.limiter import FleetLimiter, Limiter, MintLimiter
+from tvmcli.vending.vendor import TokenMinter, TokenVendor
 
 
 class RefusingCors(CORSMiddleware):
@@ -78,7 +79,7 @@ def build_app(
     bearer_token: str | None = None,
     env: Mapping[str, str] | None = None,
     authenticator: Authenticator | None = None,
-    minter: Minter | None = None,
+    minter: TokenMinter | None = None,
     mint_share: int = 1,
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
@@ -108,14 +109,13 @@ def build_app(
         )
     # Memory state: this process's share of the account's rate. Shared state: one budget for
     # the whole fleet, with the share as the fallback while the cache is unusable.
-    limiter: MintLimiter | FleetLimiter = MintLimiter(
-        settings.mint_rate / max(1, mint_share), settings.mint_queue
-    )
+    share = MintLimiter(settings.mint_rate / max(1, mint_share), settings.mint_queue)
+    limiter: Limiter = share
     shared = None
     if fleet:
         assert key is not None
         shared = SharedState(key, settings.state.cache)
-        limiter = FleetLimiter(shared, settings.mint_rate, settings.mint_queue, limiter)
+        limiter = FleetLimiter(shared, settings.mint_rate, settings.mint_queue, share)
     metrics: Metrics | NoMetrics = (
         Metrics(multiprocess=mint_share > 1) if settings.metrics else NoMetrics()
     )

@@ -17,8 +17,9 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tvmcli.config.access import Access, combine
 from tvmcli.config.passwords import hash_password, same_secret, verify_password
-from tvmcli.config.settings import Access, ServerSettings
+from tvmcli.config.settings import ServerSettings, user_access
 from tvmcli.errors import ConfigError
 
 
@@ -193,20 +194,14 @@ def bearer_tokens(settings: ServerSettings, env: Mapping[str, str]) -> list[str]
 
 
 def access_for(principal: Principal, settings: ServerSettings) -> Access:
-    """Profiles this caller may use: its own list, joined with its groups' (None means all)."""
+    """Profiles this caller may use (None means all): a CI trust's rules decide for its
+    tokens; open and bearer callers get [server] profiles; a basic-auth user its groups'
+    profiles, narrowed by its own (`settings.user_access`); a JWT caller its groups'."""
     if principal.access is not None:
         return principal.access
     if settings.auth not in ("basic", "jwt"):
         return settings.access
-    grants = [settings.groups[g] for g in principal.groups if g in settings.groups]
     user = settings.users.get(principal.name) if settings.auth == "basic" else None
-    if user is not None and user.access is not None:
-        grants.insert(0, user.access)
-    if not grants:
-        return Access((), None)
-    if any(g.profiles is None for g in grants):
-        profiles = None
-    else:
-        profiles = tuple(dict.fromkeys(p for g in grants for p in g.profiles or ()))
-    default = next((g.default for g in grants if g.default), None)
-    return Access(profiles, default)
+    if user is not None:
+        return user_access(user, settings.groups)
+    return combine([settings.groups[g] for g in principal.groups if g in settings.groups])

@@ -171,17 +171,21 @@ class Guard:
         self, scope: Scope, client: str
     ) -> Callable[[Scope, Receive, Send], Awaitable[None]] | None:
         settings = self.settings
-        size, host, length, chunked = 0, b"", b"", False
+        size, host, length, chunked, hosts = 0, b"", b"", False, 0
         for key, value in scope["headers"]:  # one pass: this runs on every request
             size += len(key) + len(value)
             if key == b"host":
                 host = value
+                hosts += 1
             elif key == b"content-length":
                 length = value
             elif key == b"transfer-encoding":
                 chunked = True
         if size > settings.max_header_bytes:
             return error_response(431, "headers_too_large", "request headers are too large")
+        if hosts > 1:
+            # We would check one and Starlette build redirects from another (the first).
+            return error_response(400, "bad_host", "send one Host header")
         if self._check_host and not self._host_ok(host, scope):
             return error_response(400, "bad_host", "the Host header must name this server")
         # No handler reads a body, so none is ever counted as it streams in: a body of unknown

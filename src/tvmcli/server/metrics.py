@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tvmcli.vending.vendor import NoEvents
+from tvmcli.vending.limiter import NoEvents
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own variable
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

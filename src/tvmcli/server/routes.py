@@ -14,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
+from tvmcli.config.access import choose_profile
 from tvmcli.config.file import Config
 from tvmcli.config.profiles import TokenIdRefused, choose_token_id
-from tvmcli.errors import MintLimitError, TvmError
+from tvmcli.errors import MintLimitError, ProfileChoiceError, TvmError
 from tvmcli.server.access_log import printable
 from tvmcli.server.audit import AuditLog
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized, access_for
@@ -24,15 +25,14 @@ from tvmcli.server.errors import ApiError
 from tvmcli.server.metrics import CONTENT_TYPE, Metrics, NoMetrics
 from tvmcli.server.oidc import IdentityProviderUnavailable
 from tvmcli.server.openapi import openapi_document
-from tvmcli.state.shared import FleetLimiter
 from tvmcli.system.durations import iso_utc
-from tvmcli.vending.vendor import MintLimiter, TokenVendor
+from tvmcli.vending.limiter import Limiter
+from tvmcli.vending.vendor import TokenVendor
 from tvmcli.version import __version__
 
 ANSWERED_RECENTLY = 300.0
 log = logging.getLogger("tvmcli.server")
 _NO_STORE = {"Cache-Control": "no-store"}
-_NOT_ALLOWED = "no profile by that name that you may use; GET /profiles lists yours"
 
 
 class Routes:
@@ -40,7 +40,7 @@ class Routes:
         self,
         config: Config,
         vendor: TokenVendor,
-        limiter: MintLimiter | FleetLimiter,
+        limiter: Limiter,
         authenticator: Authenticator,
         clock: Callable[[], float] = time.time,
         *,
@@ -82,23 +82,12 @@ class Routes:
         state = request.scope.setdefault("state", {})  # what the access log reads
         state["principal"] = principal.name
         state["audit"] = principal.audit(None)
-        profiles = self.config.profiles
         access = access_for(principal, self.settings)
-        allowed = access.profiles if access.profiles is not None else tuple(profiles)
-        if not allowed:
-            raise ApiError(
-                403, "no_profiles", "you may use no profile (no group or rule grants one)"
-            )
-        name = query.get("profile") or access.default or (allowed[0] if len(allowed) == 1 else None)
-        if name is None:
-            raise ApiError(
-                400, "profile_required", "no default profile for you; pass ?profile=NAME"
-            )
-        profile = profiles.get(name) if name in allowed else None
-        if profile is None:
-            # One answer whether the profile exists or not, naming nothing: a caller learns
-            # which profiles exist only from GET /profiles, which lists the ones it may use.
-            raise ApiError(403, "profile_not_allowed", _NOT_ALLOWED)
+        try:
+            profile = choose_profile(access, self.config.profiles, query.get("profile"))
+        except ProfileChoiceError as refusal:
+            raise ApiError(refusal.http_status, refusal.code, refusal.public_message) from None
+        name = profile.name
         state["profile"] = name
         state["audit"] = principal.audit(name)
         token_id = token_id_for(profile.token_id, principal.identity_for(name), query.get("name"))
@@ -147,7 +136,7 @@ class Routes:
     async def list_profiles(self, request: Request) -> Response:
         access = access_for(await self.principal_of(request), self.settings)
         profiles = self.config.profiles
-        allowed = access.profiles if access.profiles is not None else tuple(profiles)
+        allowed = access.allowed(profiles)
         body = [
             {
                 "name": p.name,

@@ -19,14 +19,15 @@ from typing import Any, ClassVar
 
 from starlette.types import ASGIApp
 
+from tvmcli.config.access import Access, served
 from tvmcli.config.file import Config
-from tvmcli.config.settings import ServerSettings
+from tvmcli.config.settings import ServerSettings, user_access
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.errors import ConfigError, UsageError
 from tvmcli.server.auth import bearer_tokens
 from tvmcli.server.metrics import MULTIPROCESS_ENV
 from tvmcli.system.netaddr import join_host_port
-from tvmcli.system.private_files import write_private
+from tvmcli.system.private_files import private_folder, write_private
 
 BEARER_TOKEN_FILE_NAME = "serve-bearer-token"  # noqa: S105 - a file name
 
@@ -98,12 +99,13 @@ def generated_bearer_token(
         raise ConfigError(
             'auth = "bearer" off loopback needs [server.bearer] tokens_env or tokens_file'
         )
+    private_folder(state_dir, "cache folder")  # never a symlink to someone else's folder
     return secrets.token_urlsafe(32), state_dir / BEARER_TOKEN_FILE_NAME
 
 
 def save_bearer_token(token: str, path: Path) -> None:
-    """The generated bearer token, 0600, for the user to read."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """The generated bearer token, 0600, for the user to read (its folder was checked by
+    `generated_bearer_token`, before the server started)."""
     write_private(path, token + "\n")
 
 
@@ -256,17 +258,13 @@ def served_profiles(config: Config) -> list[str]:
     groups' and users' profiles for basic and jwt, and for jwt the CI trusts' rules' (a list
     of None means every profile)."""
     settings = config.server
-    lists: list[tuple[str, ...] | None]
     if settings.auth in ("open", "bearer"):
-        lists = [settings.access.profiles]
+        grants = [settings.access]
     else:
-        lists = [group.profiles for group in settings.groups.values()]
-        lists += [user.access.profiles for user in settings.users.values() if user.access]
-        lists += [rule.profiles for trust in settings.trusts for rule in trust.rules]
-    if any(names is None for names in lists):
-        return list(config.profiles)
-    allowed = {name for names in lists for name in names or ()}
-    return [name for name in config.profiles if name in allowed]
+        grants = list(settings.groups.values())
+        grants += [user_access(user, settings.groups) for user in settings.users.values()]
+        grants += [Access(rule.profiles) for trust in settings.trusts for rule in trust.rules]
+    return served(grants, list(config.profiles))
 
 
 def configure_logging() -> None:

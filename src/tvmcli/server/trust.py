@@ -17,8 +17,9 @@ from typing import Any
 
 import jwt
 
+from tvmcli.config.access import Access
 from tvmcli.config.claim_rules import fit_token_id, render, rule_matches
-from tvmcli.config.settings import Access, ServerSettings, TrustSettings
+from tvmcli.config.settings import ServerSettings, TrustSettings
 from tvmcli.server.auth import Authenticator, Principal
 from tvmcli.server.oidc import JwksCache, JwtAuth, TokenVerifier
 

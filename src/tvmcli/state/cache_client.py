@@ -78,13 +78,16 @@ class CacheClient:
     async def _call(self, method: str, request: object) -> Any:
         call = getattr(self._connect(), method)
         try:
-            return await call(request, timeout=self.timeout, metadata=self._metadata)
+            answer = await call(request, timeout=self.timeout, metadata=self._metadata)
         except grpc.aio.AioRpcError as error:
             code = error.code()
             name = code.name if code is not None else "UNKNOWN"
             if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
                 raise CacheRefused(name) from None
             raise CacheUnavailable(name) from None
+        if answer is None:  # grpc's answer for bytes that do not parse as the reply
+            raise CacheUnavailable("UNDECODABLE_ANSWER")
+        return answer
 
 
 def _ms(seconds: float) -> int:

@@ -4,10 +4,11 @@
   the token is too short-lived to hand out.
 - Single flight across instances: `SetIfNotExists` on a lock item (TTL: one mint's deadline)
   elects the instance that mints; the others poll for its entry.
-- One mint budget: `FleetLimiter` hands out mint slots spaced (1 + 0.1) / rate seconds apart,
-  each claimed by an atomic `Increment` of the slot's item; a mint starts at its slot's time
-  (or claims a later slot if the claim came back too late), so no second of wall time holds
-  more than `rate` mints from the whole fleet.
+- One mint budget: `claim`s the slots of `vending.limiter.FleetLimiter`, spaced (1 + 0.1) / rate
+  seconds apart, each claimed by an atomic `Increment` of the slot's item (named by HMAC, as
+  every item is: a token that may write the cache cannot find, fill or spoil the fleet's slots);
+  a mint starts at its slot's time (or claims a later slot if the claim came back too late), so
+  no second of wall time holds more than `rate` mints from the whole fleet.
 - If the cache cannot be used, everything falls back to this process's memory state (its
   cache and a local limiter), logged once, reported on /healthz, and tried again every few
   seconds until the cache answers.
@@ -15,15 +16,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tvmcli.credentials.sources import ApiKey
-from tvmcli.errors import MintLimitError
 from tvmcli.state.cache_client import CacheClient, CacheRefused, CacheUnavailable
 from tvmcli.state.sealed import Sealer
 
@@ -31,8 +29,6 @@ log = logging.getLogger("tvmcli.server")
 
 RETRY_AFTER_FAILURE = 5.0  # seconds in memory-only mode before the cache is tried again
 MAX_ITEM_TTL = 24 * 3600  # Momento's item TTL limit
-SLOT_TTL = 60.0
-WINDOW_SLACK = 0.1  # of a second per `rate` mints: room for a late start and network jitter
 
 
 class SharedState:
@@ -53,6 +49,7 @@ class SharedState:
         self.degraded_since: float | None = None  # monotonic time of the failure
         self.degraded_reason: str | None = None
         self._retry_at = 0.0
+        self._held: set[bytes] = set()  # the names whose lock this instance took
 
     # -- health -------------------------------------------------------------------------------
 
@@ -125,86 +122,35 @@ class SharedState:
         if not self.usable():
             return True
         ok, stored = await self._use(self.client.set_if_not_exists(b"lock:" + name, b"1", ttl))
+        if ok and stored:
+            self._held.add(name)
         return True if not ok else bool(stored)
 
     async def release(self, name: bytes) -> None:
-        if not self.degraded:
+        """Let go of `name`'s lock if this instance took it, degraded since or not: the other
+        instances wait on it until its TTL otherwise."""
+        if name in self._held:
+            self._held.discard(name)
             await self._use(self.client.delete(b"lock:" + name))
+
+    # -- the mint budget ----------------------------------------------------------------------
+
+    async def claim(self, slot: int, ttl: float) -> int | None:
+        """Claim mint slot `slot` (an Increment of its item, named with the fleet secret like
+        every item): 1 when this instance got it, more when another did first; None when the
+        cache failed (now degraded). A value that is not a count (FAILED_PRECONDITION: not ours
+        to read) is a slot taken: the budget stays whole and nothing degrades."""
+        name = b"slot:" + self.name("slot", str(slot))
+        try:
+            taken = await self.client.increment(name, ttl)
+        except CacheUnavailable as error:
+            if error.status == "FAILED_PRECONDITION":
+                self._answered()
+                return 2
+            self._failed(error)
+            return None
+        self._answered()
+        return taken
 
     async def close(self) -> None:
         await self.client.close()
-
-
-class FleetLimiter:
-    """At most `rate` mints in any second across every instance sharing the cache; waits up to
-    `queue` seconds for a slot, then sheds with MintLimitError. Falls back to `local` (this
-    process's limiter) while the cache is unusable."""
-
-    def __init__(
-        self,
-        shared: SharedState,
-        rate: float,
-        queue: float,
-        local: Any,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-    ) -> None:
-        self.shared = shared
-        self.spacing = (1.0 + WINDOW_SLACK) / rate
-        # A mint starts at most this long after its slot: `rate` slots span 1 + slack seconds,
-        # so starts within slack - 0.01 of their slots never put rate + 1 in one second.
-        self.lateness = WINDOW_SLACK - 0.01
-        self.queue = queue
-        self.local = local
-        self._clock = clock
-        self._sleep = sleep
-        self.shed = 0
-
-    @property
-    def events(self) -> Any:
-        """Where waits and sheds are reported: the local limiter's (the vendor sets it), so
-        fleet slots and degraded local ones count alike."""
-        return self.local.events
-
-    @events.setter
-    def events(self, events: Any) -> None:
-        self.local.events = events
-
-    def settle(self, slot: list[float] | None) -> None:
-        """A call has completed: a local slot (while degraded) counts from now; fleet slots
-        are spaced with room for a late call already."""
-        self.local.settle(slot)
-
-    async def acquire(self, *, low: bool = False) -> list[float] | None:
-        """A fleet-wide slot. Priority (`low`) holds within one instance only: while the cache
-        is unusable, in the local limiter."""
-        if not self.shared.usable():
-            degraded: list[float] | None = await self.local.acquire(low=low)
-            return degraded
-        arrived = self._clock()
-        slot = math.ceil(arrived / self.spacing)
-        while True:
-            start = slot * self.spacing
-            if start - arrived > self.queue:
-                self.shed += 1
-                self.events.limiter_shed()
-                raise MintLimitError(retry_after=max(start - self._clock(), 0.1))
-            ok, taken = await self.shared._use(
-                self.shared.client.increment(f"slot:{slot}".encode(), SLOT_TTL)
-            )
-            if not ok:
-                local: list[float] | None = await self.local.acquire(low=low)
-                return local
-            if taken == 1:
-                await self._sleep(max(0.0, start - self._clock()))
-                now = self._clock()
-                if now - start <= self.lateness:
-                    if start > arrived:  # this call waited for the fleet's budget
-                        self.events.limiter_waited()
-                    return None
-                # Too late for this slot (a slow claim, or a busy event loop): a mint now could
-                # fall within the next slot's second. Claim a later one.
-                slot = math.ceil(now / self.spacing)
-                continue
-            slot += 1

@@ -18,6 +18,8 @@ TVM_BEARER = "MOMENTO_TVM_BEARER"  # a bearer token for that server
 # GitHub Actions sets these in a job with `permissions: id-token: write`.
 ACTIONS_ID_TOKEN_REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"  # noqa: S105 - a name
 ACTIONS_ID_TOKEN_REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a name
+# ...and these in every job: which job of which run asks (the --reuse key names the job).
+GITHUB_JOB_VARIABLES = ("GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_JOB")
 
 TOKEN_EXPIRES_AT = "MOMENTO_TOKEN_EXPIRES_AT"  # noqa: S105 - the name of the expiry variable
 DEFAULT_TOKEN_VARIABLE = API_KEY  # where a delivered token goes unless --env-var says otherwise

@@ -115,3 +115,37 @@ def check_writable(path: Path) -> None:
         raise UsageError(f"cannot write {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write {path}: no permission to create files in {folder}")
+
+
+def check_private_folder(folder: Path, what: str = "folder") -> bool:
+    """Whether `folder` exists; UsageError unless it is a real folder (not a symlink) owned by
+    this user: writing, appending or deleting there would act wherever it points, or where
+    someone else can swap files."""
+    import stat
+
+    try:
+        info = folder.lstat()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise UsageError(f"cannot use {what} {folder}: {exc.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise UsageError(
+            f"{what} {folder} is not a folder owned by you",
+            hint="A symlink or someone else's folder is never used; remove it, "
+            "or set XDG_CACHE_HOME (XDG_CONFIG_HOME) to a folder of your own.",
+        )
+    return True
+
+
+def private_folder(folder: Path, what: str = "folder") -> None:
+    """Make `folder` (mode 0700, parents as needed) for files of ours, or check the one there:
+    the same owner, symlink and mode rule for every file written into the cache or config
+    folders (tokens, serve's bearer token, the emulator's log, the profiles file)."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {what} {folder}: {exc.strerror}") from None
+    check_private_folder(folder, what)
+    if folder.lstat().st_mode & 0o077:
+        os.chmod(folder, 0o700)

@@ -17,6 +17,7 @@ mints. No Momento key is involved on this side.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -51,8 +52,11 @@ _ENVELOPES = (Kind.DISPOSABLE_TOKEN, Kind.ENVELOPE)  # what a vending server han
 
 
 class Identity:
-    """Who the caller says it is. `kind` names the source (never the value) for messages and
-    the --reuse key; `audience` joins that key too. The value itself is fetched by `value`."""
+    """Who the caller says it is. `kind` names the source (never the value) for messages;
+    `kind`, `audience` and `who` make the --reuse key. `who` is a SHA-256 digest of who the
+    caller is (of the bearer token; of the ID token's `iss` and `sub`; in GitHub Actions, of
+    the repository, run and job), never a secret; None when it cannot be told, and then a
+    token is never reused. The value itself is fetched by `value`."""
 
     def __init__(
         self,
@@ -62,10 +66,12 @@ class Identity:
         value: str | None = None,
         audience: str | None = None,
         request: tuple[str, str] | None = None,
+        who: str | None = None,
     ) -> None:
         self.kind = kind
         self.describe = describe
         self.audience = audience
+        self.who = who
         self._value = value
         self._request = request  # GitHub Actions: (request URL, request token)
 
@@ -108,12 +114,15 @@ def identity_from(
             f"the ID token in ${id_token_env}",
             value=token,
             audience=_unverified_audience(token),
+            who=_id_token_subject(token),
         )
     if bearer_file is not None:
+        bearer = _read_bearer(bearer_file)
         return Identity(
             f"bearer-file:{bearer_file}",
             f"the bearer token in {bearer_file}",
-            value=_read_bearer(bearer_file),
+            value=bearer,
+            who=_digest("bearer", bearer),
         )
     request_url = env.get(envvars.ACTIONS_ID_TOKEN_REQUEST_URL, "")
     request_token = env.get(envvars.ACTIONS_ID_TOKEN_REQUEST_TOKEN, "")
@@ -123,6 +132,7 @@ def identity_from(
             "a GitHub Actions ID token",
             audience=audience or DEFAULT_AUDIENCE,
             request=(request_url, request_token),
+            who=_github_job(env),
         )
     if audience is not None:
         raise UsageError(
@@ -132,8 +142,13 @@ def identity_from(
     bearer = env.get(envvars.TVM_BEARER, "").strip()
     if bearer:
         _check_header_safe(bearer, f"${envvars.TVM_BEARER}")
-        return Identity("bearer-env", f"the bearer token in ${envvars.TVM_BEARER}", value=bearer)
-    return Identity("none", "no identity")
+        return Identity(
+            "bearer-env",
+            f"the bearer token in ${envvars.TVM_BEARER}",
+            value=bearer,
+            who=_digest("bearer", bearer),
+        )
+    return Identity("none", "no identity", who="")  # an open server: everyone is one caller
 
 
 def server_address(url: str, source: str = "--from") -> str:
@@ -366,3 +381,29 @@ def _unverified_audience(token: str) -> str | None:
     except JwtFormatError:
         return None
     return json.dumps(audience) if audience is not None else None
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
+
+
+def _id_token_subject(token: str) -> str:
+    """Who an ID token names: its `iss` and `sub` (unverified: the server verifies; a forged
+    one only reaches the forger's own cached tokens), else the whole token's digest."""
+    try:
+        claims = decode_unverified(token)[1]
+    except JwtFormatError:
+        claims = {}
+    issuer, subject = claims.get("iss"), claims.get("sub")
+    if isinstance(issuer, str) and isinstance(subject, str):
+        return _digest("iss+sub", issuer, subject)
+    return _digest("id-token", token)
+
+
+def _github_job(env: Mapping[str, str]) -> str | None:
+    """GitHub Actions' ID token cannot be read before it is asked for, so the job names who
+    asks: repository, run and job. None (no reuse) when the runner did not set them all."""
+    values = [env.get(name, "") for name in envvars.GITHUB_JOB_VARIABLES]
+    if not all(values):
+        return None
+    return _digest("github-job", *values)

@@ -3,9 +3,10 @@ second per account.
 
 One file per (profile, its statements and lifetime, token id, endpoint, key), named by a hash:
 the key itself is never stored. A token from a vending server (`--from`) is kept per (server
-address, profile, token id, identity kind, audience): no secret at all. The folder is 0700
-and files 0600; a file that is corrupt, not ours, readable by others or for another endpoint
-is ignored and replaced, never trusted.
+address, profile, token id, audience, identity kind and a SHA-256 digest of who the identity
+is): no secret, and never another caller's token. The folder is 0700 and files 0600; a file
+that is corrupt, not ours, readable by others or for another endpoint is ignored and replaced,
+never trusted.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from pathlib import Path
 
 from tvmcli.credentials.decoding import CredentialFormatError, parse_credential
 from tvmcli.credentials.sources import ApiKey
-from tvmcli.errors import UsageError
 from tvmcli.minting.tokens import Token
 from tvmcli.permissions.statements import Statement
-from tvmcli.system.private_files import write_private
+from tvmcli.system.private_files import check_private_folder, private_folder, write_private
 
 FORMAT_VERSION = 1
 DEFAULT_MIN_TTL = 5 * 60
@@ -45,12 +45,18 @@ def cache_key(
 
 
 def remote_cache_key(
-    address: str, profile: str, token_id: str | None, identity: str, audience: str | None
+    address: str,
+    profile: str,
+    token_id: str | None,
+    identity: str,
+    audience: str | None,
+    who: str,
 ) -> str:
     """The key of a token from a vending server (`--from`): its address, the profile, the token
-    id asked for, which identity asked (its kind, never its value) and the audience. The
-    server decides scope and lifetime; no secret goes into the key."""
-    material = json.dumps(["from", address, profile, token_id, identity, audience])
+    id asked for, which identity asked (its kind and `who`, a digest of who it is: never its
+    value) and the audience. The server decides scope and lifetime; no secret goes into the
+    key, so a token reaches only the identity it was fetched for."""
+    material = json.dumps(["from", address, profile, token_id, identity, audience, who])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
@@ -60,30 +66,12 @@ class TokenCache:
         self._clock = clock
 
     def _prepare(self) -> None:
-        try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot use cache folder {self.folder}: {exc.strerror}") from None
-        self._check_folder()
-        if stat.S_IMODE(self.folder.lstat().st_mode) != 0o700:
-            os.chmod(self.folder, 0o700)
+        private_folder(self.folder, "cache folder")
 
     def _check_folder(self) -> bool:
         """Whether the folder exists; UsageError unless it is a real folder (not a symlink)
         owned by this user: writing or deleting there would act wherever it points."""
-        try:
-            info = self.folder.lstat()
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise UsageError(f"cannot use cache folder {self.folder}: {exc.strerror}") from None
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-            raise UsageError(
-                f"cache folder {self.folder} is not a folder owned by you",
-                hint="A symlink or someone else's folder is never used; remove it, "
-                "or set XDG_CACHE_HOME to a folder of your own.",
-            )
-        return True
+        return check_private_folder(self.folder, "cache folder")
 
     def get(self, key: str, endpoint: str, min_ttl: int) -> Token | None:
         """The cached token if it is trustworthy and has at least `min_ttl` seconds left."""

@@ -15,51 +15,34 @@ import asyncio
 import collections
 import concurrent.futures
 import dataclasses
-import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from tvmcli.config.access import Access, choose_profile
 from tvmcli.config.profiles import Profile, token_id_or_usage
-from tvmcli.errors import MintLimitError, TvmError, UnavailableError, UsageError
+from tvmcli.errors import (
+    MintLimitError,
+    ProfileChoiceError,
+    TvmError,
+    UnavailableError,
+    UsageError,
+)
 from tvmcli.minting.tokens import Token
 from tvmcli.permissions.statements import Statement
+from tvmcli.vending.limiter import NO_EVENTS, Limiter, MintLimiter, VendEvents
 
 if TYPE_CHECKING:
     from tvmcli.config.file import Config
     from tvmcli.credentials.sources import ApiKey
-    from tvmcli.state.shared import FleetLimiter, SharedState
+    from tvmcli.state.shared import SharedState
 
-WINDOW_SLACK = 0.05
 MAX_CACHED = 10_000
 
 
-class VendEvents(Protocol):
-    """What the vendor reports as it works (the server's /metrics counts these)."""
-
-    def cache_hit(self) -> None: ...
-    def minted(self, seconds: float) -> None: ...
-    def mint_failed(self, seconds: float, status: str) -> None: ...
-    def limiter_waited(self) -> None: ...
-    def limiter_shed(self) -> None: ...
-
-
-class NoEvents:
-    """Every event, counted nowhere."""
-
-    def cache_hit(self) -> None: ...
-    def minted(self, seconds: float) -> None: ...
-    def mint_failed(self, seconds: float, status: str) -> None: ...
-    def limiter_waited(self) -> None: ...
-    def limiter_shed(self) -> None: ...
-
-
-NO_EVENTS: VendEvents = NoEvents()
-
-
-class Minter(Protocol):
+class TokenMinter(Protocol):
     """What mints for a TokenVendor. It must await `admit()` before EVERY call to the token
     service, first and retries (the account limit counts calls, not mints), and let what
     `admit` raises (MintLimitError) end the mint."""
@@ -73,98 +56,6 @@ class Minter(Protocol):
         profile: str | None = None,
         admit: Callable[[], Awaitable[None]] | None = None,
     ) -> Token: ...
-
-
-class MintLimiter:
-    """At most `rate` mints in any window of 1 second (+ slack), first come first served."""
-
-    def __init__(
-        self,
-        rate: float,
-        queue: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-    ) -> None:
-        # At most `rate` in ANY second: whole mints per window of at least one second. A rate
-        # of 2.5 allows 2 a second (never 3 in some second); 0.5 allows 1 every 2 seconds.
-        self.per_window = max(1, math.floor(rate))
-        self.window = max(1.0, self.per_window / rate) + WINDOW_SLACK
-        self.queue = queue
-        self._clock = clock
-        self._sleep = sleep
-        # One cell per call in the window: its admission time, moved to its completion time
-        # once it completes (`settle`), so a slot frees a window after the call surely
-        # reached Momento, however late it went out on a busy machine.
-        self._starts: list[list[float]] = []
-        self._lock = asyncio.Lock()
-        self._urgent_waiting = 0  # callers with no token at all, queued for a slot
-        self.shed = 0
-        self.events: VendEvents = NO_EVENTS
-
-    async def acquire(self, *, low: bool = False) -> list[float]:
-        """A slot for one call to the token service (pass it to `settle` when the call has
-        completed), or MintLimitError after `queue` seconds. `low` (refresh-ahead of a token
-        still in use) yields to every waiting urgent caller."""
-        if low:
-            return await self._acquire_low()
-        self._urgent_waiting += 1
-        try:
-            return await self._acquire_urgent()
-        finally:
-            self._urgent_waiting -= 1
-
-    def _take(self, now: float) -> list[float] | float:
-        """Take a slot now (its cell), or say how long until one frees (seconds)."""
-        # (a nanosecond of tolerance: after sleeping exactly `wait`, rounding must not leave
-        # a window that never quite ends)
-        self._starts = [c for c in self._starts if now - c[0] < self.window - 1e-9]
-        if len(self._starts) < self.per_window:
-            cell = [now]
-            self._starts.append(cell)
-            return cell
-        return min(c[0] for c in self._starts) + self.window - now
-
-    def settle(self, cell: list[float] | None) -> None:
-        """The call admitted with `cell` has completed: its slot counts from now."""
-        if cell is not None:
-            cell[0] = max(cell[0], self._clock())
-
-    async def _acquire_low(self) -> list[float]:
-        arrived = self._clock()
-        waited = False
-        while True:
-            now = self._clock()
-            wait = self.window / self.per_window  # an urgent caller goes first
-            if self._urgent_waiting == 0 and not self._lock.locked():
-                taken = self._take(now)
-                if isinstance(taken, list):
-                    if waited:
-                        self.events.limiter_waited()
-                    return taken
-                wait = taken
-            if now + wait - arrived > self.queue:
-                raise MintLimitError(retry_after=max(wait, 0.1))
-            waited = True
-            await self._sleep(wait)
-
-    async def _acquire_urgent(self) -> list[float]:
-        arrived = self._clock()
-        async with self._lock:  # FIFO: asyncio.Lock wakes waiters in order
-            waited = False
-            while True:
-                now = self._clock()
-                taken = self._take(now)
-                if isinstance(taken, list):
-                    if waited:
-                        self.events.limiter_waited()
-                    return taken
-                wait = taken
-                if now + wait - arrived > self.queue:
-                    self.shed += 1
-                    self.events.limiter_shed()
-                    raise MintLimitError(retry_after=max(wait, 0.1))
-                waited = True
-                await self._sleep(wait)
 
 
 @dataclass
@@ -203,8 +94,8 @@ class TokenVendor:
 
     def __init__(
         self,
-        minter: Minter,
-        limiter: MintLimiter | FleetLimiter,
+        minter: TokenMinter,
+        limiter: Limiter,
         *,
         reuse_share: float = 2 / 3,
         min_ttl: int = 60,
@@ -491,14 +382,15 @@ class Vendor:
         )
 
     def _profile(self, name: str | None) -> Profile:
-        if name is not None:
-            return self.config.profile(name)
-        default = self.config.server.access.default
-        if default is not None:
-            return self.config.profile(default)
-        if len(self.config.profiles) == 1:
-            return next(iter(self.config.profiles.values()))
-        raise UsageError("no profile given and no default_profile in [server]")
+        # The app behind its own sign-in picks the profile: every one is allowed, and a name
+        # that is no profile gets the loader's "did you mean" answer.
+        everything = Access(None, self.config.server.access.default)
+        try:
+            return choose_profile(everything, self.config.profiles, name)
+        except ProfileChoiceError as refusal:
+            if refusal.profile is not None:
+                return self.config.profile(refusal.profile)
+            raise UsageError("no profile given and no default_profile in [server]") from None
 
     # -- the private loop ---------------------------------------------------------------------
 
