@@ -140,13 +140,17 @@ def _help(prog: str) -> int | None:
 
 
 def _write(line: str) -> int:
-    """One line on stdout: 0, or 2 with the reason when stdout cannot take it."""
-    from tvmcli.cli.output import data, error
-    from tvmcli.errors import TvmError
+    """One line on stdout: 0, or 2 with the reason when stdout cannot take it (`output` loads
+    only then: --version stays at the interpreter's floor)."""
+    import sys
 
     try:
-        data(line)
-    except TvmError as err:
-        error(err)
-        return int(err.exit_code)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except OSError as exc:
+        from tvmcli.cli import output
+
+        failure = output.stdout_failed(exc)
+        output.error(failure)
+        return int(failure.exit_code)
     return 0
