@@ -242,7 +242,10 @@ def test_increment_past_int64_is_failed_precondition_with_no_python_text(
 
 def test_no_emulator_call_answers_with_an_exceptions_text() -> None:
     """A handler that fails with an exception: the caller sees INTERNAL and a fixed message,
-    never the exception's text (the emulator's own servicers run behind the same guard)."""
+    never the exception's text (the emulator's own servicers run behind the same guard, on
+    the same kind of server: grpc.aio, synchronous handlers in its thread pool)."""
+    import asyncio
+    import threading
     from concurrent import futures
 
     from tvmcli.emulator.runner import NoExceptionText
@@ -250,29 +253,48 @@ def test_no_emulator_call_answers_with_an_exceptions_text() -> None:
     def crash(request: bytes, context: grpc.ServicerContext) -> bytes:
         raise ValueError("private detail 0123")
 
+    async def crash_async(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        raise ValueError("private detail 4567")
+
     def refuse(request: bytes, context: grpc.ServicerContext) -> bytes:
         context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
         raise AssertionError
 
     handlers = {
         "Crash": grpc.unary_unary_rpc_method_handler(crash),
+        "CrashAsync": grpc.unary_unary_rpc_method_handler(crash_async),
         "Refuse": grpc.unary_unary_rpc_method_handler(refuse),
     }
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=2), interceptors=[NoExceptionText()]
-    )
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("t.T", handlers)])
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def start() -> tuple[grpc.aio.Server, int]:
+        server = grpc.aio.server(
+            migration_thread_pool=futures.ThreadPoolExecutor(max_workers=2),
+            interceptors=[NoExceptionText()],
+        )
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("t.T", handlers)])
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        return server, port
+
+    server, port = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             with pytest.raises(grpc.RpcError) as crashed:
                 channel.unary_unary("/t.T/Crash")(b"", timeout=5)
+            with pytest.raises(grpc.RpcError) as crashed_async:
+                channel.unary_unary("/t.T/CrashAsync")(b"", timeout=5)
             with pytest.raises(grpc.RpcError) as refused:
                 channel.unary_unary("/t.T/Refuse")(b"", timeout=5)
     finally:
-        server.stop(grace=None)
-    assert crashed.value.code() is grpc.StatusCode.INTERNAL  # type: ignore[attr-defined]
-    assert crashed.value.details() == "the emulator failed on this call"  # type: ignore[attr-defined]
+        asyncio.run_coroutine_threadsafe(server.stop(None), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+    for failed in (crashed, crashed_async):
+        assert failed.value.code() is grpc.StatusCode.INTERNAL  # type: ignore[attr-defined]
+        assert failed.value.details() == "the emulator failed on this call"  # type: ignore[attr-defined]
     assert refused.value.code() is grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
     assert refused.value.details() == "no such thing"  # type: ignore[attr-defined]

@@ -19,12 +19,8 @@ from momento_wire_types import permissionmessages_pb2 as perm_pb
 from momento_wire_types import token_pb2
 
 from tvmcli.emulator import Emulator
-from tvmcli.emulator.grpc_web import (
-    WebListener,
-    decode_text,
-    normalise_origin,
-    read_frames,
-)
+from tvmcli.emulator.grpc_web import WebListener
+from tvmcli.emulator.grpc_web_wire import decode_text, normalise_origin, read_frames
 from tvmcli.errors import UsageError
 
 MINT = "/token.Token/GenerateDisposableToken"

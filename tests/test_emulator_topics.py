@@ -241,6 +241,69 @@ def test_the_first_message_is_a_heartbeat_at_once_then_heartbeats_keep_coming() 
         raw.close()
 
 
+def test_heartbeats_keep_their_interval_while_items_trickle_in() -> None:
+    # Each subscription arms one heartbeat timer per period (not one per wait): items arriving
+    # more often than the period must neither hold heartbeats back nor multiply them.
+    with Emulator(rate_limit=0, heartbeat=0.3) as emulator:
+        raw = Raw(emulator, emulator.issue_api_key())
+        stream = raw.subscribe("chat", "trickle")
+        assert next(stream).WhichOneof("kind") == "heartbeat"
+        stop = threading.Event()
+
+        def trickle() -> None:
+            while not stop.wait(0.05):
+                raw.publish("chat", "trickle", "drip")
+
+        publisher = threading.Thread(target=trickle, daemon=True)
+        started = time.monotonic()
+        publisher.start()
+        beats = items = 0
+        for message in stream:
+            if message.WhichOneof("kind") == "heartbeat":
+                beats += 1
+            else:
+                items += 1
+            if time.monotonic() - started > 1.6:
+                break
+        stop.set()
+        publisher.join()
+        stream.cancel()  # type: ignore[attr-defined]
+        raw.close()
+    assert items >= 10
+    assert 3 <= beats <= 7  # ~5 in 1.6 s at 0.3 s
+
+
+def test_stopping_ends_open_streams_and_leaves_no_emulator_thread() -> None:
+    before = set(threading.enumerate())  # other tests' emulators may be running
+    emulator = Emulator(rate_limit=0).start()
+    # a mint runs in the server's thread pool, so it has a thread to end too
+    token = token_for(emulator, '{ role = "publish-subscribe", cache = "chat", topic = "*" }')
+    raw = Raw(emulator, token)
+    streams = [raw.subscribe("chat", f"t{n}") for n in range(3)]
+    assert [next(s).WhichOneof("kind") for s in streams] == ["heartbeat"] * 3
+    ours = {t.name for t in set(threading.enumerate()) - before}
+    assert "emulator-grpc" in ours
+    assert any(name.startswith("emulator-unary") for name in ours)
+    emulator.stop(grace=1.0)
+    for stream in streams:
+        assert [m for m in stream if m.WhichOneof("kind") != "heartbeat"] == []  # ends, no error
+    raw.close()
+    assert emulator.topics.stats()["open_subscriptions"] == 0
+    left = [t.name for t in set(threading.enumerate()) - before if t.name.startswith("emulator")]
+    assert left == []
+    emulator.stop()  # again: nothing left to stop
+
+
+def test_a_cancelled_stream_is_unregistered_at_once(emulator: Emulator, raw: Raw) -> None:
+    stream = raw.subscribe("chat", "gone")
+    assert next(stream).WhichOneof("kind") == "heartbeat"
+    assert emulator.topics.stats()["open_subscriptions"] == 1
+    stream.cancel()  # type: ignore[attr-defined]
+    wait_for(lambda: emulator.topics.stats()["open_subscriptions"] == 0, seconds=2.0)
+    raw.publish("chat", "gone", "to nobody")  # offered to no one: the topic forgot it
+    assert emulator.topics._topics[("chat", "gone")].subscribers == set()
+
+
 def test_publisher_id_is_the_token_id_and_empty_for_an_api_key(
     emulator: Emulator, raw: Raw
 ) -> None:

@@ -20,7 +20,7 @@ from typer.testing import Result
 from tests.serving import PROFILES
 from tvmcli.config.file import load_config, parse_config
 from tvmcli.config.passwords import verify_password
-from tvmcli.config.settings import check_startup
+from tvmcli.config.server_table import check_startup
 from tvmcli.emulator import Emulator, Faults
 from tvmcli.errors import ConfigError
 

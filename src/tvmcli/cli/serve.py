@@ -86,7 +86,7 @@ def serve(
     "tokenId"} (and "webEndpoint" when minting from the emulator). Settings come from the
     [server] table of the profiles file; flags override.
     """
-    from tvmcli.server import running
+    from tvmcli.server import running, supervisor
     from tvmcli.system.paths import default_cache_dir
 
     config = running.serve_config(
@@ -129,7 +129,7 @@ def serve(
     if web_note is not None:
         output.info(web_note)
     if settings.workers > 1:
-        running.run_workers(sock, config, key, bearer_token)
+        supervisor.run_workers(sock, config, key, bearer_token)
     else:
         running.run(app, sock, settings)
 

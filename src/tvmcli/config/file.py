@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tvmcli.config.profiles import Problems, Profile, listing, read_profiles, suggest
-from tvmcli.config.settings import ServerSettings, check_startup, parse_server_settings
+from tvmcli.config.server_table import check_startup, parse_server_settings
+from tvmcli.config.settings import ServerSettings
 from tvmcli.errors import ConfigError, UnknownProfileError
 from tvmcli.system import envvars
 from tvmcli.system.paths import user_dir

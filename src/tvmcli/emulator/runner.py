@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import inspect
 import logging
 import os
 import secrets
 import socket
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent import futures
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import grpc
+import grpc.aio
 from momento_wire_types import cacheclient_pb2_grpc, cachepubsub_pb2_grpc, token_pb2_grpc
 
 from tvmcli.emulator.access import Gate
@@ -69,6 +73,16 @@ def _check_port_free(port: int) -> None:
             raise UsageError(f"cannot listen on {HOST}:{port}: {reason}") from None
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it installs (uvicorn's own choice too): its loop machinery is native code,
+    and the gRPC server's loop runs every topic delivery."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop installs everywhere we run CPython on Unix
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class Emulator:
     """A running token service, and the cache and topic calls of Momento's data plane, on one
     port of 127.0.0.1. `with Emulator() as emu:` starts and stops it. With `web_port` (0: a free
@@ -107,18 +121,14 @@ class Emulator:
             max_subscriptions=max_subscriptions,
         )
         self._requested_port = port
-        # A synchronous server holds a thread per open subscription stream: the pool has one
-        # for each subscription the topics service admits, plus `max_workers` for unary calls
-        # (threads start only when needed). See CONTRIBUTING, "Topics on a thread pool".
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers + self.topics.max_subscriptions),
-            interceptors=[NoExceptionText()],
-            # gRPC sets SO_REUSEPORT by default: a second emulator would silently share the port.
-            options=[("grpc.so_reuseport", 0)],
-        )
-        token_pb2_grpc.add_TokenServicer_to_server(self.service, self._server)  # type: ignore[no-untyped-call]
-        cacheclient_pb2_grpc.add_ScsServicer_to_server(self.cache, self._server)  # type: ignore[no-untyped-call]
-        cachepubsub_pb2_grpc.add_PubsubServicer_to_server(self.topics, self._server)  # type: ignore[no-untyped-call]
+        self._max_workers = max_workers
+        # The gRPC port is a `grpc.aio` server on a loop thread of its own (made by `start`):
+        # topics run on the loop; the synchronous token and cache servicers run in its
+        # migration thread pool. See CONTRIBUTING, "Topics on grpc.aio".
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._pool: futures.ThreadPoolExecutor | None = None
+        self._server: grpc.aio.Server | None = None
         self.port = 0
         self.web: WebListener | None = None
         self._web_port = web_port
@@ -139,30 +149,77 @@ class Emulator:
     def start(self) -> Emulator:
         # Probe first: gRPC's own failure prints a raw C-core log line before ours.
         _check_port_free(self._requested_port)
+        loop = self._loop = _new_loop()
+        self._loop_thread = threading.Thread(
+            target=loop.run_forever, name="emulator-grpc", daemon=True
+        )
+        self._loop_thread.start()
         try:
-            port = self._server.add_insecure_port(f"{HOST}:{self._requested_port}")
+            self.port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result()
+            self.service.endpoint = self.endpoint
+            if self.web is not None:
+                self.web.app.grpc_target = self.endpoint
+                self.web.start()
+        except BaseException:
+            self._stop_grpc(None)
+            raise
+        return self
+
+    async def _serve(self) -> int:
+        """Make, bind and start the gRPC server (on the loop: grpc.aio binds it there)."""
+        self._pool = futures.ThreadPoolExecutor(
+            max_workers=self._max_workers, thread_name_prefix="emulator-unary"
+        )
+        server = self._server = grpc.aio.server(
+            migration_thread_pool=self._pool,
+            interceptors=[NoExceptionText()],
+            # gRPC sets SO_REUSEPORT by default: a second emulator would silently share the port.
+            options=[("grpc.so_reuseport", 0)],
+        )
+        token_pb2_grpc.add_TokenServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
+        cacheclient_pb2_grpc.add_ScsServicer_to_server(self.cache, server)  # type: ignore[no-untyped-call]
+        cachepubsub_pb2_grpc.add_PubsubServicer_to_server(self.topics, server)  # type: ignore[no-untyped-call]
+        try:
+            port = server.add_insecure_port(f"{HOST}:{self._requested_port}")
         except RuntimeError:
             port = 0
         if port == 0:
             raise UsageError(f"cannot listen on {HOST}:{self._requested_port}: the port is in use")
-        self.port = port
-        self.service.endpoint = self.endpoint
-        self._server.start()
-        if self.web is not None:
-            self.web.app.grpc_target = self.endpoint
-            try:
-                self.web.start()
-            except BaseException:
-                self._server.stop(None).wait()
-                raise
-        return self
+        await server.start()
+        return port
 
     def stop(self, grace: float | None = 1.0) -> None:
         # gRPC first: its streams end, so the gRPC-web answers relaying them end too.
         self.topics.close_all()
-        self._server.stop(grace).wait()
+        self._stop_grpc(grace)
         if self.web is not None:
             self.web.stop()
+
+    def _stop_grpc(self, grace: float | None) -> None:
+        """Stop the gRPC server, then its loop and thread pool; safe to call again."""
+        loop, thread = self._loop, self._loop_thread
+        self._loop = self._loop_thread = None
+        if loop is None or thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._shutdown(grace), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    async def _shutdown(self, grace: float | None) -> None:
+        """On the loop: stop the server, then end what is left on the loop."""
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop(grace)
+        current = asyncio.current_task()
+        left = [task for task in asyncio.all_tasks() if task is not current]
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+        await asyncio.get_running_loop().shutdown_asyncgens()
 
     def issue_api_key(self, *, expires_in: int | None = None, can_mint: bool = True) -> str:
         return self.service.issue_api_key(expires_in=expires_in, can_mint=can_mint)
@@ -179,32 +236,46 @@ class Emulator:
         self.stop(grace=None)
 
 
-class NoExceptionText(grpc.ServerInterceptor):  # type: ignore[type-arg]
+class NoExceptionText(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """No call answers with an exception's text. gRPC answers an exception that escapes a
-    handler with UNKNOWN "Exception calling application: <its message>"; here it is INTERNAL
-    with a fixed message, and the log names only its type. Aborts pass as they are."""
+    handler with UNKNOWN and the exception's message in it; here it is INTERNAL with a fixed
+    message, and the log names only its type. Aborts (AbortError) pass as they are. Unary
+    handlers keep their kind: synchronous ones still run in the server's thread pool."""
 
-    def intercept_service(
-        self, continuation: Any, handler_call_details: grpc.HandlerCallDetails
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+        handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
-        handler = continuation(handler_call_details)
+        handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
         behaviour = handler.unary_unary
         method = handler_call_details.method
+        failed = "the emulator failed on this call"
 
-        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+        def guarded(request: Any, context: Any) -> Any:
             try:
                 return behaviour(request, context)
+            except grpc.aio.AbortError:
+                raise
             except Exception as error:
-                if context.code() is not None:  # type: ignore[attr-defined]  # an abort
-                    raise
                 _log.error("emulator: %s failed (%s)", method, type(error).__name__)
-                context.abort(grpc.StatusCode.INTERNAL, "the emulator failed on this call")
+                context.abort(grpc.StatusCode.INTERNAL, failed)
+                raise
+
+        async def guarded_async(request: Any, context: Any) -> Any:
+            try:
+                return await behaviour(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as error:
+                _log.error("emulator: %s failed (%s)", method, type(error).__name__)
+                await context.abort(grpc.StatusCode.INTERNAL, failed)
                 raise
 
         return grpc.unary_unary_rpc_method_handler(
-            guarded,
+            guarded_async if inspect.iscoroutinefunction(behaviour) else guarded,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )

@@ -1,6 +1,8 @@
 """The topics half of the emulator: Momento Topics (`cache_client.pubsub.Pubsub`), Publish and
-Subscribe, served beside the token and cache services. A plain synchronous grpc servicer: any
-gRPC server (or a gRPC-web bridge) can host it.
+Subscribe, served beside the token and cache services. An asyncio servicer for `grpc.aio`:
+Publish and Subscribe run on the event loop of the emulator's gRPC server, so a delivery costs
+no thread switch (the gRPC-web bridge reaches it through the gRPC port). See CONTRIBUTING,
+"Topics on grpc.aio".
 
 The rules (the README's "The local token service" lists the same):
 - The credential comes in the `authorization` metadata and is checked as for cache calls
@@ -33,15 +35,17 @@ The rules (the README's "The local token service" lists the same):
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import random
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+import grpc.aio
 from momento_wire_types import cachepubsub_pb2 as pb
 from momento_wire_types import cachepubsub_pb2_grpc, common_pb2
 
@@ -68,51 +72,88 @@ class _Gap:
     last: int
 
 
-class _Subscription:
-    """One subscriber's bounded queue of items (and at most one gap at its tail)."""
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
-    def __init__(self, capacity: int) -> None:
+
+class _Subscription:
+    """One subscriber's bounded queue of items (and at most one gap at its tail). It lives on
+    the server's event loop: `offer` and `take` run there only (no lock per item); `close` may
+    come from any thread."""
+
+    def __init__(self, capacity: int, loop: asyncio.AbstractEventLoop) -> None:
         self.capacity = capacity
+        self.loop = loop
         # items travel as the _SubscriptionItem built once per publish, shared by every queue
         self.queue: collections.deque[pb._SubscriptionItem | _Gap] = collections.deque()
         self.last_offered = 0  # the sequence number of the newest item queued or replayed
-        self.delivered = 0  # counted by the stream's own thread only: no lock per item
+        self.delivered = 0  # counted on the loop only: no lock per item
         self.discontinuities = 0
         self.closed = False
-        self.ready = threading.Condition(threading.Lock())
+        self._waiter: asyncio.Future[None] | None = None  # set while `take` waits
+        # One timer per heartbeat period, not one per wait: arming and cancelling a timer for
+        # every item cost more than the item's own bookkeeping.
+        self._timer: asyncio.TimerHandle | None = None
 
     def offer(self, item: pb._SubscriptionItem) -> bool:
         """Queue `item`; False when it did not fit. A full queue gets a gap marker, and what
         follows is dropped until the subscriber reaches the gap and catches up from the
         topic's retained items (`TopicsService._catch_up`)."""
-        with self.ready:
-            if self.queue and isinstance(self.queue[-1], _Gap):
-                return False
-            if len(self.queue) >= self.capacity:
-                self.queue.append(_Gap(last=self.last_offered))
-                self.ready.notify()
-                return False
-            self.queue.append(item)
+        queue = self.queue
+        if queue and isinstance(queue[-1], _Gap):
+            return False
+        if len(queue) >= self.capacity:
+            queue.append(_Gap(last=self.last_offered))
+            fitted = False
+        else:
+            queue.append(item)
             self.last_offered = item.item.topic_sequence_number
-            self.ready.notify()
-            return True
+            fitted = True
+        if self._waiter is not None:
+            _wake(self._waiter)
+        return fitted
 
-    def take(self, until: float) -> pb._SubscriptionItem | _Gap | None:
-        """The next entry, or None at `until` (monotonic) or once closed."""
-        with self.ready:
-            while not self.closed:
-                if self.queue:
-                    return self.queue.popleft()
-                left = until - time.monotonic()
-                if left <= 0:
-                    return None
-                self.ready.wait(left)
-            return None
+    async def take(self, until: float) -> pb._SubscriptionItem | _Gap | None:
+        """The next entry, or None at `until` (the loop's clock) or once closed."""
+        while not self.closed:
+            if self.queue:
+                return self.queue.popleft()
+            if until <= self.loop.time():
+                return None
+            timer = self._timer
+            if timer is None or timer.when() != until:
+                if timer is not None:
+                    timer.cancel()
+                self._timer = self.loop.call_at(until, self._beat)
+            self._waiter = self.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self._timer is not None:
+            self._timer.cancel()
+        return None
+
+    def drop_timer(self) -> None:
+        """The stream ended (on the loop): its heartbeat timer goes too."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _beat(self) -> None:
+        self._timer = None
+        self._wake_taker()
 
     def close(self) -> None:
-        with self.ready:
-            self.closed = True
-            self.ready.notify_all()
+        """End the stream: from the loop, or from another thread (the emulator stopping)."""
+        self.closed = True
+        with contextlib.suppress(RuntimeError):  # a closed loop: nothing waits any more
+            self.loop.call_soon_threadsafe(self._wake_taker)
+
+    def _wake_taker(self) -> None:
+        if self._waiter is not None:
+            _wake(self._waiter)
 
 
 @dataclass
@@ -172,14 +213,17 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
 
     # -- the calls ----------------------------------------------------------------------------
 
-    def Publish(
-        self, request: pb._PublishRequest, context: grpc.ServicerContext
+    async def Publish(
+        self, request: pb._PublishRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> common_pb2._Empty:
-        caller = self._admit(context, Action.PUBLISH, request.cache_name, request.topic)
+        try:
+            caller = self._admit(context, Action.PUBLISH, request.cache_name, request.topic)
+        except Refusal as refusal:
+            await context.abort(refusal.code, refusal.message)
         kind = request.value.WhichOneof("kind")
         if kind is None:
-            _abort(
-                context, grpc.StatusCode.INVALID_ARGUMENT, "the value is missing: text or binary"
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "the value is missing: text or binary"
             )
         size = len(request.value.text if kind == "text" else request.value.binary)
         with self._lock:
@@ -209,37 +253,44 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
                 subscriber.offer(item)
         return common_pb2._Empty()
 
-    def Subscribe(
-        self, request: pb._SubscriptionRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb._SubscriptionItem]:
-        self._admit(context, Action.SUBSCRIBE, request.cache_name, request.topic)
-        subscription = _Subscription(self.queue)
-        with self._lock:
-            if len(self._open) >= self.max_subscriptions:
-                self.counts["refused:RESOURCE_EXHAUSTED"] += 1
-                _abort(
-                    context,
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"too many open subscriptions (the emulator allows {self.max_subscriptions})",
-                )
-            topic = self._topic(request.cache_name, request.topic)
-            replay = self._replay(topic, request)
-            topic.subscribers.add(subscription)
-            self._open.add(subscription)
-            self.counts["subscriptions"] += 1
-            subscription.last_offered = topic.last
-        context.add_callback(subscription.close)
+    async def Subscribe(
+        self, request: pb._SubscriptionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb._SubscriptionItem]:
+        try:
+            self._admit(context, Action.SUBSCRIBE, request.cache_name, request.topic)
+            subscription = _Subscription(self.queue, asyncio.get_running_loop())
+            with self._lock:
+                if len(self._open) >= self.max_subscriptions:
+                    self.counts["refused:RESOURCE_EXHAUSTED"] += 1
+                    raise Refusal(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"too many open subscriptions "
+                        f"(the emulator allows {self.max_subscriptions})",
+                    )
+                topic = self._topic(request.cache_name, request.topic)
+                replay = self._replay(topic, request)
+                topic.subscribers.add(subscription)
+                self._open.add(subscription)
+                self.counts["subscriptions"] += 1
+                subscription.last_offered = topic.last
+        except Refusal as refusal:
+            await context.abort(refusal.code, refusal.message)
+        # The call's end (client cancel, deadline, server stop) unregisters the subscriber at
+        # once, even while the stream waits in a write and its `finally` has yet to run.
+        # (grpc-stubs type the callback as a class, not a callable)
+        context.add_done_callback(lambda _: self._end(topic, subscription))  # type: ignore[arg-type]
         try:
             yield _HEARTBEAT  # at once: the SDKs wait for it, the Python SDK insists on it
             for entry in replay:
                 yield self._item(subscription, entry)
-            next_beat = time.monotonic() + self.heartbeat
-            while context.is_active():
-                queued = subscription.take(next_beat)
+            loop = subscription.loop
+            next_beat = loop.time() + self.heartbeat
+            while True:
+                queued = await subscription.take(next_beat)
                 if queued is None:
                     if subscription.closed:
                         return
-                    next_beat = time.monotonic() + self.heartbeat
+                    next_beat = loop.time() + self.heartbeat
                     yield _HEARTBEAT
                     continue
                 if isinstance(queued, _Gap):
@@ -249,13 +300,18 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
                 subscription.delivered += 1
                 yield queued
         finally:
-            subscription.close()
-            with self._lock:
-                topic.subscribers.discard(subscription)
-                if subscription in self._open:
-                    self._open.discard(subscription)
-                    self.counts["delivered"] += subscription.delivered
-                    self.counts["discontinuities"] += subscription.discontinuities
+            self._end(topic, subscription)
+
+    def _end(self, topic: _Topic, subscription: _Subscription) -> None:
+        """Unregister a subscription, once (from its stream or the call's done callback)."""
+        subscription.close()
+        subscription.drop_timer()
+        with self._lock:
+            topic.subscribers.discard(subscription)
+            if subscription in self._open:
+                self._open.discard(subscription)
+                self.counts["delivered"] += subscription.delivered
+                self.counts["discontinuities"] += subscription.discontinuities
 
     def _forget_oldest(self, topic: _Topic) -> None:
         """Drop the topic's oldest retained item (called under the lock)."""
@@ -305,9 +361,8 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
         topic still retains, after a discontinuity for any it no longer does; from here on,
         new items queue again."""
         with self._lock:
-            with subscription.ready:
-                subscription.queue.clear()  # nothing but the gap was left in it
-                subscription.last_offered = topic.last
+            subscription.queue.clear()  # nothing but the gap was left in it
+            subscription.last_offered = topic.last
             return self._since(topic, last + 1)
 
     def _replay(
@@ -367,12 +422,13 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
         return topic
 
     def _admit(
-        self, context: grpc.ServicerContext, action: Action, cache: str, topic: str
+        self, context: grpc.aio.ServicerContext[Any, Any], action: Action, cache: str, topic: str
     ) -> Caller:
+        """The caller, if it may do `action`; Refusal (counted) otherwise."""
         try:
             if not self.available:
                 raise Refusal(grpc.StatusCode.UNAVAILABLE, "the topics service is unavailable")
-            caller = self._gate.caller(dict(context.invocation_metadata()))
+            caller = self._gate.caller(dict(context.invocation_metadata() or ()))
             if not cache:
                 raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, "the cache name must not be empty")
             if not topic:
@@ -381,10 +437,5 @@ class TopicsService(cachepubsub_pb2_grpc.PubsubServicer):
         except Refusal as refusal:
             with self._lock:
                 self.counts[f"refused:{refusal.code.name}"] += 1
-            _abort(context, refusal.code, refusal.message)
+            raise
         return caller
-
-
-def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> None:
-    context.abort(code, message)
-    raise AssertionError("context.abort returns only by raising")
