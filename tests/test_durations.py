@@ -14,16 +14,26 @@ from tvmcli.system.durations import format_duration, format_relative, parse_dura
         (42, 42),
         (" 2M ", 120),
         ("1d", 86400),
+        ("1.5h", 5400),
+        ("0.5m", 30),
+        ("1h0.5m", 3630),
     ],
 )
 def test_parse_duration_accepts_the_documented_forms(text: str | int, seconds: int) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "m15", "1.5h", "15 minutes", "1h 30m", "15x"])
+@pytest.mark.parametrize(
+    "text", ["", "m15", "15 minutes", "1h 30m", "15x", "1m1m", "30m1h", "1.h", ".5h"]
+)
 def test_parse_duration_rejects_other_forms_with_the_allowed_ones(text: str) -> None:
     with pytest.raises(ValueError, match="'90s', '15m', '1h30m'"):
         parse_duration(text)
+
+
+def test_parse_duration_refuses_a_fraction_of_a_second() -> None:
+    with pytest.raises(ValueError, match=r"'1\.5s' is not a whole number of seconds"):
+        parse_duration("1.5s")
 
 
 def test_parse_duration_rejects_negative_and_boolean_values() -> None:

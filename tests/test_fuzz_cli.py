@@ -127,7 +127,13 @@ flags = st.lists(
     ),
     max_size=3,
     unique_by=lambda flag: flag[0],
-).map(lambda chosen: [part for flag in chosen for part in flag])
+).map(
+    # --min-ttl goes with --check (alone it is a usage error, which Typer reports)
+    lambda chosen: (
+        [part for flag in chosen for part in flag]
+        + (["--check"] if ["--min-ttl", "5m"] in chosen and ["--check"] not in chosen else [])
+    )
+)
 
 
 def assert_clean(code: int | None, stdout: str, stderr: str) -> None:

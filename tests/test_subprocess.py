@@ -84,7 +84,7 @@ def test_emulator_prints_endpoint_and_key_and_stops_on_sigint() -> None:
         _, stderr = process.communicate(timeout=10)
     finally:
         process.kill()
-    assert process.returncode == 0
+    assert process.returncode == 130  # as serve: Ctrl-C is 130 (issue 23; it was 0)
     assert "Traceback" not in stderr
     assert "stopped: 0 calls" in stderr
 

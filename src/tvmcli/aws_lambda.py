@@ -34,7 +34,10 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 def build_handler(env: Mapping[str, str] | None = None) -> Handler:
     """The Lambda handler for `env` (default: the process environment)."""
-    from mangum import Mangum
+    try:
+        from mangum import Mangum
+    except ImportError:
+        raise _needs_aws("mangum") from None
 
     from tvmcli.server.app import build_app
 
@@ -57,13 +60,23 @@ def build_handler(env: Mapping[str, str] | None = None) -> Handler:
     return mangum
 
 
+def _needs_aws(package: str) -> ConfigError:
+    return ConfigError(
+        f"the AWS Lambda handler needs {package}, which is not installed",
+        hint="pip install 'momento-tvm[aws]'",
+    )
+
+
 def lambda_api_key(env: Mapping[str, str]) -> ApiKey:
     """From Secrets Manager when $MOMENTO_API_KEY_SECRET_ARN is set, else as the CLI finds it."""
     arn = env.get(envvars.API_KEY_SECRET_ARN)
     if not arn:
         return key_from(None, env.get(envvars.ENDPOINT), env=env)
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    try:
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        raise _needs_aws("boto3") from None
 
     try:
         secret = boto3.client("secretsmanager").get_secret_value(SecretId=arn)

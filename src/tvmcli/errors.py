@@ -60,6 +60,11 @@ class ConfigError(TvmError):
         super().__init__(message, hint=hint)
         self.problems = problems or []
 
+    def __str__(self) -> str:
+        """The message and every problem, one per line, as the CLI prints them: a library user
+        who logs the error learns what is wrong, not only how many things are."""
+        return "\n".join([self.message, *(f"  - {problem}" for problem in self.problems)])
+
 
 _PROFILE_CHOICE = {  # code: (HTTP status, message)
     "no_profiles": (403, "you may use no profile (no group or rule grants one)"),

@@ -19,6 +19,8 @@ def main() -> None:
     argv = sys.argv[1:]
     if next((arg for arg in argv if not arg.startswith("-")), None) not in _SERVERS:
         _die_on_closed_pipe()
+    if sys.stdout is None:
+        _stdout_was_closed()
     from tvmcli.cli.fast import run
 
     # The program name picks the completion variable (_TVM_COMPLETE for `tvm`), so completion
@@ -30,7 +32,59 @@ def main() -> None:
         sys.exit(code)
     from tvmcli.cli.app import app
 
-    app(prog_name=prog)
+    try:
+        # A bare `momento-tvm` is a request for usage (exit 0), not a usage error (Click's
+        # no_args_is_help exits 2).
+        app(args=argv or ["--help"], prog_name=prog)
+    except OSError as exc:
+        # Help, --version and usage text are Click's own writes: a full stdout ends there.
+        from tvmcli.cli import output
+
+        output.error(output.stdout_failed(exc))
+        sys.exit(2)
+
+
+def interrupted() -> int:
+    """Ctrl-C: exit 130. SIGPIPE is ignored from here on: while the interpreter shuts down, a
+    gRPC thread can still write to the event loop's wake-up socket, already closed, and with
+    the default action that write killed the process (141 instead of 130)."""
+    import signal
+
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    return 130
+
+
+class _ClosedStdout:
+    """sys.stdout when descriptor 1 was closed (`mint >&-`): Python leaves it None, so the first
+    write was an AttributeError. Every write now fails as a write to a closed descriptor does."""
+
+    def write(self, text: str) -> int:
+        import errno
+        import os
+
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _stdout_was_closed() -> None:
+    """Take descriptor 1 for /dev/null, so no file or socket the command opens lands there
+    (and is then written to as if it were stdout), and make writes to stdout fail plainly."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    if null != 1:
+        os.dup2(null, 1)
+        os.close(null)
+    sys.stdout = _ClosedStdout()
 
 
 def _die_on_closed_pipe() -> None:

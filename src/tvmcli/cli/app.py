@@ -12,6 +12,7 @@ from tvmcli import __version__
 from tvmcli.cli import (
     cache,
     can,
+    doctor,
     emulator,
     execute,
     hash_password,
@@ -31,10 +32,50 @@ class _DebugAnywhere(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         end = args.index("--") if "--" in args else len(args)
+        for flag in ("--show-completion", "--install-completion"):
+            shell = _named_shell(args[:end], flag)
+            if shell is not None:
+                _completion_for(ctx, flag, shell)
         if "--debug" in args[:end]:
             args = ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
         result: list[str] = super().parse_args(ctx, args)
         return result
+
+
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def _named_shell(args: list[str], flag: str) -> str | None:
+    """SHELL of `--show-completion SHELL` (or `=SHELL`); None for the bare flag, which Typer
+    answers for the shell it detects. Typer's flag took no value, so the named shell was
+    ignored: bash printed fish's script, and tcsh exited 0."""
+    for index, arg in enumerate(args):
+        if arg.startswith(flag + "="):
+            return arg.partition("=")[2]
+        if arg == flag and index + 1 < len(args) and not args[index + 1].startswith("-"):
+            return args[index + 1]
+    return None
+
+
+def _completion_for(ctx: Any, flag: str, shell: str) -> None:
+    """The named shell's completion: printed, or installed. An unknown shell is exit 2."""
+    from typer._click.exceptions import UsageError
+    from typer._completion_shared import get_completion_script, install
+
+    if shell not in SHELLS:
+        raise UsageError(f"{flag}: unknown shell {shell!r}; choose one of {', '.join(SHELLS)}", ctx)
+    prog_name = ctx.info_name or "momento-tvm"
+    if flag == "--show-completion":
+        complete_var = "_{}_COMPLETE".format(prog_name.replace("-", "_").upper())
+        typer.echo(
+            get_completion_script(prog_name=prog_name, complete_var=complete_var, shell=shell)
+        )
+    else:
+        with ctx:
+            installed, path = install(shell=shell, prog_name=prog_name)
+        typer.echo(f"{installed} completion installed in {path}")
+        typer.echo("Completion will take effect once you restart the terminal")
+    ctx.exit(0)
 
 
 app = typer.Typer(
@@ -65,7 +106,11 @@ def main_options(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", help="Show the version and exit.", callback=_version, is_eager=True
+            "--version",
+            "-V",
+            help="Show the version and exit.",
+            callback=_version,
+            is_eager=True,
         ),
     ] = False,
     debug: Annotated[
@@ -89,6 +134,7 @@ app.command(
 )(emulator.emulator)
 app.command("serve", cls=Command, epilog=serve.EPILOG, short_help=serve.SHORT)(serve.serve)
 app.command("can", cls=Command, epilog=can.EPILOG, short_help=can.SHORT)(can.can)
+app.command("doctor", cls=Command, epilog=doctor.EPILOG, short_help=doctor.SHORT)(doctor.doctor)
 app.command("hash-password", cls=Command, epilog=hash_password.EPILOG)(hash_password.hash_password)
 app.add_typer(profiles.app, name="profiles", short_help=profiles.SHORT)
 app.add_typer(cache.app, name="cache")

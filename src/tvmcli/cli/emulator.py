@@ -144,7 +144,8 @@ def emulator(
             "--print-env",
             help="Print export lines for MOMENTO_API_KEY, MOMENTO_ENDPOINT, "
             "MOMENTO_TVM_EMULATOR_PID and MOMENTO_TVM_EMULATOR_WEB_ENDPOINT, then close "
-            "stdout (so $(...) returns).",
+            'stdout. Put & inside the $(...): eval "$(momento-tvm emulator --print-env &)"; '
+            "without it the shell waits for the emulator to exit, and seems to hang.",
         ),
     ] = False,
     quiet: Annotated[
@@ -187,7 +188,8 @@ def emulator(
         Path | None,
         typer.Option(
             "--log-file",
-            help="Write the per-call log here instead of stderr.",
+            help="Write the per-call log here (with --print-env, all later output too). "
+            "Default: stderr, or with --print-env ~/.cache/momento-tvm/emulator.log.",
             dir_okay=False,
             show_default=False,
         ),
@@ -203,10 +205,13 @@ def emulator(
     """
     # Before anything is printed: whoever reads the endpoint may signal at once.
     stop_signal = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda signum, frame: stop_signal.set())
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+    stopped_by: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        stopped_by.append(signum)
+        stop_signal.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
             server, api_key, log_file = _start(
@@ -232,6 +237,11 @@ def emulator(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if stopped_by:
+        # Stopped, then ended by that signal as `serve` is: 130 for Ctrl-C, 143 for SIGTERM
+        # in a shell (it exited 0, which read as "finished normally").
+        signal.raise_signal(stopped_by[0])
+        raise typer.Exit(128 + stopped_by[0])  # the signal was ignored where we started
 
 
 def _announce(

@@ -3,6 +3,7 @@ Typer command (`execute.py`) and the fast path (`fast.py`) both run `run`."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -11,14 +12,18 @@ from tvmcli.cli.mint_body import MintArgs, remote_request_of
 from tvmcli.errors import TvmError, UsageError
 from tvmcli.system import envvars
 
-CANNOT_START = 127
+# The shell's convention: 127 when COMMAND is not found, 126 when it is found but cannot be run
+# (not executable, a directory, not a program the kernel can start).
+NOT_FOUND, CANNOT_RUN = 127, 126
 
 
 def run(args: MintArgs, command: list[str]) -> int:
-    """Never returns when the command starts (os.execvpe); CANNOT_START when it cannot."""
+    """Never returns when the command starts (os.execvpe); NOT_FOUND or CANNOT_RUN when it
+    cannot."""
     if not command:
         raise UsageError("no COMMAND after '--': momento-tvm exec PROFILE -- COMMAND [ARGS...]")
-    steps.check_env_var(args.env_var)
+    env_var = args.env_var or envvars.DEFAULT_TOKEN_VARIABLE
+    steps.check_env_var(env_var)
     seconds = steps.timeout_option(args.timeout)
     remote = remote_request_of(args)
     removed: tuple[str, ...] = envvars.KEY_VARIABLES
@@ -33,7 +38,7 @@ def run(args: MintArgs, command: list[str]) -> int:
         key = steps.api_key(args.api_key_file, args.endpoint, args.momento_profile)
         token = steps.obtain_token(key, request, timeout=seconds, reuse=reuse, min_ttl=min_ttl)
     env = token_text.child_environment(
-        dict(os.environ), token.auth_token, token.expires_at, args.env_var, removed
+        dict(os.environ), token.auth_token, token.expires_at, env_var, removed
     )
     sys.stdout.flush()
     sys.stderr.flush()
@@ -41,4 +46,6 @@ def run(args: MintArgs, command: list[str]) -> int:
         os.execvpe(command[0], command, env)  # noqa: S606 - argv as given, no shell
     except OSError as exc:
         output.error(TvmError(f"cannot run {command[0]!r}: {exc.strerror}"))
-    return CANNOT_START
+        missing = isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOTDIR
+        return NOT_FOUND if missing else CANNOT_RUN
+    return NOT_FOUND  # not reached: execvpe returns only by raising

@@ -63,8 +63,9 @@ def exec_command(
     The token goes in $MOMENTO_API_KEY (or --env-var) and its expiry in
     $MOMENTO_TOKEN_EXPIRES_AT; the key used to mint is removed from the command's environment
     (with --from, the identity: the ID token, GitHub's request variables, $MOMENTO_TVM_BEARER).
-    The token never appears on a command line. The exit status is COMMAND's (127 if it cannot
-    be started), and signals go straight to it: momento-tvm replaces itself with COMMAND.
+    The token never appears on a command line. The exit status is COMMAND's (127 if it is not
+    found, 126 if it cannot be run), and signals go straight to it: momento-tvm replaces
+    itself with COMMAND.
     """
     arguments = {name: value for name, value in locals().items() if name != "ctx"}
     code = exec_body.run(mint_body.MintArgs(**arguments), ctx.meta[_COMMAND])

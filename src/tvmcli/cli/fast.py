@@ -12,20 +12,18 @@ if TYPE_CHECKING:
 
 
 def run(argv: list[str], prog: str = "momento-tvm") -> int | None:
-    if argv in (["--help"], ["-h"]):
-        return _help(prog)
-    if argv == ["--version"]:
+    if argv in (["--help"], ["-h"]) or (not argv and not _completing(prog)):
+        return _help(prog)  # a bare momento-tvm asks for usage: exit 0
+    if argv in (["--version"], ["-V"]):
         from tvmcli.version import __version__
 
-        _write(f"momento-tvm {__version__}")
-        return 0
+        return _write(f"momento-tvm {__version__}")
     if argv == ["cache", "path"]:
         import os
 
         from tvmcli.system.paths import default_cache_dir
 
-        _write(str(default_cache_dir(os.environ)))
-        return 0
+        return _write(str(default_cache_dir(os.environ)))
     if argv[:1] == ["inspect"]:
         from tvmcli.cli.inspect_body import fast_main
 
@@ -124,6 +122,13 @@ def _mint_args(argv: list[str], *, exec_only: bool) -> MintArgs | None:
     return MintArgs(profile, **values)  # type: ignore[arg-type]
 
 
+def _completing(prog: str) -> bool:
+    """The shell asking for completions: it runs the bare program with _PROG_COMPLETE set."""
+    import os
+
+    return f"_{prog.replace('-', '_').upper()}_COMPLETE" in os.environ
+
+
 def _help(prog: str) -> int | None:
     import shutil
 
@@ -131,15 +136,21 @@ def _help(prog: str) -> int | None:
 
     if shutil.get_terminal_size().columns < MIN_COLUMNS:
         return None  # click wraps narrower: Typer prints it
+    return _write(TEXT.format(prog=prog).removesuffix("\n"))
+
+
+def _write(line: str) -> int:
+    """One line on stdout: 0, or 2 with the reason when stdout cannot take it (`output` loads
+    only then: --version stays at the interpreter's floor)."""
     import sys
 
-    sys.stdout.write(TEXT.format(prog=prog))
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except OSError as exc:
+        from tvmcli.cli import output
+
+        failure = output.stdout_failed(exc)
+        output.error(failure)
+        return int(failure.exit_code)
     return 0
-
-
-def _write(line: str) -> None:
-    import sys
-
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()

@@ -16,7 +16,7 @@ Usage: {prog} [OPTIONS] COMMAND [ARGS]...
   kind of token.
 
 Options:
-  --version             Show the version and exit.
+  -V, --version         Show the version and exit.
   --debug               Show tracebacks for internal errors.
   --install-completion  Install completion for the current shell.
   --show-completion     Show completion for the current shell, to copy it or
@@ -30,6 +30,7 @@ Commands:
   emulator       Run a local Momento: tokens, cache, topics (no account).
   serve          Vend tokens over HTTP in the Vending Machine's JSON.
   can            Say whether a profile or token may make a call, and why.
+  doctor         Check profiles, key, endpoint and clock; say what is wrong.
   hash-password  Hash a password for basic auth.
   profiles       List, show, check and create the profiles file.
   cache          Manage the tokens that --reuse keeps between commands.

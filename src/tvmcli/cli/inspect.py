@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from tvmcli.cli import inspect_body, options, steps
+from tvmcli.cli import inspect_body, options, output, steps
+from tvmcli.errors import UsageError
 
 SHORT = "Show what a Momento key or token is, offline."
 EPILOG = """\
@@ -68,6 +69,10 @@ def inspect(
 
     Works offline: it decodes, it does not verify signatures or ask Momento.
     """
+    if min_ttl is not None and not check:
+        # As `mint --min-ttl` without --reuse: an option that would do nothing is a mistake.
+        output.error(UsageError("--min-ttl goes with --check"))
+        raise typer.Exit(int(UsageError.exit_code))
     options = inspect_body.InspectOptions(
         token=token,
         env=env,

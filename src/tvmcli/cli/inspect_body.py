@@ -215,6 +215,8 @@ def parse_fast(argv: list[str]) -> InspectOptions | None:
         else:
             return None
     min_ttl = values.pop("min_ttl", None)
+    if min_ttl is not None and not values.get("check"):
+        return None  # Typer says --min-ttl goes with --check
     try:
         from tvmcli.system.durations import parse_duration
 

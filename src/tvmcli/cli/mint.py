@@ -9,7 +9,6 @@ import typer
 
 from tvmcli.cli import mint_body, options
 from tvmcli.cli.mint_body import OutputFormat
-from tvmcli.system import envvars
 
 SHORT = "Mint a token with exactly a profile's permissions."
 EPILOG = """\
@@ -42,12 +41,13 @@ def mint(
             show_default=False,
         ),
     ] = None,
-    env_var: options.EnvVarOption = envvars.DEFAULT_TOKEN_VARIABLE,
+    env_var: options.MintEnvVarOption = None,
     out: Annotated[
         Path | None,
         typer.Option(
             "--out",
-            help="Write to FILE (mode 0600, atomically) instead of stdout; '-' is stdout.",
+            help="Write to FILE (mode 0600, atomically) instead of stdout; '-' is stdout. A "
+            "device or FIFO (/dev/null, a named pipe) is written through, never replaced.",
             metavar="FILE",
             dir_okay=False,
             show_default=False,

@@ -33,6 +33,7 @@ class OutputFormat(str, enum.Enum):
 
 
 SHELL_FORMS = (OutputFormat.env, OutputFormat.fish, OutputFormat.powershell, OutputFormat.dotenv)
+NAMED_FORMS = (*SHELL_FORMS, OutputFormat.github)  # the forms that name a variable
 
 
 def token_json(token: Token) -> dict[str, object]:
@@ -52,7 +53,7 @@ class MintArgs(NamedTuple):
     expires_in: str | None = None
     token_id: str | None = None
     output_format: OutputFormat | None = None
-    env_var: str = envvars.DEFAULT_TOKEN_VARIABLE
+    env_var: str | None = None  # None: not given (MOMENTO_API_KEY where a form names one)
     out: Path | None = None
     github_env: bool = False
     reuse: bool = False
@@ -70,9 +71,15 @@ class MintArgs(NamedTuple):
 
 
 def deliver(args: MintArgs) -> None:
-    profile, output_format, env_var = args.profile, args.output_format, args.env_var
+    profile, output_format = args.profile, args.output_format
     out = None if args.out is None or str(args.out) == "-" else args.out  # '-': stdout
     github_file = _github_target(output_format, args.github_env, out)
+    if args.env_var is not None and output_format not in NAMED_FORMS:
+        raise UsageError(
+            "--env-var goes with --output env, fish, powershell, dotenv or github: "
+            f"--output {output_format.value if output_format else 'raw or text'} names no variable"
+        )
+    env_var = args.env_var or envvars.DEFAULT_TOKEN_VARIABLE
     for destination in (out, github_file):
         if destination is not None:
             check_writable(destination)
@@ -85,7 +92,7 @@ def deliver(args: MintArgs) -> None:
         return
     fmt = output_format or (OutputFormat.text if output.stdout_is_terminal() else OutputFormat.raw)
     if out is not None:
-        write_private(out, plain(token, shown, fmt, env_var))
+        write_private(out, plain(token, shown, fmt, env_var), named_by_user=True)
         output.info(f"Wrote the {profile} token ({fmt.value}) to {out}")
     elif fmt is OutputFormat.text:
         output.key_values(summary(token, shown))

@@ -22,6 +22,48 @@ class Command(TyperCommand):
         pieces: list[str] = super().collect_usage_pieces(ctx)
         return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
 
+    def get_params(self, ctx: Any) -> list[Any]:
+        """Options without a metavar get a word (DURATION, FILE, N), not Typer 0.28's `<str>`,
+        `<file>` or `<int range>`; choices keep their `<a|b>` list."""
+        params: list[Any] = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "metavar", "") is None and not getattr(param, "is_flag", True):
+                param.metavar = _metavar(param)
+        return params
+
+
+# The word shown for an option's value, by option name; else by type.
+_METAVARS = {
+    "expires_in": "DURATION",
+    "min_ttl": "DURATION",
+    "key_expires_in": "DURATION",
+    "token_id": "ID",
+    "endpoint": "ENDPOINT",
+    "momento_profile": "NAME",
+    "host": "ADDRESS",
+    "port": "PORT",
+    "fail_status": "STATUS",
+    "fail_rate": "SHARE",
+    "output": "FORMAT",
+    "output_format": "FORMAT",
+}
+
+
+def _metavar(param: Any) -> str | None:
+    by_name = _METAVARS.get(param.name or "")
+    if by_name:
+        return by_name
+    kind = getattr(param.type, "name", "")
+    if kind in ("file", "path"):
+        return "FILE"
+    if kind.startswith(("int", "integer")):
+        return "N"
+    if kind.startswith("float"):
+        return "NUMBER"
+    if kind == "choice":
+        return None  # Typer lists the choices
+    return (param.name or "value").upper()
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -104,8 +146,9 @@ TokenIdOption = Annotated[
     str | None,
     typer.Option(
         "--token-id",
-        help="Id baked into the token (at most 64 characters); subscribers see it as the "
-        "publisher id. A profile's own token_id is final; this sets one for the others.",
+        help="Id baked into the token (at most 64 bytes of UTF-8, printable); subscribers "
+        "see it as the publisher id. A profile's own token_id is final; this sets one for "
+        "the others.",
         show_default=False,
     ),
 ]
@@ -115,6 +158,18 @@ EnvVarOption = Annotated[
         "--env-var",
         help="Variable that receives the token; its expiry goes in MOMENTO_TOKEN_EXPIRES_AT.",
         metavar="NAME",
+    ),
+]
+# mint's: None when not given, so an --env-var that the output form would ignore is an error.
+MintEnvVarOption = Annotated[
+    str | None,
+    typer.Option(
+        "--env-var",
+        help="With --output env, fish, powershell, dotenv or github: the variable that "
+        "receives the token (default MOMENTO_API_KEY); its expiry goes in "
+        "MOMENTO_TOKEN_EXPIRES_AT.",
+        metavar="NAME",
+        show_default=False,
     ),
 ]
 ReuseOption = Annotated[
@@ -138,7 +193,8 @@ ExpiresAtOption = Annotated[
     typer.Option(
         "--expires-at",
         help="Expire at this time instead: RFC 3339 (2026-11-26T17:46:45Z) or epoch seconds; "
-        "1s to 25h from now.",
+        "1s to 25h from now. The lifetime is rounded down to whole seconds, as the SDKs' "
+        "ExpiresIn.epoch does, so the token may expire up to a second before TIME.",
         metavar="TIME",
         show_default=False,
     ),

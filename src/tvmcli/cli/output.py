@@ -6,13 +6,14 @@ honoured by Rich itself.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import sys
 from contextlib import contextmanager
 
-from tvmcli.errors import ConfigError, TvmError
+from tvmcli.errors import ConfigError, TvmError, UsageError
 
 TYPE_CHECKING = False  # typing stays unloaded at run time: `inspect` must start fast
 if TYPE_CHECKING:
@@ -53,9 +54,26 @@ def stdout_is_terminal() -> bool:
 
 
 def data(text: str) -> None:
-    """Write data to stdout exactly as given (plus a newline), with no markup or wrapping."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    """Write data to stdout exactly as given (plus a newline), with no markup or wrapping.
+    A stdout that cannot take it (full, closed) is a UsageError (exit 2), not a traceback."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except OSError as exc:
+        raise stdout_failed(exc) from None
+
+
+def stdout_failed(exc: OSError) -> UsageError:
+    """The error for a stdout that refused a write (/dev/full, a closed descriptor). What is
+    still buffered is sent to /dev/null, so the interpreter's last flush cannot fail again
+    (that printed "Exception ignored" and turned the exit code into 120)."""
+    import os
+
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+    return UsageError(f"cannot write to standard output: {exc.strerror or type(exc).__name__}")
 
 
 def json_data(value: Any) -> None:
@@ -131,9 +149,14 @@ def key_values(rows: Iterable[tuple[str, str]], *, err: bool = False) -> None:
     width = max((len(visible(label)) for label, _ in rows), default=0)
     stream = sys.stderr if err else sys.stdout
     if not stream.isatty():
-        for label, value in rows:
-            stream.write(f"{visible(label).ljust(width)}  {visible(value)}\n")
-        stream.flush()
+        try:
+            for label, value in rows:
+                stream.write(f"{visible(label).ljust(width)}  {visible(value)}\n")
+            stream.flush()
+        except OSError as exc:
+            if err:
+                raise
+            raise stdout_failed(exc) from None
         return
     out = _console(stderr=err)
     for label, value in rows:

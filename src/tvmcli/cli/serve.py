@@ -114,6 +114,8 @@ def serve(
         with output.spinner(f"Checking the key with Momento at {key.endpoint}"):
             run_check(app)  # a refused key: exit 4 here, before any caller sees a 502
     sock = running.bind(settings.host, settings.port)
+    if generated is not None:  # bound and checked: this server is the one the file is for
+        running.save_bearer_token(*generated)
     output.data(running.url(settings.host, sock.getsockname()[1]))
     if generated is not None:
         output.info(f"Bearer token for this run: in {generated[1]} (mode 0600)")

@@ -63,7 +63,9 @@ def failure_code(exc: BaseException) -> int | None:
         output.error(exc)
         return int(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
-        return 130
+        from tvmcli.cli import interrupted
+
+        return interrupted()
     if debugging():
         return None
     output.internal_error(exc)

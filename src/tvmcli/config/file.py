@@ -273,4 +273,10 @@ def parse_config(text: str, path: Path) -> Config:
             f"{path}: {count} problem{'s' if count > 1 else ''} in {where}",
             problems=problems.items,
         )
+    if not profiles:
+        raise ConfigError(
+            f"no profiles in {path}",
+            hint="Each profile is a [profiles.NAME] table with its permissions; "
+            "`momento-tvm profiles init` writes a commented starter to begin from.",
+        )
     return Config(path=path, profiles=profiles, server=server)

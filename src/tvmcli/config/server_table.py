@@ -91,9 +91,26 @@ def parse_server_settings(
         if raw.get("canary") is None
         else bool(reader.typed(raw, "canary", bool, "")),
     )
+    if settings.metrics and not extra_installed("prometheus_client"):
+        reader.problem(
+            ".metrics",
+            "true needs prometheus-client, which is not installed: "
+            "pip install 'momento-tvm[metrics]'",
+        )
     if len(problems.items) != before:
         return None
     return dataclasses.replace(settings, warnings=access_warnings(settings))
+
+
+def extra_installed(module: str) -> bool:
+    """Whether an optional extra's module imports (looked for only when a setting needs it)."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def access_warnings(settings: ServerSettings) -> tuple[str, ...]:

@@ -65,9 +65,26 @@ def target_for(endpoint: str, service: str = "token") -> Target:
     if not endpoint:
         raise ConfigError("the endpoint is empty")
     host, port = split_host_port(endpoint)
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"endpoint {endpoint}: port {port} is outside 1 to 65535")
     if port is not None:
         return Target(endpoint, endpoint, secure=not is_loopback(host))
     return Target(endpoint, f"{service}.{endpoint}:443", secure=True)
+
+
+def check_endpoint(endpoint: str, origin: str) -> None:
+    """Refuse an endpoint that cannot be dialled, before any retry: an empty one (it used to
+    fall back silently to the key's) or a port outside 1 to 65535 (gRPC took 99999 modulo
+    65536 and dialled another port). UsageError (exit 2) names where it came from."""
+    text = endpoint.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+    if not text:
+        raise UsageError(
+            f"{origin} is empty",
+            hint="Give a Momento endpoint (cell-us-east-1-1.prod.a.momentohq.com) or host:port.",
+        )
+    _, port = split_host_port(text)
+    if port is not None and not 1 <= port <= 65535:
+        raise UsageError(f"{origin} {endpoint.strip()}: port {port} is outside 1 to 65535")
 
 
 def resolve_api_key(
@@ -79,6 +96,10 @@ def resolve_api_key(
     momento_profile: str | None = None,
 ) -> ApiKey:
     """Find the key and its endpoint. Raises UsageError (unreadable) or ConfigError (missing)."""
+    if endpoint is not None:
+        check_endpoint(endpoint, "--endpoint")
+    if env.get(envvars.ENDPOINT):
+        check_endpoint(env[envvars.ENDPOINT], f"${envvars.ENDPOINT}")
     if api_key_file is not None:
         source = "standard input" if api_key_file == "-" else f"file {api_key_file}"
         text = _read_key_file(api_key_file, stdin)

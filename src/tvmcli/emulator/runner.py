@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent import futures
 from pathlib import Path
@@ -103,9 +104,12 @@ class Emulator:
         max_subscriptions: int = MAX_SUBSCRIPTIONS,
         web_port: int | None = None,
         web_origins: Sequence[str] = (),
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock` is the token service's (its `valid_until`, key expiry): one that is off
+        plays a service whose clock disagrees with this machine's (`doctor`'s skew check)."""
         secret = secret or secrets.token_hex(SECRET_BYTES).encode("ascii")
-        self.service = TokenService(secret, rate_limit=rate_limit, faults=faults)
+        self.service = TokenService(secret, rate_limit=rate_limit, faults=faults, clock=clock)
         self.gate = Gate(secret)
         self.cache = CacheService(secret, gate=self.gate)
         self.topics = TopicsService(

@@ -21,12 +21,14 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Message, Send
 
 from tvmcli.config.file import Config, check_fleet
 from tvmcli.config.settings import ServerSettings
@@ -44,6 +46,29 @@ from tvmcli.server.routes import Routes
 from tvmcli.state.shared import SharedState
 from tvmcli.vending.limiter import FleetLimiter, Limiter, MintLimiter
 from tvmcli.vending.vendor import TokenMinter, TokenVendor
+
+
+class RefusingCors(CORSMiddleware):
+    """Starlette's CORS, minus the one header it sent to every origin: a refused origin's
+    answer carries no `Access-Control-Expose-Headers` either (nothing of CORS, as for a page
+    with no CORS at all). An allowed origin's answer is Starlette's own."""
+
+    async def send(self, message: Message, send: Send, request_headers: Headers) -> None:
+        origin = request_headers.get("Origin")
+        if (
+            message["type"] != "http.response.start"
+            or origin is None
+            or self.allow_all_origins
+            or self.is_allowed_origin(origin=origin)
+        ):
+            await super().send(message, send, request_headers)
+            return
+
+        async def without_expose(refused: Message) -> None:
+            del MutableHeaders(scope=refused)["Access-Control-Expose-Headers"]
+            await send(refused)
+
+        await super().send(message, without_expose, request_headers)
 
 
 def build_app(
@@ -171,7 +196,7 @@ def _middleware(settings: ServerSettings, access: AccessLog, routes: Routes) -> 
     if settings.cors_origins:  # without origins there is nothing to allow: no CORS headers at all
         middleware.append(
             Middleware(
-                CORSMiddleware,
+                RefusingCors,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET"],
                 allow_headers=["Authorization"],

@@ -3,8 +3,9 @@
 
 A line: `time` (ISO 8601 UTC), `principal` (the user, or for a sign-in or CI token its `sub`),
 `issuer` (for JWT principals), `auth` (the mode), `profile`, `tokenId`, `expiresAt`, `client`
-(the caller's address), `source` (`hit` or `mint`), `requestId`. Never a token, key, password
-or Authorization header: the record has no field that could hold one.
+(the caller's address), `source` (`hit`, `shared`: from the fleet's shared cache, or `mint`),
+`requestId`. Never a token, key, password or Authorization header: the record has no field
+that could hold one.
 """
 
 from __future__ import annotations

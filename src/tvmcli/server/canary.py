@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-from starlette.applications import Starlette
+from typing import TYPE_CHECKING
 
 from tvmcli.errors import AuthError, TvmError
 from tvmcli.permissions.roles import Role
 from tvmcli.permissions.statements import Statement
-from tvmcli.vending.vendor import TokenVendor
 
+if TYPE_CHECKING:  # `doctor` mints the same canary without loading Starlette or the vendor
+    from starlette.applications import Starlette
+
+    from tvmcli.vending.vendor import TokenVendor
+
+# The narrowest grant and the shortest lifetime Momento allows: what `serve` (and `doctor`)
+# mint to learn whether the key may mint at all.
 CANARY = (Statement(role=Role.READ_ONLY, cache="momento-tvm-canary", key="canary"),)
+CANARY_LIFETIME = 1
 log = logging.getLogger("tvmcli.server")
 
 
@@ -28,7 +34,7 @@ async def check_key(vendor: TokenVendor) -> None:
         async def admit() -> None:
             await vendor.limiter.acquire()
 
-        await vendor.minter.mint(CANARY, 1, None, admit=admit)
+        await vendor.minter.mint(CANARY, CANARY_LIFETIME, None, admit=admit)
     except AuthError:
         raise
     except TvmError as error:

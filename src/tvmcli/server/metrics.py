@@ -2,8 +2,9 @@
 prometheus-client library; with `serve --workers N`, its multiprocess mode.
 
 What is counted (all names start with `momento_tvm_`):
-- `vends_total{profile, outcome}`: answers to /token; outcome `hit` (a cached token), `mint`
-  (minted for this request), or the error code (`mint_limit`, `momento_unavailable`, ...).
+- `vends_total{profile, outcome}`: answers to /token; outcome `hit` (a cached token), `shared`
+  (from a fleet's shared cache, minted by another instance), `mint` (minted for this request),
+  or the error code (`mint_limit`, `momento_unavailable`, ...).
 - `mints_total{outcome}` and `mint_seconds` (histogram): calls to Momento's token service.
 - `cache_hits_total`; `limiter_waits_total` and `limiter_sheds_total` (the mint budget).
 - `auth_failures_total{reason}`: refused callers, by reason code.

@@ -171,6 +171,7 @@ class Routes:
             },
             "mints": vendor.mints,
             "cacheHits": vendor.hits,
+            "sharedHits": vendor.shared_hits,
             "shed": self.limiter.shed,
             "state": self._state(),
         }

@@ -84,19 +84,24 @@ def _web_url(value: str, where: str) -> str:
 def generated_bearer_token(
     settings: ServerSettings, env: Mapping[str, str], state_dir: Path
 ) -> tuple[str, Path] | None:
-    """A fresh bearer token, written 0600 for the user to read, when a loopback server has
-    `auth = "bearer"` and no tokens configured; None when it needs none."""
+    """A fresh bearer token and the file it goes in, when a loopback server has `auth =
+    "bearer"` and no tokens configured; None when it needs none. Nothing is written here:
+    `save_bearer_token` writes it once the server has bound its socket and passed its start-up
+    check, so a server that fails to start never replaces a running one's token."""
     if settings.auth != "bearer" or bearer_tokens(settings, env):
         return None
     if not settings.on_loopback:
         raise ConfigError(
             'auth = "bearer" off loopback needs [server.bearer] tokens_env or tokens_file'
         )
-    token = secrets.token_urlsafe(32)
     private_folder(state_dir, "cache folder")  # never a symlink to someone else's folder
-    path = state_dir / BEARER_TOKEN_FILE_NAME
+    return secrets.token_urlsafe(32), state_dir / BEARER_TOKEN_FILE_NAME
+
+
+def save_bearer_token(token: str, path: Path) -> None:
+    """The generated bearer token, 0600, for the user to read (its folder was checked by
+    `generated_bearer_token`, before the server started)."""
     write_private(path, token + "\n")
-    return token, path
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -4,17 +4,47 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
 from tvmcli.errors import UsageError
 
 
-def write_private(path: Path, text: str) -> None:
+def _existing_kind(path: Path) -> int | None:
+    """The file type (stat.S_IFMT) of what `path` names after symlinks, None if nothing."""
+    try:
+        return stat.S_IFMT(os.stat(path).st_mode)
+    except OSError:
+        return None
+
+
+def _streams(kind: int | None) -> bool:
+    """A character device (/dev/null, a terminal), a FIFO or a socket: written through."""
+    return kind in (stat.S_IFCHR, stat.S_IFIFO, stat.S_IFSOCK)
+
+
+def write_private(path: Path, text: str, *, named_by_user: bool = False) -> None:
     """Replace `path` with `text`, mode 0600. Written to a temporary file in the same folder and
     renamed over the target, so on any failure the old file is untouched and no partial file
-    remains."""
+    remains.
+
+    With `named_by_user` (`mint --out PATH`), what the user named is honoured: a character
+    device or FIFO (`/dev/null`, `/dev/stdout`, a named pipe) is written through, opened
+    without creating, truncating or replacing it (renaming over it destroyed the device node);
+    a symlink to a regular file replaces the file it points to, not the link; anything else
+    that is not a regular file is refused. Without it (files of our own, in our folders), a
+    symlink or anything else found there is replaced, never followed."""
     import tempfile  # loads random and shutil: only when a file is written
 
+    if named_by_user:
+        kind = _existing_kind(path)
+        if _streams(kind):
+            _write_through(path, text)
+            return
+        if kind is not None and kind != stat.S_IFREG:
+            raise UsageError(f"cannot write {path}: it is not a regular file, a device or a FIFO")
+        if path.is_symlink():
+            path = Path(os.path.realpath(path))
     folder = path.parent  # "." for a bare name
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -32,6 +62,21 @@ def write_private(path: Path, text: str) -> None:
         if isinstance(exc, OSError):
             raise UsageError(f"cannot write {path}: {exc.strerror}") from None
         raise
+
+
+def _write_through(path: Path, text: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def append_once(path: Path, text: str) -> None:
@@ -54,9 +99,18 @@ def append_once(path: Path, text: str) -> None:
 def check_writable(path: Path) -> None:
     """Refuse a destination that cannot be written, before the work that fills it is done (a
     mint spends one of Momento's 5 per second). Raises UsageError naming what is wrong."""
-    folder = path.parent  # "." for a bare name
     if path.is_dir():
         raise UsageError(f"cannot write {path}: it is a directory")
+    kind = _existing_kind(path)
+    if _streams(kind):
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"cannot write {path}: permission denied")
+        return
+    if kind is not None and kind != stat.S_IFREG:
+        raise UsageError(f"cannot write {path}: it is not a regular file, a device or a FIFO")
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    folder = path.parent  # "." for a bare name
     if not folder.is_dir():
         raise UsageError(f"cannot write {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import dataclasses
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -61,6 +62,7 @@ class TokenMinter(Protocol):
 class _Entry:
     token: Token
     minted_at: float
+    shared: bool = False  # opened from the fleet's shared cache, not minted by this instance
 
 
 def _record_of(entry: _Entry) -> dict[str, object]:
@@ -120,7 +122,8 @@ class TokenVendor:
         self._background: set[asyncio.Task[None]] = set()
         self.refreshes = 0  # successors minted ahead, while the old token was still handed out
         self.mints = 0
-        self.hits = 0
+        self.hits = 0  # answered from this instance's cache (or its mint in flight)
+        self.shared_hits = 0  # answered from the fleet's shared cache: another instance minted
         self.last_answer_at: float | None = None
         self.last_error_at: float | None = None
         self.last_error: str | None = None
@@ -145,8 +148,9 @@ class TokenVendor:
     async def vend(
         self, profile: Profile, expires_in: int, token_id: str | None
     ) -> tuple[Token, str]:
-        """(token, source): source is "hit" (a cached token) or "mint" (minted for this call;
-        joining another caller's mint counts as a hit)."""
+        """(token, source): source is "hit" (a cached token), "shared" (from the fleet's shared
+        cache: another instance minted it) or "mint" (minted for this call; joining another
+        caller's mint counts as a hit)."""
         if not profile.cache:
             return (await self._mint(profile, expires_in, token_id)).token, "mint"
         cached = self.cached(profile, expires_in, token_id)
@@ -169,7 +173,7 @@ class TokenVendor:
         else:
             future.set_result(entry.token)
             self._remember(key, entry)
-            return entry.token, "mint"
+            return entry.token, "shared" if entry.shared else "mint"
         finally:
             del self._inflight[key]
 
@@ -261,8 +265,8 @@ class TokenVendor:
         entry = _entry_from(await shared.fetch(name))
         if entry is None or not self._fresh(entry):
             return None
-        self.hits += 1
-        return entry
+        self.shared_hits += 1
+        return dataclasses.replace(entry, shared=True)
 
     async def _mint(
         self, profile: Profile, expires_in: int, token_id: str | None, *, low: bool = False
