@@ -321,7 +321,7 @@ def test_an_answer_that_is_not_a_momento_tvm_server_is_exit_1_with_a_clear_line(
         assert "answered 200 with something other than a momento-tvm token" in result.stderr
         assert "Is --from the address of a momento-tvm server?" in result.stderr
     assert missing.exit_code == 1
-    assert "answered HTTP 404 (HTTP 404), not a token" in missing.stderr
+    assert "answered HTTP 404, not a token" in missing.stderr  # the status said once
     assert "Traceback" not in html.stderr + fake.stderr + missing.stderr
 
 

@@ -205,7 +205,9 @@ async def _fetch_token(
     if answer.status == 200:
         return _token_from(answer, what, profile)
     code, message = _error_of(answer, credential)
-    said = f"{message} ({code})" if message else f"HTTP {answer.status}"
+    # What the server said, with its code; a plain HTTP status says nothing more than itself.
+    reason = f"{message} ({code})" if message else None
+    said = reason or f"HTTP {answer.status}"
     if answer.status in (401, 403):
         hint = (
             "No identity was sent: pass --id-token-env NAME (GitLab id_tokens:), run in GitHub "
@@ -219,9 +221,13 @@ async def _fetch_token(
     if answer.status == 504:
         raise MintTimeoutError(f"{what}: {said}")
     if answer.status >= 500:
-        raise UnavailableError(f"{what} answered HTTP {answer.status}: {said}")
+        raise UnavailableError(
+            f"{what} answered HTTP {answer.status}" + (f": {reason}" if reason else "")
+        )
     raise UnexpectedAnswerError(
-        f"{what} answered HTTP {answer.status} ({said}), not a token",
+        f"{what} answered HTTP {answer.status}"
+        + (f" ({reason})" if reason else "")
+        + ", not a token",
         hint="Is --from the address of a momento-tvm server?",
     )
 
