@@ -105,95 +105,120 @@ class EmulatorCommand(options.Command):
         return result
 
 
+PortOption = Annotated[
+    int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.", min=0, max=65535)
+]
+
+SecretFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--secret-file",
+        help="Signing secret, created (0600) if missing, so keys survive restarts.",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+
+WebPortOption = Annotated[
+    int,
+    typer.Option(
+        "--web-port",
+        help="Port on 127.0.0.1 of the gRPC-web listener for browsers; 0 picks a free one.",
+        min=0,
+        max=65535,
+    ),
+]
+
+WebOriginOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--web-origin",
+        help="A page origin allowed to call the gRPC-web listener (repeatable), beside "
+        "http://localhost:* and http://127.0.0.1:*.",
+        metavar="ORIGIN",
+        show_default=False,
+    ),
+]
+
+PrintEnvOption = Annotated[
+    bool,
+    typer.Option(
+        "--print-env",
+        help="Print export lines for MOMENTO_API_KEY, MOMENTO_ENDPOINT, "
+        "MOMENTO_TVM_EMULATOR_PID and MOMENTO_TVM_EMULATOR_WEB_ENDPOINT, then close "
+        'stdout. Put & inside the $(...): eval "$(momento-tvm emulator --print-env &)"; '
+        "without it the shell waits for the emulator to exit, and seems to hang.",
+    ),
+]
+
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Nothing on stdout but --print-env.")
+]
+
+KeyExpiresInOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key-expires-in",
+        help="Lifetime of the printed API key. Default: none.",
+        show_default=False,
+    ),
+]
+
+RateLimitOption = Annotated[
+    int,
+    typer.Option("--rate-limit", help="Mints per second per account; 0 turns it off.", min=0),
+]
+
+LatencyOption = Annotated[
+    str,
+    typer.Option(help="Time added to every call: 200ms, 1.5s, 2 (seconds).", metavar="DURATION"),
+]
+
+FailRateOption = Annotated[
+    float,
+    typer.Option(
+        "--fail-rate",
+        help="Share of calls (0 to 1) that fail with --fail-status.",
+        min=0,
+        max=1,
+    ),
+]
+
+FailFirstOption = Annotated[
+    int, typer.Option("--fail-first", help="The first N calls fail.", min=0)
+]
+
+FailStatusOption = Annotated[
+    str, typer.Option("--fail-status", help="gRPC status of injected failures.")
+]
+
+LogFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--log-file",
+        help="Write the per-call log here (with --print-env, all later output too). "
+        "Default: stderr, or with --print-env ~/.cache/momento-tvm/emulator.log.",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+
+
 @options.handle_errors
 def emulator(
-    port: Annotated[
-        int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.", min=0, max=65535)
-    ] = 0,
-    secret_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--secret-file",
-            help="Signing secret, created (0600) if missing, so keys survive restarts.",
-            dir_okay=False,
-            show_default=False,
-        ),
-    ] = None,
-    web_port: Annotated[
-        int,
-        typer.Option(
-            "--web-port",
-            help="Port on 127.0.0.1 of the gRPC-web listener for browsers; 0 picks a free one.",
-            min=0,
-            max=65535,
-        ),
-    ] = 0,
-    web_origin: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--web-origin",
-            help="A page origin allowed to call the gRPC-web listener (repeatable), beside "
-            "http://localhost:* and http://127.0.0.1:*.",
-            metavar="ORIGIN",
-            show_default=False,
-        ),
-    ] = None,
-    print_env: Annotated[
-        bool,
-        typer.Option(
-            "--print-env",
-            help="Print export lines for MOMENTO_API_KEY, MOMENTO_ENDPOINT, "
-            "MOMENTO_TVM_EMULATOR_PID and MOMENTO_TVM_EMULATOR_WEB_ENDPOINT, then close "
-            'stdout. Put & inside the $(...): eval "$(momento-tvm emulator --print-env &)"; '
-            "without it the shell waits for the emulator to exit, and seems to hang.",
-        ),
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Nothing on stdout but --print-env.")
-    ] = False,
-    key_expires_in: Annotated[
-        str | None,
-        typer.Option(
-            "--key-expires-in",
-            help="Lifetime of the printed API key. Default: none.",
-            show_default=False,
-        ),
-    ] = None,
-    rate_limit: Annotated[
-        int,
-        typer.Option("--rate-limit", help="Mints per second per account; 0 turns it off.", min=0),
-    ] = ACCOUNT_MINTS_PER_SECOND,
-    latency: Annotated[
-        str,
-        typer.Option(
-            help="Time added to every call: 200ms, 1.5s, 2 (seconds).", metavar="DURATION"
-        ),
-    ] = "0",
-    fail_rate: Annotated[
-        float,
-        typer.Option(
-            "--fail-rate",
-            help="Share of calls (0 to 1) that fail with --fail-status.",
-            min=0,
-            max=1,
-        ),
-    ] = 0.0,
-    fail_first: Annotated[
-        int, typer.Option("--fail-first", help="The first N calls fail.", min=0)
-    ] = 0,
-    fail_status: Annotated[
-        str, typer.Option("--fail-status", help="gRPC status of injected failures.")
-    ] = "UNAVAILABLE",
-    log_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--log-file",
-            help="Write the per-call log here (with --print-env, all later output too). "
-            "Default: stderr, or with --print-env ~/.cache/momento-tvm/emulator.log.",
-            dir_okay=False,
-            show_default=False,
-        ),
-    ] = None,
+    port: PortOption = 0,
+    secret_file: SecretFileOption = None,
+    web_port: WebPortOption = 0,
+    web_origin: WebOriginOption = None,
+    print_env: PrintEnvOption = False,
+    quiet: QuietOption = False,
+    key_expires_in: KeyExpiresInOption = None,
+    rate_limit: RateLimitOption = ACCOUNT_MINTS_PER_SECOND,
+    latency: LatencyOption = "0",
+    fail_rate: FailRateOption = 0.0,
+    fail_first: FailFirstOption = 0,
+    fail_status: FailStatusOption = "UNAVAILABLE",
+    log_file: LogFileOption = None,
 ) -> None:
     """Run a local Momento token service (gRPC, no account needed) until Ctrl-C or SIGTERM.
 
