@@ -44,8 +44,8 @@ from tvmcli.server.metrics import METRICS_PATH, Metrics, NoMetrics
 from tvmcli.server.openapi import TOKEN_PATHS
 from tvmcli.server.routes import Routes
 from tvmcli.state.shared import SharedState
+from tvmcli.vending.core import TokenMinter, TokenVendor
 from tvmcli.vending.limiter import FleetLimiter, Limiter, MintLimiter
-from tvmcli.vending.vendor import TokenMinter, TokenVendor
 
 
 class RefusingCors(CORSMiddleware):

@@ -17,7 +17,7 @@ from tvmcli.permissions.statements import Statement
 if TYPE_CHECKING:  # `doctor` mints the same canary without loading Starlette or the vendor
     from starlette.applications import Starlette
 
-    from tvmcli.vending.vendor import TokenVendor
+    from tvmcli.vending.core import TokenVendor
 
 # The narrowest grant and the shortest lifetime Momento allows: what `serve` (and `doctor`)
 # mint to learn whether the key may mint at all.

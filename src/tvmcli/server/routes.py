@@ -27,8 +27,8 @@ from tvmcli.server.oidc import IdentityProviderUnavailable
 from tvmcli.server.openapi import openapi_document
 from tvmcli.server.record import record_of
 from tvmcli.system.durations import iso_utc
+from tvmcli.vending.core import TokenVendor
 from tvmcli.vending.limiter import Limiter
-from tvmcli.vending.vendor import TokenVendor
 from tvmcli.version import __version__
 
 ANSWERED_RECENTLY = 300.0
