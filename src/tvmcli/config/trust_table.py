@@ -42,43 +42,57 @@ def _verifying(
 ) -> _Verifying | None:
     """Issuer, audience, key source, algorithms and leeway of one table, or None (and the
     problems). With `discovery`, no key source means OIDC discovery at the issuer."""
-    ok = True
+    before = len(reader.problems.items)
+    issuer = _text(reader, raw, where, "issuer", required=True)
+    audience = _audience(reader, raw, where, audience_hint)
+    jwks_url, jwks_file = _key_source(reader, raw, where, issuer, discovery)
+    algorithms = _algorithms(reader, raw, where)
+    leeway = _leeway(reader, raw, where)
+    if len(reader.problems.items) != before or issuer is None:
+        return None
+    return _Verifying(
+        issuer, audience, jwks_url, Path(jwks_file) if jwks_file else None, algorithms, leeway
+    )
 
-    def text(key: str, required: bool = False) -> str | None:
-        nonlocal ok
-        value = raw.get(key)
-        if value is None:
-            if required:
-                reader.problem(where, f"needs {key!r}")
-                ok = False
-            return None
-        if not isinstance(value, str) or not value:
-            reader.problem(f"{where}.{key}", "must be a non-empty string")
-            ok = False
-            return None
-        return value
 
-    issuer = text("issuer", required=True)
-    audience_raw = raw.get("audience")
-    audience: tuple[str, ...] = ()
-    if isinstance(audience_raw, str) and audience_raw:
-        audience = (audience_raw,)
-    elif (
-        isinstance(audience_raw, list)
-        and audience_raw
-        and all(isinstance(a, str) and a for a in audience_raw)
-    ):
-        audience = tuple(audience_raw)
-    else:
-        reader.problem(f"{where}.audience", f"{audience_hint} (a string or a list)")
-        ok = False
-    jwks_url, jwks_file = text("jwks_url"), text("jwks_file")
+def _text(
+    reader: TableReader, raw: dict[str, Any], where: str, key: str, *, required: bool = False
+) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            reader.problem(where, f"needs {key!r}")
+        return None
+    if not isinstance(value, str) or not value:
+        reader.problem(f"{where}.{key}", "must be a non-empty string")
+        return None
+    return value
+
+
+def _audience(
+    reader: TableReader, raw: dict[str, Any], where: str, audience_hint: str
+) -> tuple[str, ...]:
+    value = raw.get("audience")
+    if isinstance(value, str) and value:
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(a, str) and a for a in value):
+        return tuple(value)
+    reader.problem(f"{where}.audience", f"{audience_hint} (a string or a list)")
+    return ()
+
+
+def _key_source(
+    reader: TableReader, raw: dict[str, Any], where: str, issuer: str | None, discovery: bool
+) -> tuple[str | None, str | None]:
+    """jwks_url or jwks_file (one of them, or neither with OIDC discovery at the issuer)."""
+    jwks_url, jwks_file = (
+        _text(reader, raw, where, "jwks_url"),
+        _text(reader, raw, where, "jwks_file"),
+    )
     if jwks_url is not None and jwks_file is not None:
         reader.problem(where, "needs one of jwks_url or jwks_file, not both")
-        ok = False
     elif jwks_url is None and jwks_file is None and not discovery:
         reader.problem(where, "needs exactly one of jwks_url or jwks_file")
-        ok = False
     elif jwks_url is None and jwks_file is None and issuer is not None:
         problem = http_url_problem(issuer)
         if problem is not None:
@@ -87,11 +101,13 @@ def _verifying(
                 f"{problem}: its keys are found by OIDC discovery there "
                 "(or set jwks_url or jwks_file)",
             )
-            ok = False
     url_problem = http_url_problem(jwks_url) if jwks_url is not None else None
     if url_problem is not None:
         reader.problem(f"{where}.jwks_url", url_problem)
-        ok = False
+    return jwks_url, jwks_file
+
+
+def _algorithms(reader: TableReader, raw: dict[str, Any], where: str) -> tuple[str, ...]:
     algorithms = raw.get("algorithms", list(JWT_DEFAULTS.algorithms))
     if (
         not isinstance(algorithms, list)
@@ -102,7 +118,11 @@ def _verifying(
             f"{where}.algorithms",
             "must list algorithms among " + ", ".join(JWT_ALGORITHMS) + " (never none, never HS*)",
         )
-        ok = False
+        return ()
+    return tuple(algorithms)
+
+
+def _leeway(reader: TableReader, raw: dict[str, Any], where: str) -> int:
     leeway = raw.get("leeway", JWT_DEFAULTS.leeway)
     if isinstance(leeway, str):
         try:
@@ -111,17 +131,8 @@ def _verifying(
             leeway = -1
     if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 600:
         reader.problem(f"{where}.leeway", "must be 0 to 600 seconds")
-        ok = False
-    if not ok or issuer is None:
-        return None
-    return _Verifying(
-        issuer,
-        audience,
-        jwks_url,
-        Path(jwks_file) if jwks_file else None,
-        tuple(algorithms),
-        int(leeway),
-    )
+        return 0
+    return int(leeway)
 
 
 def _jwt_settings(reader: TableReader, raw: dict[str, Any]) -> JwtSettings | None:
