@@ -26,39 +26,46 @@ Examples:
 """
 
 
+OutputOption = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="text (summary), raw (token only), json, env (POSIX sh exports), fish, "
+        "powershell, dotenv, or github (Actions). Default: text on a terminal, raw when piped.",
+        show_default=False,
+    ),
+]
+
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Write to FILE (mode 0600, atomically) instead of stdout; '-' is stdout. A "
+        "device or FIFO (/dev/null, a named pipe) is written through, never replaced.",
+        metavar="FILE",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+
+GithubEnvOption = Annotated[
+    bool,
+    typer.Option(
+        "--github-env", help="With --output github: append to $GITHUB_ENV, not $GITHUB_OUTPUT."
+    ),
+]
+
+
 @options.handle_errors
 def mint(
     profile: options.ProfileArgument,
     expires_in: options.ExpiresInOption = None,
     token_id: options.TokenIdOption = None,
-    output_format: Annotated[
-        OutputFormat | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="text (summary), raw (token only), json, env (POSIX sh exports), fish, "
-            "powershell, dotenv, or github (Actions). Default: text on a terminal, raw when piped.",
-            show_default=False,
-        ),
-    ] = None,
+    output_format: OutputOption = None,
     env_var: options.MintEnvVarOption = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            help="Write to FILE (mode 0600, atomically) instead of stdout; '-' is stdout. A "
-            "device or FIFO (/dev/null, a named pipe) is written through, never replaced.",
-            metavar="FILE",
-            dir_okay=False,
-            show_default=False,
-        ),
-    ] = None,
-    github_env: Annotated[
-        bool,
-        typer.Option(
-            "--github-env", help="With --output github: append to $GITHUB_ENV, not $GITHUB_OUTPUT."
-        ),
-    ] = False,
+    out: OutOption = None,
+    github_env: GithubEnvOption = False,
     reuse: options.ReuseOption = False,
     min_ttl: options.MinTtlOption = None,
     config: options.ConfigOption = None,
