@@ -237,13 +237,31 @@ def _provider(reader: TableReader, raw: Mapping[str, Any], where: str, issuer: s
 def _trust_rule(
     reader: TableReader, raw: Any, where: str, issuer: str, provider: str | None
 ) -> TrustRule | None:
-    from tvmcli.config import claim_rules
-
     if not isinstance(raw, dict):
         reader.problem(where, "must be a table")
         return None
     reader.unknown(where, raw, RULE_KEYS)
     count = len(reader.problems.items)
+    patterns = _rule_claims(reader, raw, where, issuer, provider)
+    profiles = raw.get("profiles")
+    if not isinstance(profiles, list) or not profiles:
+        reader.problem(f"{where}.profiles", "needs the profiles this rule grants")
+    else:
+        reader.profile_list({"profiles": profiles}, where, every=False)
+    template = reader.typed(raw, "token_id", str, where)
+    if template is not None:
+        _check_token_id_template(reader, template, where, patterns, provider)
+    if len(reader.problems.items) > count:
+        return None
+    return TrustRule(tuple(patterns), tuple(profiles or ()), template)
+
+
+def _rule_claims(
+    reader: TableReader, raw: dict[str, Any], where: str, issuer: str, provider: str | None
+) -> list[tuple[str, str]]:
+    """A rule's claims as (claim, pattern) pairs; a rule must bind the issuer's tokens enough."""
+    from tvmcli.config import claim_rules
+
     claims = raw.get("claims")
     patterns: list[tuple[str, str]] = []
     if not isinstance(claims, dict) or not claims:
@@ -252,47 +270,47 @@ def _trust_rule(
             'needs claims to match, e.g. { repository = "acme/web" }: a rule with none '
             "would trust every token of the issuer",
         )
-    else:
-        for claim, pattern in claims.items():
-            if isinstance(pattern, bool):
-                pattern = "true" if pattern else "false"
-            elif isinstance(pattern, int):
-                pattern = str(pattern)
-            if not isinstance(pattern, str) or not pattern:
-                reader.problem(
-                    f"{where}.claims.{claim}", "must be a non-empty string (or a number)"
-                )
-                continue
-            patterns.append((claim, pattern))
-        problem = claim_rules.binding_problem(provider, issuer, patterns)
-        if problem is not None and len(patterns) == len(claims):
-            reader.problem(f"{where}.claims", problem)
-    profiles = raw.get("profiles")
-    if not isinstance(profiles, list) or not profiles:
-        reader.problem(f"{where}.profiles", "needs the profiles this rule grants")
-    else:
-        reader.profile_list({"profiles": profiles}, where, every=False)
-    template = reader.typed(raw, "token_id", str, where)
-    if template is not None:
-        try:
-            named = claim_rules.template_claims(template)
-        except ValueError as exc:
-            reader.problem(f"{where}.token_id", str(exc))
-        else:
-            present = claim_rules.always_present(provider, (c for c, _ in patterns))
-            for claim in named:
-                if claim not in present:
-                    also = provider
-                    reader.problem(
-                        f"{where}.token_id",
-                        f"names {{{claim}}}, which a token matching this rule may lack: name "
-                        "sub, a claim this rule matches"
-                        + (
-                            f", or one {claim_rules.PROVIDER_NAMES[also]} puts in every token"
-                            if also
-                            else ""
-                        ),
-                    )
-    if len(reader.problems.items) > count:
-        return None
-    return TrustRule(tuple(patterns), tuple(profiles or ()), template)
+        return patterns
+    for claim, pattern in claims.items():
+        if isinstance(pattern, bool):
+            pattern = "true" if pattern else "false"
+        elif isinstance(pattern, int):
+            pattern = str(pattern)
+        if not isinstance(pattern, str) or not pattern:
+            reader.problem(f"{where}.claims.{claim}", "must be a non-empty string (or a number)")
+            continue
+        patterns.append((claim, pattern))
+    problem = claim_rules.binding_problem(provider, issuer, patterns)
+    if problem is not None and len(patterns) == len(claims):
+        reader.problem(f"{where}.claims", problem)
+    return patterns
+
+
+def _check_token_id_template(
+    reader: TableReader,
+    template: str,
+    where: str,
+    patterns: list[tuple[str, str]],
+    provider: str | None,
+) -> None:
+    """A token id template may name only claims every matching token carries."""
+    from tvmcli.config import claim_rules
+
+    try:
+        named = claim_rules.template_claims(template)
+    except ValueError as exc:
+        reader.problem(f"{where}.token_id", str(exc))
+        return
+    present = claim_rules.always_present(provider, (c for c, _ in patterns))
+    for claim in named:
+        if claim not in present:
+            reader.problem(
+                f"{where}.token_id",
+                f"names {{{claim}}}, which a token matching this rule may lack: name "
+                "sub, a claim this rule matches"
+                + (
+                    f", or one {claim_rules.PROVIDER_NAMES[provider]} puts in every token"
+                    if provider
+                    else ""
+                ),
+            )
