@@ -47,9 +47,7 @@ def parse_server_settings(
     auth = reader.typed(raw, "auth", str, "") or DEFAULTS.auth
     if auth not in AUTH_MODES:
         reader.problem(".auth", f"must be one of {', '.join(AUTH_MODES)}, not {auth!r}")
-    bearer = reader.table(raw.get("bearer"), ".bearer")
-    reader.unknown(".bearer", bearer, BEARER_KEYS)
-    tokens_file = reader.typed(bearer, "tokens_file", str, ".bearer")
+    tokens_env, tokens_file = _bearer(reader, reader.table(raw.get("bearer"), ".bearer"))
     groups = _groups(reader, raw)
     users = _users(reader, raw, groups)
     if auth == "basic" and not users:
@@ -59,11 +57,11 @@ def parse_server_settings(
     settings = ServerSettings(
         host=reader.typed(raw, "host", str, "") or DEFAULTS.host,
         auth=auth,
-        allow_open=bool(reader.typed(raw, "allow_open", bool, "")),
+        allow_open=_flag(reader, raw, "allow_open"),
         cors_origins=_origins(reader, raw),
         access=reader.profile_list(raw, "", missing="all"),
-        bearer_tokens_env=reader.variable_name(bearer, "tokens_env", ".bearer"),
-        bearer_tokens_file=Path(tokens_file) if tokens_file else None,
+        bearer_tokens_env=tokens_env,
+        bearer_tokens_file=tokens_file,
         users=users,
         groups=groups,
         trusted_proxies=reader.networks(raw),
@@ -84,12 +82,10 @@ def parse_server_settings(
         idle_timeout=number("idle_timeout"),
         max_connections=int(number("max_connections")),
         state=_state_settings(reader, reader.table(raw.get("state"), ".state")),
-        metrics=bool(reader.typed(raw, "metrics", bool, "")),
+        metrics=_flag(reader, raw, "metrics"),
         metrics_auth=_choice(reader, raw, "metrics_auth", METRICS_AUTH),
         audit_log=reader.typed(raw, "audit_log", str, "") or None,
-        canary=DEFAULTS.canary
-        if raw.get("canary") is None
-        else bool(reader.typed(raw, "canary", bool, "")),
+        canary=_flag(reader, raw, "canary"),
     )
     if settings.metrics and not extra_installed("prometheus_client"):
         reader.problem(
@@ -154,6 +150,20 @@ def access_warnings(settings: ServerSettings) -> tuple[str, ...]:
                 "?profile= gets another default or none; grant it in one of its groups"
             )
     return tuple(found)
+
+
+def _flag(reader: TableReader, raw: Mapping[str, Any], key: str) -> bool:
+    """A true/false key; its default when absent (or not true or false: a problem then)."""
+    value = reader.typed(raw, key, bool, "")
+    return bool(getattr(DEFAULTS, key)) if value is None else bool(value)
+
+
+def _bearer(reader: TableReader, bearer: dict[str, Any]) -> tuple[str | None, Path | None]:
+    """[server.bearer]: the variable or the file that holds the accepted tokens."""
+    reader.unknown(".bearer", bearer, BEARER_KEYS)
+    tokens_file = reader.typed(bearer, "tokens_file", str, ".bearer")
+    tokens_env = reader.variable_name(bearer, "tokens_env", ".bearer")
+    return tokens_env, Path(tokens_file) if tokens_file else None
 
 
 def _origins(reader: TableReader, raw: Mapping[str, Any]) -> tuple[str, ...]:

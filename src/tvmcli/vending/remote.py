@@ -102,20 +102,7 @@ def identity_from(
             "an ID token in a variable already has its audience"
         )
     if id_token_env is not None:
-        token = env.get(id_token_env, "").strip()
-        if not token:
-            raise UsageError(
-                f"--id-token-env: ${id_token_env} is not set or empty",
-                hint="In GitLab CI, declare it under id_tokens: in the job.",
-            )
-        _check_header_safe(token, f"${id_token_env}")
-        return Identity(
-            f"id-token-env:{id_token_env}",
-            f"the ID token in ${id_token_env}",
-            value=token,
-            audience=_unverified_audience(token),
-            who=_id_token_subject(token),
-        )
+        return _id_token_in(env, id_token_env)
     if bearer_file is not None:
         bearer = _read_bearer(bearer_file)
         return Identity(
@@ -149,6 +136,24 @@ def identity_from(
             who=_digest("bearer", bearer),
         )
     return Identity("none", "no identity", who="")  # an open server: everyone is one caller
+
+
+def _id_token_in(env: Mapping[str, str], name: str) -> Identity:
+    """--id-token-env NAME: an ID token the CI put in a variable (GitLab's id_tokens:)."""
+    token = env.get(name, "").strip()
+    if not token:
+        raise UsageError(
+            f"--id-token-env: ${name} is not set or empty",
+            hint="In GitLab CI, declare it under id_tokens: in the job.",
+        )
+    _check_header_safe(token, f"${name}")
+    return Identity(
+        f"id-token-env:{name}",
+        f"the ID token in ${name}",
+        value=token,
+        audience=_unverified_audience(token),
+        who=_id_token_subject(token),
+    )
 
 
 def server_address(url: str, source: str = "--from") -> str:
