@@ -9,6 +9,7 @@ import base64
 import contextlib
 import io
 import json
+import math
 import os
 import re
 import subprocess
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tvmcli.cli import inspect_body
@@ -126,10 +127,27 @@ def test_mutations_of_real_tokens(data: st.DataObject) -> None:
         ),
     )
 )
+@example({"exp": None})  # present but no time: exit 2
+@example({"exp": "1"})
+@example({"exp": 1_700_000_000, "x": [None]})  # a time: exit 0
 def test_arbitrary_claims_inside_a_valid_envelope(claims: dict[str, object]) -> None:
     token = make_envelope("e.example.com", jwtcodec.sign_hs256(claims, b"k" * 32))
+    # Only a missing exp means no expiry; one that is present but no time (null, a string,
+    # true, out of years 1970 to 9999) is exit 2, with nothing on stdout (issue 22, 6).
+    exp = claims.get("exp")
+    usable = (
+        isinstance(exp, (int, float))
+        and not isinstance(exp, bool)
+        and math.isfinite(exp)
+        and 0 <= int(exp) <= 253402300799
+    )
     for fmt in ("text", "json"):
         code, stdout, stderr = inspect_bytes(token.encode(), "-o", fmt)
+        if "exp" in claims and not usable:
+            assert code == 2, stderr
+            assert "exp claim is not a time" in stderr
+            assert stdout == ""
+            continue
         assert code == 0, stderr
         if fmt == "json":
             json.loads(stdout)
