@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import errno
 import logging
 import socket
 import threading
@@ -56,6 +55,7 @@ from tvmcli.emulator.grpc_web_wire import (
     trailer_block,
 )
 from tvmcli.errors import UsageError
+from tvmcli.system.sockets import listening_socket
 
 log = logging.getLogger("tvmcli.emulator")
 
@@ -326,17 +326,9 @@ async def _plain(
 
 
 def bind(port: int) -> socket.socket:
-    """A listening socket on 127.0.0.1:port (proto TCP, so asyncio sets TCP_NODELAY and each
-    streamed frame leaves at once)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((HOST, port))
-    except OSError as exc:
-        sock.close()
-        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        raise UsageError(f"cannot listen on {HOST}:{port} (--web-port): {reason}") from None
-    sock.listen(128)
+    """A listening socket on 127.0.0.1:port, non-blocking for uvicorn's loop (proto TCP, so
+    asyncio sets TCP_NODELAY and each streamed frame leaves at once)."""
+    sock = listening_socket(HOST, port, backlog=128, flag="--web-port")
     sock.setblocking(False)
     return sock
 

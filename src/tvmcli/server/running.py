@@ -3,7 +3,6 @@ one process (`--workers N`: `supervisor`)."""
 
 from __future__ import annotations
 
-import errno
 import functools
 import gc
 import logging
@@ -23,6 +22,7 @@ from tvmcli.errors import ConfigError, UsageError
 from tvmcli.server.auth import bearer_tokens
 from tvmcli.system.netaddr import join_host_port
 from tvmcli.system.private_files import private_folder, write_private
+from tvmcli.system.sockets import listening_socket
 
 BEARER_TOKEN_FILE_NAME = "serve-bearer-token"  # noqa: S105 - a file name
 
@@ -105,19 +105,7 @@ def save_bearer_token(token: str, path: Path) -> None:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say
-    # they are TCP, and with Nagle on every response waits ~40 ms for a delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        raise UsageError(f"cannot listen on {host}:{port}: {reason}") from None
-    sock.listen(2048)
-    return sock
+    return listening_socket(host, port, backlog=2048)
 
 
 def url(host: str, port: int) -> str:
