@@ -20,14 +20,12 @@ from tvmcli.config.server_table import check_startup, parse_server_settings
 from tvmcli.config.settings import ServerSettings
 from tvmcli.errors import ConfigError, UnknownProfileError
 from tvmcli.system import envvars
-from tvmcli.system.paths import user_dir
+from tvmcli.system.paths import LOCAL_CONFIG_NAME, default_profiles_file, profiles_file
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
-
-LOCAL_CONFIG_NAME = "momento-tvm.toml"
 
 
 @dataclass(frozen=True)
@@ -57,19 +55,15 @@ class Config:
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
-    return user_dir(env, "XDG_CONFIG_HOME", ".config") / "momento-tvm" / "profiles.toml"
+    return Path(default_profiles_file(env))
 
 
 def find_config(explicit: Path | None, env: Mapping[str, str], cwd: Path) -> Path:
-    """--config, else $MOMENTO_TVM_CONFIG, else ./momento-tvm.toml, else the XDG location."""
+    """--config, else $MOMENTO_TVM_CONFIG, else ./momento-tvm.toml, else the XDG location
+    (`paths.profiles_file`, THE search)."""
     if explicit is not None:
         return explicit
-    if env.get(envvars.CONFIG):
-        return Path(env[envvars.CONFIG])
-    local = cwd / LOCAL_CONFIG_NAME
-    if local.exists():
-        return local
-    return default_config_path(env)
+    return Path(profiles_file(None, env, str(cwd)))
 
 
 def load_config(

@@ -22,7 +22,7 @@ from tvmcli.credentials.decoding import (
 from tvmcli.errors import ConfigError, UsageError
 from tvmcli.system import envvars
 from tvmcli.system.netaddr import is_loopback, split_host_port
-from tvmcli.system.paths import user_dir
+from tvmcli.system.paths import momento_cli_credentials
 
 DEFAULT_MOMENTO_PROFILE = "default"
 DEFAULT_TIMEOUT = 10.0  # seconds for one mint, retries included
@@ -153,7 +153,7 @@ def _finish(text: str, source: str, endpoint_override: str | None) -> ApiKey:
 
 
 def momento_cli_credentials_path(env: Mapping[str, str]) -> Path:
-    return user_dir(env, envvars.MOMENTO_CONFIG_DIR, ".momento") / "credentials"
+    return Path(momento_cli_credentials(env))
 
 
 def _from_momento_cli(
