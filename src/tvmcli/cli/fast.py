@@ -68,7 +68,17 @@ def parse_options(
 def _mint(argv: list[str]) -> int | None:
     """Anything `mint_flags` does not list (--help, --debug, a typo) goes to Typer, which
     prints the same usage errors as always."""
-    args = _mint_args(argv, exec_only=False)
+    parsed = _parse(argv, exec_only=False)
+    if parsed is None:
+        return None
+    hit = _reuse_hit(parsed, exec_only=False)
+    if hit is not None:
+        form, token, expires_at, env_var = hit
+        from tvmcli.cli.token_text import env_lines, token_variables
+
+        variables = token_variables(token, expires_at, env_var)
+        return _write(token if form == "raw" else env_lines(form, variables).rstrip("\n"))
+    args = _mint_args(parsed)
     if args is None:
         return None
     from tvmcli.cli.mint_body import deliver
@@ -80,7 +90,19 @@ def _mint(argv: list[str]) -> int | None:
 def _exec(argv: list[str], command: list[str]) -> int | None:
     """`exec PROFILE [OPTIONS] -- COMMAND...`: the options before the first `--` as for
     mint (those `exec` takes); the command is never parsed."""
-    args = _mint_args(argv, exec_only=True)
+    parsed = _parse(argv, exec_only=True)
+    if parsed is None:
+        return None
+    hit = _reuse_hit(parsed, exec_only=True) if command else None
+    if hit is not None:
+        import os
+
+        from tvmcli.cli.launch import launch
+        from tvmcli.cli.token_text import child_environment
+
+        _, token, expires_at, env_var = hit
+        return launch(command, child_environment(dict(os.environ), token, expires_at, env_var))
+    args = _mint_args(parsed)
     if args is None:
         return None
     from tvmcli.cli import exec_body
@@ -96,14 +118,81 @@ def _exec(argv: list[str], command: list[str]) -> int | None:
     return failed or code
 
 
-def _mint_args(argv: list[str], *, exec_only: bool) -> MintArgs | None:
-    """The MintArgs of plain arguments, or None for anything Typer should see."""
+def _parse(argv: list[str], *, exec_only: bool) -> tuple[str, dict[str, object]] | None:
+    """(profile, {MintArgs field: value as given}) of plain arguments, or None for anything
+    Typer should see."""
     from tvmcli.cli.mint_flags import BY_NAME, EXEC_BY_NAME
 
     parsed = parse_options(argv, EXEC_BY_NAME if exec_only else BY_NAME)
     if parsed is None or len(parsed[0]) != 1:
         return None
     (profile,), values = parsed
+    return profile, values
+
+
+# The forms a hit prints itself: text (a terminal's summary) shows the profile's grants, and
+# --out, --output json and github write through modules a hit does not load.
+HIT_FORMS = ("raw", "env", "fish", "powershell", "dotenv")
+
+
+def _reuse_hit(
+    parsed: tuple[str, dict[str, object]], *, exec_only: bool
+) -> tuple[str, str, int, str] | None:
+    """(form, token, expires_at, variable) when `--reuse` finds its token by the shortcut
+    the last run left (`vending/cache_files.py`), said on stderr as the full path says it.
+    None sends the run the full path: no --reuse, an option a hit does not handle (the full
+    path reports its mistakes), or no trusted token with --min-ttl left."""
+    profile, values = parsed
+    if not values.get("reuse") or "timeout" in values:
+        return None
+    form = "raw" if exec_only else values.get("output_format")
+    env_var = values.get("env_var")
+    if form is None and not _stdout_is_terminal():
+        form = "raw"
+    if form not in HIT_FORMS or values.get("out", "-") != "-" or "github_env" in values:
+        return None
+    if env_var is not None and form == "raw" and not exec_only:
+        return None  # --env-var names no variable in raw: the full path's usage error
+    import os
+
+    from tvmcli.cli.token_text import check_variable_name
+    from tvmcli.system import envvars
+    from tvmcli.system.durations import format_relative, parse_duration
+    from tvmcli.system.paths import cache_folder
+    from tvmcli.vending import cache_files
+
+    variable = str(env_var or envvars.DEFAULT_TOKEN_VARIABLE)
+    try:
+        check_variable_name(variable)
+        least = parse_duration(str(values.get("min_ttl", cache_files.DEFAULT_MIN_TTL)))
+    except ValueError:
+        return None
+    digest = cache_files.inputs_digest({**values, "profile": profile}, os.environ)
+    found = None if digest is None else cache_files.follow(cache_folder(os.environ), digest, least)
+    if found is None:
+        return None
+    token, _, expires_at, _, name, fixed = found
+    if values.get("token_id") not in (None, fixed) and fixed is not None:
+        return None  # the full path warns that the profile's own token id stands
+    import time
+
+    from tvmcli.cli import output
+
+    left = format_relative(expires_at - time.time())
+    output.info(f"Reusing the {name} token minted earlier (expires {left})")
+    return str(form), token, expires_at, variable
+
+
+def _stdout_is_terminal() -> bool:
+    import sys
+
+    return sys.stdout.isatty()
+
+
+def _mint_args(parsed: tuple[str, dict[str, object]]) -> MintArgs | None:
+    """The MintArgs of parsed plain arguments, or None for anything Typer should see."""
+    profile, values = parsed
+    values = dict(values)
     from pathlib import Path
 
     from tvmcli.cli.mint_body import MintArgs, OutputFormat

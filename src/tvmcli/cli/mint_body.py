@@ -42,7 +42,7 @@ def token_json(token: Token) -> dict[str, object]:
 
 
 def token_variables(token: Token, env_var: str) -> dict[str, str]:
-    return {env_var: token.auth_token, envvars.TOKEN_EXPIRES_AT: str(token.expires_at)}
+    return token_text.token_variables(token.auth_token, token.expires_at, env_var)
 
 
 class MintArgs(NamedTuple):
@@ -127,9 +127,23 @@ def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
     )
     key = steps.api_key(args.api_key_file, args.endpoint, args.momento_profile)
     token = steps.obtain_token(
-        key, request, timeout=timeout, reuse=args.reuse, min_ttl=args.min_ttl
+        key,
+        request,
+        timeout=timeout,
+        reuse=args.reuse,
+        min_ttl=args.min_ttl,
+        shortcut=shortcut_of(args),
     )
     return token, request.profile
+
+
+def shortcut_of(args: MintArgs) -> str | None:
+    """The shortcut a --reuse run leaves for the fast path's next hit (`cache_files`)."""
+    if not args.reuse:
+        return None
+    from tvmcli.vending.cache_files import inputs_digest
+
+    return inputs_digest(args._asdict(), os.environ)
 
 
 def _github_target(fmt: OutputFormat | None, github_env: bool, out: Path | None) -> Path | None:

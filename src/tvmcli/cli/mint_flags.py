@@ -9,15 +9,28 @@ first; that test then names every place still missing it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
 
 
-class Flag(NamedTuple):
-    field: str  # the MintArgs field and the Typer parameter
-    names: tuple[str, ...]  # the long name first
-    takes_value: bool
-    local_only: bool = False  # with --from the vending server decides, so it is refused
-    exec_too: bool = True  # `exec` takes it too
+class Flag:
+    """One option. A plain class, not a NamedTuple: `typing` would cost a `--reuse` hit
+    (which parses with this table) a tenth of its time."""
+
+    __slots__ = ("exec_too", "field", "local_only", "names", "takes_value")
+
+    def __init__(
+        self,
+        field: str,
+        names: tuple[str, ...],
+        takes_value: bool,
+        *,
+        local_only: bool = False,
+        exec_too: bool = True,
+    ) -> None:
+        self.field = field  # the MintArgs field and the Typer parameter
+        self.names = names  # the long name first
+        self.takes_value = takes_value
+        self.local_only = local_only  # with --from the vending server decides: refused
+        self.exec_too = exec_too  # `exec` takes it too
 
 
 FLAGS = (

@@ -34,6 +34,7 @@ from tvmcli.system.durations import (
     parse_seconds,
 )
 from tvmcli.system.paths import default_cache_dir
+from tvmcli.vending.cache_files import DEFAULT_MIN_TTL
 
 if TYPE_CHECKING:
     from tvmcli.config.file import Config
@@ -183,9 +184,17 @@ def check_env_var(name: str) -> None:
 
 
 def obtain_token(
-    key: ApiKey, request: TokenRequest, *, timeout: float, reuse: bool, min_ttl: str | None
+    key: ApiKey,
+    request: TokenRequest,
+    *,
+    timeout: float,
+    reuse: bool,
+    min_ttl: str | None,
+    shortcut: str | None = None,
 ) -> Token:
-    """Mint, or with --reuse take a cached token that still has --min-ttl left."""
+    """Mint, or with --reuse take a cached token that still has --min-ttl left. With --reuse
+    and `shortcut` (`cache_files.inputs_digest` of the raw options), leave that shortcut to
+    the token, so that the next run with the same inputs is a hit without this path."""
     from tvmcli.vending import reuse as reusing
 
     if min_ttl is not None and not reuse:
@@ -216,8 +225,10 @@ def obtain_token(
         key, profile.name, profile.statements, request.expires_in, request.token_id
     )
     token, reused = reusing.obtain(
-        cache, cache_key, key.endpoint, reusing.DEFAULT_MIN_TTL if least is None else least, mint
+        cache, cache_key, key.endpoint, DEFAULT_MIN_TTL if least is None else least, mint
     )
+    if cache is not None and shortcut is not None:
+        cache.remember(shortcut, cache_key, key.endpoint, profile)
     if reused:
         left = format_relative(token.expires_at - time.time())
         output.info(f"Reusing the {profile.name} token minted earlier (expires {left})")
@@ -321,7 +332,7 @@ def obtain_remote_token(
         cache,
         cache_key,
         request.address,
-        reusing.DEFAULT_MIN_TTL if least is None else least,
+        DEFAULT_MIN_TTL if least is None else least,
         ask,
     )
     if reused:

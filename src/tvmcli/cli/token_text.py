@@ -78,6 +78,13 @@ def github_file_block(variables: dict[str, str], delimiter: str | None = None) -
     return "".join(blocks)
 
 
+def token_variables(token: str, expires_at: int, env_var: str) -> dict[str, str]:
+    """The variables a delivered token travels in: the token in `env_var`, its expiry in
+    $MOMENTO_TOKEN_EXPIRES_AT (every shell form, --output github and exec's command)."""
+    check_variable_name(env_var)
+    return {env_var: token, envvars.TOKEN_EXPIRES_AT: str(expires_at)}
+
+
 def child_environment(
     base: dict[str, str],
     token: str,
@@ -88,11 +95,8 @@ def child_environment(
     """The environment for `exec`'s command: the token in `env_var`, its expiry beside it, and
     what obtained it removed (the minting key; with --from the identity), so the command holds
     only the scoped token."""
-    check_variable_name(env_var)
-    env = {k: v for k, v in base.items() if k not in remove}
-    env[env_var] = token
-    env[envvars.TOKEN_EXPIRES_AT] = str(expires_at)
-    return env
+    added = token_variables(token, expires_at, env_var)
+    return {**{k: v for k, v in base.items() if k not in remove}, **added}
 
 
 def _random_hex() -> str:

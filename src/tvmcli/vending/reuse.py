@@ -6,7 +6,8 @@ the key itself is never stored. A token from a vending server (`--from`) is kept
 address, profile, token id, audience, identity kind and a SHA-256 digest of who the identity
 is): no secret, and never another caller's token. The folder is 0700 and files 0600; a file
 that is corrupt, not ours, readable by others or for another endpoint is ignored and replaced,
-never trusted.
+never trusted (`cache_files` holds that rule, and the shortcuts that let a hit skip the
+profiles file).
 """
 
 from __future__ import annotations
@@ -14,20 +15,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import stat
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tvmcli.credentials.decoding import CredentialFormatError, parse_credential
 from tvmcli.credentials.sources import ApiKey
 from tvmcli.minting.tokens import Token
 from tvmcli.permissions.statements import Statement
 from tvmcli.system.private_files import check_private_folder, private_folder, write_private
+from tvmcli.vending import cache_files
 
-FORMAT_VERSION = 1
-DEFAULT_MIN_TTL = 5 * 60
+if TYPE_CHECKING:
+    from tvmcli.config.profiles import Profile
 
 
 def cache_key(
@@ -61,6 +61,8 @@ def remote_cache_key(
 
 
 class TokenCache:
+    """The folder of entries and shortcuts (`cache_files` reads and writes their files)."""
+
     def __init__(self, folder: Path, clock: Callable[[], float] = time.time) -> None:
         self.folder = folder
         self._clock = clock
@@ -75,63 +77,40 @@ class TokenCache:
 
     def get(self, key: str, endpoint: str, min_ttl: int) -> Token | None:
         """The cached token if it is trustworthy and has at least `min_ttl` seconds left."""
-        path = self.folder / f"{key}.json"
-        try:
-            info = path.lstat()
-        except OSError:
+        entry = cache_files.read_entry(str(self.folder), key, endpoint, min_ttl, self._clock())
+        if entry is None:
             return None
-        if (
-            not stat.S_ISREG(info.st_mode)
-            or info.st_uid != os.getuid()
-            or stat.S_IMODE(info.st_mode) & 0o077
-        ):
-            return None
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            token = Token(
-                auth_token=str(record["token"]),
-                endpoint=str(record["endpoint"]),
-                expires_at=int(record["expiresAt"]),
-                token_id=record["tokenId"] if isinstance(record["tokenId"], str) else None,
-            )
-            if record["version"] != FORMAT_VERSION or record["key"] != key:
-                return None
-            if record["forEndpoint"] != endpoint:
-                return None
-            decoded = parse_credential(token.auth_token)
-        except (OSError, ValueError, KeyError, TypeError, CredentialFormatError):
-            return None
-        if decoded.endpoint != token.endpoint:
-            return None
-        if token.expires_at - self._clock() < min_ttl:
-            return None
-        return token
+        token, token_endpoint, expires_at, token_id = entry
+        return Token(
+            auth_token=token, endpoint=token_endpoint, expires_at=expires_at, token_id=token_id
+        )
 
     def put(self, key: str, endpoint: str, token: Token) -> None:
         self._prepare()
-        record = {
-            "version": FORMAT_VERSION,
-            "key": key,
-            "forEndpoint": endpoint,
-            "token": token.auth_token,
-            "endpoint": token.endpoint,
-            "expiresAt": token.expires_at,
-            "tokenId": token.token_id,
-        }
-        write_private(self.folder / f"{key}.json", json.dumps(record))
+        text = cache_files.entry_text(
+            key, endpoint, token.auth_token, token.endpoint, token.expires_at, token.token_id
+        )
+        write_private(self.folder / f"{key}{cache_files.ENTRY_SUFFIX}", text)
+
+    def remember(self, digest: str, key: str, endpoint: str, profile: Profile) -> None:
+        """Leave the shortcut `digest` (`cache_files.inputs_digest`) to entry `key`."""
+        self._prepare()
+        text = cache_files.shortcut_text(digest, key, endpoint, profile.name, profile.token_id)
+        write_private(self.folder / f"{digest}{cache_files.SHORTCUT_SUFFIX}", text)
 
     def clear(self) -> int:
-        """Delete every cached token; returns how many there were."""
+        """Delete every cached token (and every shortcut); returns how many tokens there were."""
         removed = 0
         if not self._check_folder():
             return 0
-        for path in self.folder.glob("*.json"):
+        for path in self.folder.glob(f"*{cache_files.ENTRY_SUFFIX}"):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed += 1
-        for path in self.folder.glob(".*.tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        for pattern in (f"*{cache_files.SHORTCUT_SUFFIX}", ".*.tmp"):
+            for path in self.folder.glob(pattern):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
         return removed
 
 
