@@ -216,3 +216,30 @@ def test_cache_clear_removes_the_shortcuts_too(emulator_env: Emulator, profiles_
     assert cleared.returncode == 0, cleared.stderr
     assert "1" in cleared.stdout + cleared.stderr
     assert list(cache_folder().iterdir()) == []
+
+
+def test_from_a_vending_server_the_bearer_is_the_input(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--from --reuse: the second ask is a hit by shortcut; exec's command sees neither the
+    bearer nor the key; another bearer is a miss (and this server refuses it)."""
+    from tests.serving import BEARER, serve
+
+    monkeypatch.setenv("MOMENTO_TVM_BEARER", BEARER)
+    with serve(emulator) as server:
+        args = ["mint", "chat-reader", "--from", server.url, "--reuse", "-o", "raw"]
+        first = tvm(*args)
+        assert first.returncode == 0, first.stderr
+        run, modules = loaded(*args)
+        assert (run.returncode, modules, run.stdout) == (0, [], first.stdout), run.stderr
+        assert run.stderr.startswith("Reusing the chat-reader token fetched earlier")
+        child = (
+            "import os; print(os.environ['MOMENTO_API_KEY'], 'MOMENTO_TVM_BEARER' in os.environ)"
+        )
+        ran = tvm("exec", *args[1:5], "--", sys.executable, "-c", child)
+        assert (ran.returncode, ran.stdout) == (0, f"{first.stdout.strip()} False\n"), ran.stderr
+        assert ran.stderr.startswith("Reusing the chat-reader token fetched earlier")
+        monkeypatch.setenv("MOMENTO_TVM_BEARER", "another-bearer-0123456789")
+        refused = tvm(*args)
+        assert (refused.returncode, refused.stdout) == (4, "")
+    assert emulator.service.stats()["mints"] == 1

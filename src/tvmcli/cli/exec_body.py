@@ -21,11 +21,11 @@ def run(args: MintArgs, command: list[str]) -> int:
     steps.check_env_var(env_var)
     seconds = steps.timeout_option(args.timeout)
     remote = remote_request_of(args)
-    removed: tuple[str, ...] = envvars.KEY_VARIABLES
     reuse, min_ttl = args.reuse, args.min_ttl
     if remote is not None:
-        token = steps.obtain_remote_token(remote, timeout=seconds, reuse=reuse, min_ttl=min_ttl)
-        removed += envvars.IDENTITY_VARIABLES + ((args.id_token_env,) if args.id_token_env else ())
+        token = steps.obtain_remote_token(
+            remote, timeout=seconds, reuse=reuse, min_ttl=min_ttl, shortcut=shortcut_of(args)
+        )
     else:
         request = steps.token_request(
             args.config, args.profile, args.expires_in, args.token_id, args.expires_at
@@ -34,6 +34,7 @@ def run(args: MintArgs, command: list[str]) -> int:
         token = steps.obtain_token(
             key, request, timeout=seconds, reuse=reuse, min_ttl=min_ttl, shortcut=shortcut_of(args)
         )
+    removed = token_text.secrets_of(remote is not None, args.id_token_env)
     env = token_text.child_environment(
         dict(os.environ), token.auth_token, token.expires_at, env_var, removed
     )

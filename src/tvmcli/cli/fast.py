@@ -73,7 +73,7 @@ def _mint(argv: list[str]) -> int | None:
         return None
     hit = _reuse_hit(parsed, exec_only=False)
     if hit is not None:
-        form, token, expires_at, env_var = hit
+        form, token, expires_at, env_var, _ = hit
         from tvmcli.cli.token_text import env_lines, token_variables
 
         variables = token_variables(token, expires_at, env_var)
@@ -98,10 +98,12 @@ def _exec(argv: list[str], command: list[str]) -> int | None:
         import os
 
         from tvmcli.cli.launch import launch
-        from tvmcli.cli.token_text import child_environment
+        from tvmcli.cli.token_text import child_environment, secrets_of
 
-        _, token, expires_at, env_var = hit
-        return launch(command, child_environment(dict(os.environ), token, expires_at, env_var))
+        _, token, expires_at, env_var, fetched = hit
+        hidden = secrets_of(fetched, parsed[1].get("id_token_env"))  # type: ignore[arg-type]
+        env = child_environment(dict(os.environ), token, expires_at, env_var, hidden)
+        return launch(command, env)
     args = _mint_args(parsed)
     if args is None:
         return None
@@ -137,9 +139,10 @@ HIT_FORMS = ("raw", "env", "fish", "powershell", "dotenv")
 
 def _reuse_hit(
     parsed: tuple[str, dict[str, object]], *, exec_only: bool
-) -> tuple[str, str, int, str] | None:
-    """(form, token, expires_at, variable) when `--reuse` finds its token by the shortcut
-    the last run left (`vending/cache_files.py`), said on stderr as the full path says it.
+) -> tuple[str, str, int, str, bool] | None:
+    """(form, token, expires_at, variable, fetched from a vending server) when `--reuse`
+    finds its token by the shortcut the last run left (`vending/cache_files.py`), said on
+    stderr as the full path says it.
     None sends the run the full path: no --reuse, an option a hit does not handle (the full
     path reports its mistakes), or no trusted token with --min-ttl left."""
     profile, values = parsed
@@ -171,7 +174,7 @@ def _reuse_hit(
     found = None if digest is None else cache_files.follow(cache_folder(os.environ), digest, least)
     if found is None:
         return None
-    token, _, expires_at, _, name, fixed = found
+    token, _, expires_at, _, name, fixed, came = found
     if values.get("token_id") not in (None, fixed) and fixed is not None:
         return None  # the full path warns that the profile's own token id stands
     import time
@@ -179,8 +182,8 @@ def _reuse_hit(
     from tvmcli.cli import output
 
     left = format_relative(expires_at - time.time())
-    output.info(f"Reusing the {name} token minted earlier (expires {left})")
-    return str(form), token, expires_at, variable
+    output.info(f"Reusing the {name} token {came} earlier (expires {left})")
+    return str(form), token, expires_at, variable, came == "fetched"
 
 
 def _stdout_is_terminal() -> bool:

@@ -119,7 +119,11 @@ def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
     remote = remote_request_of(args)
     if remote is not None:
         token = steps.obtain_remote_token(
-            remote, timeout=timeout, reuse=args.reuse, min_ttl=args.min_ttl
+            remote,
+            timeout=timeout,
+            reuse=args.reuse,
+            min_ttl=args.min_ttl,
+            shortcut=shortcut_of(args),
         )
         return token, args.profile
     request = steps.token_request(

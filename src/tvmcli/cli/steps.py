@@ -289,10 +289,16 @@ def remote_request(
 
 
 def obtain_remote_token(
-    request: RemoteRequest, *, timeout: float, reuse: bool, min_ttl: str | None
+    request: RemoteRequest,
+    *,
+    timeout: float,
+    reuse: bool,
+    min_ttl: str | None,
+    shortcut: str | None = None,
 ) -> Token:
     """Ask the vending server, or with --reuse take a token it gave earlier that still has
-    --min-ttl left (kept per server, profile, token id, identity and audience)."""
+    --min-ttl left (kept per server, profile, token id, identity and audience). `shortcut`
+    as for `obtain_token`."""
     from tvmcli.vending import remote
     from tvmcli.vending import reuse as reusing
 
@@ -335,6 +341,8 @@ def obtain_remote_token(
         DEFAULT_MIN_TTL if least is None else least,
         ask,
     )
+    if cache is not None and shortcut is not None:
+        cache.remember(shortcut, cache_key, request.address, request.profile, came="fetched")
     if reused:
         left = format_relative(token.expires_at - time.time())
         output.info(f"Reusing the {request.profile} token fetched earlier (expires {left})")

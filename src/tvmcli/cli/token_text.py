@@ -85,6 +85,15 @@ def token_variables(token: str, expires_at: int, env_var: str) -> dict[str, str]
     return {env_var: token, envvars.TOKEN_EXPIRES_AT: str(expires_at)}
 
 
+def secrets_of(remote: bool, id_token_env: str | None) -> tuple[str, ...]:
+    """The variables exec's command must not see: the minting key; with --from also the
+    identity that asked (GitHub's ID-token request, the bearer, --id-token-env's variable)."""
+    if not remote:
+        return envvars.KEY_VARIABLES
+    named = (id_token_env,) if id_token_env else ()
+    return envvars.KEY_VARIABLES + envvars.IDENTITY_VARIABLES + named
+
+
 def child_environment(
     base: dict[str, str],
     token: str,

@@ -16,9 +16,10 @@ every `--reuse` run the full path leaves a shortcut named by a digest of the raw
 (`inputs_digest`: the options that choose the token, every MOMENTO_* variable, and the bytes
 of the profiles file and of the key's file) that names the entry. The next run with the same
 inputs computes the same digest, follows it and checks the entry as above. Any change of any
-input is another digest: a miss, and the full path, which reports what it always did. A
-shortcut holds no secret: the entry's key, its endpoint, the profile's name and its own token
-id (so that `--token-id` against it still goes the full path, which warns).
+input is another digest: a miss, and the full path, which reports what it always did. With
+--from the identity stands for the key: the variables it is read from and the bearer file's
+bytes. A shortcut holds no secret: the entry's key, its endpoint, the profile's name and its
+own token id (so that `--token-id` against it still goes the full path, which warns).
 """
 
 from __future__ import annotations
@@ -42,11 +43,25 @@ SHORTCUT_VERSION = 1
 DEFAULT_MIN_TTL = 5 * 60
 ENTRY_SUFFIX, SHORTCUT_SUFFIX = ".json", ".hit"
 
-# The mint options that choose the token (with the profiles file and the key). Any of
-# `UNSHORTCUT` rules a shortcut out: --expires-at moves with the clock, --from (or
-# $MOMENTO_TVM_URL) asks a server with an identity that only the full path can read.
-CHOOSING = ("profile", "expires_in", "token_id", "endpoint", "momento_profile")
-UNSHORTCUT = ("expires_at", "from_url")
+# Every mint option other than how the token is delivered: with the profiles file and the key
+# (or, with --from, the identity) they decide which token a run gets. --expires-at rules a
+# shortcut out: it moves with the clock.
+CHOOSING = (
+    "profile",
+    "expires_in",
+    "token_id",
+    "config",
+    "api_key_file",
+    "endpoint",
+    "momento_profile",
+    "from_url",
+    "id_token_env",
+    "audience",
+    "bearer_file",
+)
+PATHS = ("config", "api_key_file", "bearer_file")
+# What --from's identity is read from, besides MOMENTO_* and a variable --id-token-env names.
+IDENTITY = (*envvars.IDENTITY_VARIABLES, *envvars.GITHUB_JOB_VARIABLES)
 
 
 def read_entry(
@@ -94,49 +109,65 @@ def entry_text(
 
 def inputs_digest(fields: Mapping[str, object], env: Mapping[str, str]) -> str | None:
     """The name of the shortcut for these mint options ({MintArgs field: value}) in this
-    environment, or None when no shortcut may stand for them: an option of UNSHORTCUT, a
-    vending server, the key on standard input, or a profiles or key file that is not a
-    regular file that can be read (a pipe read here would be gone for the full path)."""
-    if any(fields.get(name) is not None for name in UNSHORTCUT) or env.get(envvars.TVM_URL):
+    environment, or None when no shortcut may stand for them: --expires-at, the key on
+    standard input, or a file the run reads (profiles, key, bearer) that is not a regular
+    file that can be read (a pipe read here would be gone for the full path)."""
+    if fields.get("expires_at") is not None or fields.get("api_key_file") == "-":
         return None
-    config = fields.get("config")
-    profiles = _file_digest(profiles_file(None if config is None else str(config), env, "."))
-    key_file = fields.get("api_key_file")
-    key_source: str | None
-    if key_file is None:
-        key_source = _file_digest(momento_cli_credentials(env)) or "-"
-    elif str(key_file) == "-":
-        return None
-    else:
-        key_source = _file_digest(str(key_file))
-    if profiles is None or key_source is None:
-        return None
-    chosen = [None if fields.get(name) is None else str(fields[name]) for name in CHOOSING]
+    chosen = [_given(name, fields.get(name)) for name in CHOOSING]
     variables = sorted((name, value) for name, value in env.items() if name.startswith("MOMENTO_"))
-    material = json.dumps([SHORTCUT_VERSION, chosen, variables, profiles, key_source])
+    named = fields.get("id_token_env")
+    identity = [env.get(name) for name in (*IDENTITY, *([str(named)] if named else []))]
+    if fields.get("from_url") is not None or env.get(envvars.TVM_URL):
+        bearer = fields.get("bearer_file")
+        files = [None if bearer is None else _file_digest(str(bearer))]
+        if bearer is not None and files[0] is None:
+            return None
+    else:
+        config, key_file = chosen[CHOOSING.index("config")], fields.get("api_key_file")
+        files = [
+            _file_digest(profiles_file(config, env, ".")),
+            _file_digest(momento_cli_credentials(env)) or "-"
+            if key_file is None
+            else _file_digest(str(key_file)),
+        ]
+        if None in files:
+            return None
+    material = json.dumps([SHORTCUT_VERSION, chosen, variables, identity, files])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _given(name: str, value: object) -> str | None:
+    """An option as the digest takes it: paths as os.path.normpath writes them, so `./p.toml`
+    from the fast path and Path's `p.toml` from Typer are one input."""
+    if value is None:
+        return None
+    return os.path.normpath(str(value)) if name in PATHS else str(value)
 
 
 def follow(
     folder: str, digest: str, min_ttl: float
-) -> tuple[str, str, int, str | None, str, str | None] | None:
+) -> tuple[str, str, int, str | None, str, str | None, str] | None:
     """The entry shortcut `digest` names, if both are trusted and the token has `min_ttl`
-    left: (token, endpoint, expires_at, token_id, profile, the profile's own token id)."""
+    left: (token, endpoint, expires_at, token_id, profile, the profile's own token id, and
+    how it came: "minted", or "fetched" from a vending server)."""
     record = _read_own(os.path.join(folder, digest + SHORTCUT_SUFFIX))
     try:
         if record is None or record["version"] != SHORTCUT_VERSION or record["digest"] != digest:
             return None
         entry = read_entry(folder, str(record["entry"]), str(record["forEndpoint"]), min_ttl)
-        profile, fixed = str(record["profile"]), record["profileTokenId"]
+        profile, fixed, came = str(record["profile"]), record["profileTokenId"], record["came"]
     except (KeyError, TypeError):
         return None
     if entry is None or not (fixed is None or isinstance(fixed, str)):
         return None
-    return (*entry, profile, fixed)
+    if came not in ("minted", "fetched"):
+        return None
+    return (*entry, profile, fixed, came)
 
 
 def shortcut_text(
-    digest: str, entry: str, endpoint: str, profile: str, profile_token_id: str | None
+    digest: str, entry: str, endpoint: str, profile: str, profile_token_id: str | None, came: str
 ) -> str:
     return json.dumps(
         {
@@ -146,6 +177,7 @@ def shortcut_text(
             "forEndpoint": endpoint,
             "profile": profile,
             "profileTokenId": profile_token_id,
+            "came": came,
         }
     )
 

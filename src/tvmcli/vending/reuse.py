@@ -92,10 +92,15 @@ class TokenCache:
         )
         write_private(self.folder / f"{key}{cache_files.ENTRY_SUFFIX}", text)
 
-    def remember(self, digest: str, key: str, endpoint: str, profile: Profile) -> None:
-        """Leave the shortcut `digest` (`cache_files.inputs_digest`) to entry `key`."""
+    def remember(
+        self, digest: str, key: str, endpoint: str, profile: Profile | str, came: str = "minted"
+    ) -> None:
+        """Leave the shortcut `digest` (`cache_files.inputs_digest`) to entry `key`: for a
+        profile of ours, or a vending server's profile known by name (`came` "fetched")."""
         self._prepare()
-        text = cache_files.shortcut_text(digest, key, endpoint, profile.name, profile.token_id)
+        name = profile if isinstance(profile, str) else profile.name
+        fixed = None if isinstance(profile, str) else profile.token_id
+        text = cache_files.shortcut_text(digest, key, endpoint, name, fixed, came)
         write_private(self.folder / f"{digest}{cache_files.SHORTCUT_SUFFIX}", text)
 
     def clear(self) -> int:
