@@ -243,3 +243,79 @@ def test_from_a_vending_server_the_bearer_is_the_input(
         refused = tvm(*args)
         assert (refused.returncode, refused.stdout) == (4, "")
     assert emulator.service.stats()["mints"] == 1
+
+
+def test_a_credentials_file_that_is_not_a_file_leaves_no_shortcut(
+    emulator_env: Emulator, profiles_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Momento CLI credentials file that is there but not a regular file is not "no file":
+    the hit must not stand for a run whose key the full path might read from it."""
+    config_dir = tmp_path / "momento-config"
+    (config_dir / "credentials").mkdir(parents=True)
+    monkeypatch.setenv("MOMENTO_CONFIG_DIR", str(config_dir))
+    assert mint(profiles_file).returncode == 0
+    assert list(cache_folder().glob("*.hit")) == []
+    (config_dir / "credentials").rmdir()
+    assert mint(profiles_file).returncode == 0
+    assert len(list(cache_folder().glob("*.hit"))) == 1
+
+
+def test_a_profiles_path_through_a_link_is_hashed_where_it_leads(
+    emulator_env: Emulator, profiles_file: Path, tmp_path: Path
+) -> None:
+    """`link/../profiles.toml` names the file beside the link's target, not beside the link
+    (as normpath would have it): its own bytes go into the digest."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "sub").mkdir(parents=True)
+    text = profiles_file.read_text().replace('topic = "*"', 'topic = "lobby"', 1)
+    (elsewhere / "profiles.toml").write_text(text)
+    (tmp_path / "link").symlink_to(elsewhere / "sub")
+    first = mint(profiles_file)
+    assert first.returncode == 0, first.stderr
+    through = mint(tmp_path / "link" / ".." / "profiles.toml")
+    assert through.returncode == 0, through.stderr
+    assert "Reusing" not in through.stderr
+    assert "lobby" in json.dumps(parse_credential(through.stdout.strip()).claims["p"])
+    assert emulator_env.service.stats()["mints"] == 2
+
+
+def test_a_cache_folder_others_may_write_to_is_not_followed(
+    emulator_env: Emulator, profiles_file: Path
+) -> None:
+    mint(profiles_file)
+    cache_folder().chmod(0o777)
+    run, modules = loaded("mint", "chat-reader", "-c", str(profiles_file), "--reuse", "-o", "raw")
+    assert run.returncode == 0, run.stderr
+    assert "tvmcli.config.file" in modules  # the full path, which makes the folder private again
+    assert cache_folder().stat().st_mode & 0o777 == 0o700
+    assert emulator_env.service.stats()["mints"] == 1
+
+
+def test_a_short_option_written_with_equals_is_read_as_click_reads_it(
+    emulator_env: Emulator, profiles_file: Path
+) -> None:
+    """Click takes `-c=FILE` as the value "=FILE"; the hit must not read it as FILE."""
+    mint(profiles_file)
+    run, modules = loaded("mint", "chat-reader", f"-c={profiles_file}", "--reuse", "-o", "raw")
+    assert "typer" in modules
+    assert run.returncode != 0
+    assert run.stdout == ""
+
+
+def test_a_file_changed_while_the_run_reads_it_leaves_no_shortcut(
+    profiles_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digest is taken before the inputs are read and again when the shortcut is left:
+    the token may come from either version of the file, so no shortcut may name it."""
+    from tvmcli.cli.mint_body import MintArgs, shortcut_of
+
+    monkeypatch.setenv("MOMENTO_API_KEY", "not-read-here")
+    args = MintArgs(profile="chat-reader", config=profiles_file, reuse=True)
+    steady = shortcut_of(args)
+    assert steady is not None
+    assert steady() is not None
+    changing = shortcut_of(args)
+    assert changing is not None
+    profiles_file.write_text(profiles_file.read_text() + "\n# changed\n")
+    assert changing() is None
+    assert shortcut_of(MintArgs(profile="chat-reader", config=profiles_file)) is None

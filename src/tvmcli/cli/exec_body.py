@@ -20,11 +20,12 @@ def run(args: MintArgs, command: list[str]) -> int:
     env_var = args.env_var or envvars.DEFAULT_TOKEN_VARIABLE
     steps.check_env_var(env_var)
     seconds = steps.timeout_option(args.timeout)
+    shortcut = shortcut_of(args)  # before anything is read
     remote = remote_request_of(args)
     reuse, min_ttl = args.reuse, args.min_ttl
     if remote is not None:
         token = steps.obtain_remote_token(
-            remote, timeout=seconds, reuse=reuse, min_ttl=min_ttl, shortcut=shortcut_of(args)
+            remote, timeout=seconds, reuse=reuse, min_ttl=min_ttl, shortcut=shortcut
         )
     else:
         request = steps.token_request(
@@ -32,7 +33,7 @@ def run(args: MintArgs, command: list[str]) -> int:
         )
         key = steps.api_key(args.api_key_file, args.endpoint, args.momento_profile)
         token = steps.obtain_token(
-            key, request, timeout=seconds, reuse=reuse, min_ttl=min_ttl, shortcut=shortcut_of(args)
+            key, request, timeout=seconds, reuse=reuse, min_ttl=min_ttl, shortcut=shortcut
         )
     removed = token_text.secrets_of(remote is not None, args.id_token_env)
     env = token_text.child_environment(

@@ -40,13 +40,16 @@ def parse_options(
     argv: list[str], table: dict[str, tuple[str, bool]]
 ) -> tuple[list[str], dict[str, object]] | None:
     """(positional arguments, {field: value}) when every argument is plain: known options
-    given once, `--opt value` or `--opt=value`. None for anything else."""
+    given once, `--opt value`, `--opt=value` or `-o value`. None for anything else: Click
+    reads `-o=value` as the value "=value", a reading left to Typer."""
     values: dict[str, object] = {}
     positional: list[str] = []
     args = iter(argv)
     for arg in args:
         if arg.startswith("-") and arg != "-":
             name, has_inline, inline = arg.partition("=")
+            if has_inline and not name.startswith("--"):
+                return None
             spec = table.get(name)
             if spec is None or spec[0] in values:
                 return None

@@ -116,6 +116,7 @@ def remote_request_of(args: MintArgs) -> steps.RemoteRequest | None:
 def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
     """From the vending server with --from (or $MOMENTO_TVM_URL), else minted with a key; and
     what the summary shows of the profile (a server's profile is only its name here)."""
+    shortcut = shortcut_of(args)  # before anything is read
     remote = remote_request_of(args)
     if remote is not None:
         token = steps.obtain_remote_token(
@@ -123,7 +124,7 @@ def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
             timeout=timeout,
             reuse=args.reuse,
             min_ttl=args.min_ttl,
-            shortcut=shortcut_of(args),
+            shortcut=shortcut,
         )
         return token, args.profile
     request = steps.token_request(
@@ -136,18 +137,29 @@ def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
         timeout=timeout,
         reuse=args.reuse,
         min_ttl=args.min_ttl,
-        shortcut=shortcut_of(args),
+        shortcut=shortcut,
     )
     return token, request.profile
 
 
-def shortcut_of(args: MintArgs) -> str | None:
-    """The shortcut a --reuse run leaves for the fast path's next hit (`cache_files`)."""
+def shortcut_of(args: MintArgs) -> steps.Shortcut | None:
+    """The shortcut a --reuse run leaves for the fast path's next hit (`cache_files`), as
+    `steps.Shortcut` wants it. Call it before any input is read: the digest of the inputs is
+    taken now and again when the shortcut is left, and if they differ (a file changed while
+    the run read it, so the token may come from either version) no shortcut is left."""
     if not args.reuse:
         return None
     from tvmcli.vending.cache_files import inputs_digest
 
-    return inputs_digest(args._asdict(), os.environ)
+    fields = args._asdict()
+    before = inputs_digest(fields, os.environ)
+    if before is None:
+        return None
+
+    def confirmed() -> str | None:
+        return before if inputs_digest(fields, os.environ) == before else None
+
+    return confirmed
 
 
 def _github_target(fmt: OutputFormat | None, github_env: bool, out: Path | None) -> Path | None:

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from tvmcli.minting.tokens import Token
     from tvmcli.vending.remote import Identity
 
+# A --reuse shortcut's digest, taken again when the shortcut is left: the digest, or None if
+# the inputs changed since the run began (`mint_body.shortcut_of`).
+Shortcut = Callable[[], "str | None"]
+
 
 def exit_code_of(run: Callable[[], object]) -> int:
     """Run a command body and return its exit code (see `failure_code`)."""
@@ -190,11 +194,11 @@ def obtain_token(
     timeout: float,
     reuse: bool,
     min_ttl: str | None,
-    shortcut: str | None = None,
+    shortcut: Shortcut | None = None,
 ) -> Token:
     """Mint, or with --reuse take a cached token that still has --min-ttl left. With --reuse
-    and `shortcut` (`cache_files.inputs_digest` of the raw options), leave that shortcut to
-    the token, so that the next run with the same inputs is a hit without this path."""
+    and a `shortcut`, leave the shortcut it confirms to the token, so that the next run with
+    the same inputs is a hit without this path."""
     from tvmcli.vending import reuse as reusing
 
     if min_ttl is not None and not reuse:
@@ -227,8 +231,9 @@ def obtain_token(
     token, reused = reusing.obtain(
         cache, cache_key, key.endpoint, DEFAULT_MIN_TTL if least is None else least, mint
     )
-    if cache is not None and shortcut is not None:
-        cache.remember(shortcut, cache_key, key.endpoint, profile)
+    digest = None if cache is None or shortcut is None else shortcut()
+    if cache is not None and digest is not None:
+        cache.remember(digest, cache_key, key.endpoint, profile)
     if reused:
         left = format_relative(token.expires_at - time.time())
         output.info(f"Reusing the {profile.name} token minted earlier (expires {left})")
@@ -294,7 +299,7 @@ def obtain_remote_token(
     timeout: float,
     reuse: bool,
     min_ttl: str | None,
-    shortcut: str | None = None,
+    shortcut: Shortcut | None = None,
 ) -> Token:
     """Ask the vending server, or with --reuse take a token it gave earlier that still has
     --min-ttl left (kept per server, profile, token id, identity and audience). `shortcut`
@@ -341,8 +346,9 @@ def obtain_remote_token(
         DEFAULT_MIN_TTL if least is None else least,
         ask,
     )
-    if cache is not None and shortcut is not None:
-        cache.remember(shortcut, cache_key, request.address, request.profile, came="fetched")
+    digest = None if cache is None or shortcut is None else shortcut()
+    if cache is not None and digest is not None:
+        cache.remember(digest, cache_key, request.address, request.profile, came="fetched")
     if reused:
         left = format_relative(token.expires_at - time.time())
         output.info(f"Reusing the {request.profile} token fetched earlier (expires {left})")

@@ -124,10 +124,11 @@ def inputs_digest(fields: Mapping[str, object], env: Mapping[str, str]) -> str |
         if bearer is not None and files[0] is None:
             return None
     else:
-        config, key_file = chosen[CHOOSING.index("config")], fields.get("api_key_file")
+        config, key_file = fields.get("config"), fields.get("api_key_file")
         files = [
-            _file_digest(profiles_file(config, env, ".")),
-            _file_digest(momento_cli_credentials(env)) or "-"
+            # hashed at the path as given: normpath would drop `link/..` and hash another file
+            _file_digest(profiles_file(None if config is None else str(config), env, ".")),
+            _key_digest(momento_cli_credentials(env))
             if key_file is None
             else _file_digest(str(key_file)),
         ]
@@ -151,6 +152,8 @@ def follow(
     """The entry shortcut `digest` names, if both are trusted and the token has `min_ttl`
     left: (token, endpoint, expires_at, token_id, profile, the profile's own token id, and
     how it came: "minted", or "fetched" from a vending server)."""
+    if not _own_folder(folder):
+        return None
     record = _read_own(os.path.join(folder, digest + SHORTCUT_SUFFIX))
     try:
         if record is None or record["version"] != SHORTCUT_VERSION or record["digest"] != digest:
@@ -182,6 +185,20 @@ def shortcut_text(
     )
 
 
+def _own_folder(folder: str) -> bool:
+    """Whether `folder` is a real folder (not a link) of this user's that no one else may
+    write to, as `reuse.TokenCache` makes it; a shortcut found anywhere else is not followed."""
+    try:
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and not stat.S_IMODE(info.st_mode) & 0o022
+    )
+
+
 def _read_own(path: str) -> dict[str, Any] | None:
     """The JSON object in `path` if it is a regular file of this user's that no one else may
     read; None for anything else (missing, a link, another owner, open to others, not JSON)."""
@@ -198,6 +215,15 @@ def _read_own(path: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def _key_digest(path: str) -> str | None:
+    """The Momento CLI credentials file's part of the digest: "-" when there is none (the key
+    comes from elsewhere), its digest, or None (no shortcut) when it exists but is not a
+    regular file that can be read, since the full path decides what that means."""
+    if not os.path.lexists(path):
+        return "-"
+    return _file_digest(path)
 
 
 def _file_digest(path: str) -> str | None:
