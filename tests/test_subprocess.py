@@ -144,3 +144,21 @@ def test_mint_on_a_terminal_shows_a_spinner_and_a_summary() -> None:
     assert "Minting chat-reader at" in screen  # the spinner's text
     assert "Profile" in screen
     assert "Expires" in screen
+
+
+def test_a_deleted_current_folder_matters_only_when_the_search_needs_it(tmp_path: Path) -> None:
+    """With $MOMENTO_TVM_CONFIG the current folder is never asked for; without it, the search
+    for ./momento-tvm.toml says the folder is gone (exit 2), with no traceback."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = f'cd "{gone}" && rmdir "{gone}" && exec "{BIN / "momento-tvm"}" profiles list'
+    env = {**os.environ, "MOMENTO_TVM_CONFIG": str(EXAMPLE)}
+    listed = run("sh", "-c", script, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "chat-reader" in listed.stdout
+    del env["MOMENTO_TVM_CONFIG"]
+    gone.mkdir()
+    refused = run("sh", "-c", script, env=env)
+    assert refused.returncode == 2
+    assert "the current folder no longer exists" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -200,7 +200,7 @@ def diagnose(
     from tvmcli.config.file import find_config
 
     report = Report()
-    path = find_config(config, os.environ, Path.cwd())
+    path = find_config(config, os.environ)
     try:
         loaded = steps.load(config)
     except TvmError as error:

@@ -79,7 +79,7 @@ def complete_profile(ctx: typer.Context, incomplete: str) -> list[tuple[str, str
 
     try:
         given = ctx.params.get("config")  # a str while completing: conversion is skipped
-        path = find_config(Path(given) if given else None, os.environ, Path.cwd())
+        path = find_config(Path(given) if given else None, os.environ)
         names = profile_names(path)
     except Exception:
         return []

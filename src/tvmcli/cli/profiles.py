@@ -120,7 +120,7 @@ def validate(config: options.ConfigOption = None) -> None:
 @options.handle_errors
 def path(config: options.ConfigOption = None) -> None:
     """Print the path of the profiles file that commands would use."""
-    found: Path = find_config(config, os.environ, Path.cwd())
+    found: Path = find_config(config, os.environ)
     output.data(str(found))
     if not found.exists():
         output.info("(no file there yet; create it with: momento-tvm profiles init)")
@@ -147,7 +147,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
     """Write a commented starter profiles file (every feature shown) to edit."""
-    target = path if path is not None else find_config(None, os.environ, Path.cwd())
+    target = path if path is not None else find_config(None, os.environ)
     write_starter(target, force=force, env=os.environ)
     output.info(f"Wrote a starter profiles file to {target} (mode 0600); edit it, then run:")
     output.info("  momento-tvm profiles validate" + _config_flag(target))
@@ -159,5 +159,5 @@ def init(
 
 def _config_flag(target: Path) -> str:
     """' --config TARGET' unless commands find TARGET by themselves (asked once it exists)."""
-    found = find_config(None, os.environ, Path.cwd())
+    found = find_config(None, os.environ)
     return "" if found.resolve() == target.resolve() else f" --config {target}"

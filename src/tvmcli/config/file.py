@@ -18,7 +18,7 @@ from typing import Any
 from tvmcli.config.profiles import Problems, Profile, listing, read_profiles, suggest
 from tvmcli.config.server_table import check_startup, parse_server_settings
 from tvmcli.config.settings import ServerSettings
-from tvmcli.errors import ConfigError, UnknownProfileError
+from tvmcli.errors import ConfigError, UnknownProfileError, UsageError
 from tvmcli.system import envvars
 from tvmcli.system.paths import LOCAL_CONFIG_NAME, default_profiles_file, profiles_file
 
@@ -58,11 +58,22 @@ def default_config_path(env: Mapping[str, str]) -> Path:
     return Path(default_profiles_file(env))
 
 
-def find_config(explicit: Path | None, env: Mapping[str, str], cwd: Path) -> Path:
+def find_config(explicit: Path | None, env: Mapping[str, str], cwd: Path | None = None) -> Path:
     """--config, else $MOMENTO_TVM_CONFIG, else ./momento-tvm.toml, else the XDG location
-    (`paths.profiles_file`, THE search)."""
+    (`paths.profiles_file`, THE search). The current folder (`cwd` None: this process's) is
+    asked for only when the first two are not given, so a deleted one matters only then."""
     if explicit is not None:
         return explicit
+    if env.get(envvars.CONFIG):
+        return Path(env[envvars.CONFIG])
+    if cwd is None:
+        try:
+            cwd = Path.cwd()
+        except FileNotFoundError:
+            raise UsageError(
+                "the current folder no longer exists, so ./momento-tvm.toml cannot be looked for",
+                hint="cd to a folder that exists, or name the file: --config FILE.",
+            ) from None
     return Path(profiles_file(None, env, str(cwd)))
 
 
@@ -75,7 +86,7 @@ def load_config(
     """Read and validate the profiles file. With `path` None, look where the CLI looks:
     $MOMENTO_TVM_CONFIG, ./momento-tvm.toml, then ~/.config/momento-tvm/profiles.toml."""
     environment = os.environ if env is None else env
-    found = find_config(None, environment, cwd or Path.cwd()) if path is None else Path(path)
+    found = find_config(None, environment, cwd) if path is None else Path(path)
     try:
         text = found.read_bytes().decode("utf-8")
     except FileNotFoundError:
