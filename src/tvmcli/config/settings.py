@@ -85,8 +85,9 @@ class User:
 
 
 @dataclass(frozen=True)
-class JwtSettings:
-    """How to verify sign-in tokens from an OIDC provider (auth = "jwt")."""
+class Verification:
+    """How a sign-in token is verified: what [server.jwt] and each [server.trust.NAME] share,
+    and all a verifier (`server/oidc.py`) reads."""
 
     issuer: str
     audience: tuple[str, ...]
@@ -94,6 +95,12 @@ class JwtSettings:
     jwks_file: Path | None = None
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     leeway: int = 60
+
+
+@dataclass(frozen=True)
+class JwtSettings(Verification):
+    """How to verify sign-in tokens from an OIDC provider (auth = "jwt")."""
+
     groups_claim: str = "cognito:groups"
     token_id_claim: str = "sub"  # noqa: S105 - a claim name
 
@@ -110,18 +117,12 @@ class TrustRule:
 
 
 @dataclass(frozen=True)
-class TrustSettings:
+class TrustSettings(Verification):
     """A CI issuer (GitHub Actions, GitLab, ...) whose ID tokens are traded for profiles by
     claim rules. Verified as [server.jwt] is; without jwks_url or jwks_file the keys are found
     by OIDC discovery at the issuer."""
 
-    name: str
-    issuer: str
-    audience: tuple[str, ...]
-    jwks_url: str | None = None
-    jwks_file: Path | None = None
-    algorithms: tuple[str, ...] = ("RS256", "ES256")
-    leeway: int = 60
+    name: str = field(kw_only=True)  # the table's NAME
     provider: str | None = None  # "github" or "gitlab": which claims its tokens carry
     rules: tuple[TrustRule, ...] = ()
 

@@ -4,9 +4,10 @@ for a CI issuer, its claim rules."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from tvmcli.config.settings import (
     CI_PROVIDERS,
@@ -18,6 +19,7 @@ from tvmcli.config.settings import (
     JwtSettings,
     TrustRule,
     TrustSettings,
+    Verification,
 )
 from tvmcli.config.table_reader import (
     TableReader,
@@ -26,20 +28,9 @@ from tvmcli.system.durations import parse_duration
 from tvmcli.system.netaddr import http_url_problem
 
 
-class _Verifying(NamedTuple):
-    """What [server.jwt] and each [server.trust.NAME] share: how a token is verified."""
-
-    issuer: str
-    audience: tuple[str, ...]
-    jwks_url: str | None
-    jwks_file: Path | None
-    algorithms: tuple[str, ...]
-    leeway: int
-
-
 def _verifying(
     reader: TableReader, raw: dict[str, Any], where: str, audience_hint: str, discovery: bool
-) -> _Verifying | None:
+) -> Verification | None:
     """Issuer, audience, key source, algorithms and leeway of one table, or None (and the
     problems). With `discovery`, no key source means OIDC discovery at the issuer."""
     before = len(reader.problems.items)
@@ -50,9 +41,14 @@ def _verifying(
     leeway = _leeway(reader, raw, where)
     if len(reader.problems.items) != before or issuer is None:
         return None
-    return _Verifying(
+    return Verification(
         issuer, audience, jwks_url, Path(jwks_file) if jwks_file else None, algorithms, leeway
     )
+
+
+def _shared(verifying: Verification) -> dict[str, Any]:
+    """A Verification's fields by name, for the settings built on it (not asdict: no copies)."""
+    return {f.name: getattr(verifying, f.name) for f in dataclasses.fields(Verification)}
 
 
 def _text(
@@ -153,7 +149,7 @@ def _jwt_settings(reader: TableReader, raw: dict[str, Any]) -> JwtSettings | Non
         names[key] = value
     if verifying is None:
         return None
-    return JwtSettings(**verifying._asdict(), **names)
+    return JwtSettings(**_shared(verifying), **names)
 
 
 def read_oidc(
@@ -211,7 +207,7 @@ def _trusts(reader: TableReader, raw: Mapping[str, Any]) -> tuple[TrustSettings,
         )
         if verifying is not None and len(parsed) == len(rules):
             trusts.append(
-                TrustSettings(name=name, **verifying._asdict(), provider=provider, rules=parsed)
+                TrustSettings(name=name, **_shared(verifying), provider=provider, rules=parsed)
             )
     return tuple(trusts)
 

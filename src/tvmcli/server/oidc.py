@@ -24,12 +24,11 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import jwt
 
-from tvmcli.config.settings import JwtSettings
+from tvmcli.config.settings import JwtSettings, Verification
 from tvmcli.credentials.jwtcodec import load_json
 from tvmcli.server.auth import Authenticator, Principal, Unauthorized
 from tvmcli.system.httpfetch import Fetched, FetchError, fetch
@@ -50,23 +49,6 @@ _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 _log = logging.getLogger("tvmcli.server")
 
 
-class Verifying(Protocol):
-    """What a verifier needs: [server.jwt] (`JwtSettings`) or a [server.trust.NAME]."""
-
-    @property
-    def issuer(self) -> str: ...
-    @property
-    def audience(self) -> tuple[str, ...]: ...
-    @property
-    def jwks_url(self) -> str | None: ...
-    @property
-    def jwks_file(self) -> Path | None: ...
-    @property
-    def algorithms(self) -> tuple[str, ...]: ...
-    @property
-    def leeway(self) -> int: ...
-
-
 def discovery_url(issuer: str) -> str:
     return issuer.rstrip("/") + "/.well-known/openid-configuration"
 
@@ -85,7 +67,7 @@ class JwksCache:
 
     def __init__(
         self,
-        settings: Verifying,
+        settings: Verification,
         clock: Callable[[], float] = time.monotonic,
         *,
         fetch_deadline: float = FETCH_DEADLINE,
@@ -232,7 +214,7 @@ class TokenVerifier(Authenticator):
     REQUIRED: tuple[str, ...] = ("exp", "iat", "iss", "aud")
     CHALLENGE = 'Bearer realm="momento-tvm"'
 
-    def __init__(self, settings: Verifying, jwks: JwksCache | None = None) -> None:
+    def __init__(self, settings: Verification, jwks: JwksCache | None = None) -> None:
         self.verifying = settings
         self.jwks = jwks or JwksCache(settings)
 
