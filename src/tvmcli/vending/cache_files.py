@@ -233,7 +233,12 @@ def _file_digest(path: str) -> str | None:
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return None
-        with open(path, "rb") as handle:
+        # A file swapped for a FIFO after that look: O_NONBLOCK opens it without waiting for
+        # a writer, and fstat of what was opened says what it is before anything is read.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                return None
             return hashlib.sha256(handle.read()).hexdigest()
     except OSError:
         return None
