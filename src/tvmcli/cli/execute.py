@@ -39,24 +39,14 @@ class ExecCommand(options.Command):
 
 
 @options.handle_errors
+@options.with_options(options.minting_options)
 def exec_command(
     ctx: typer.Context,
     profile: options.ProfileArgument,
     expires_in: options.ExpiresInOption = None,
     token_id: options.TokenIdOption = None,
     env_var: options.EnvVarOption = envvars.DEFAULT_TOKEN_VARIABLE,
-    reuse: options.ReuseOption = False,
-    min_ttl: options.MinTtlOption = None,
-    config: options.ConfigOption = None,
-    api_key_file: options.ApiKeyFileOption = None,
-    endpoint: options.EndpointOption = None,
-    momento_profile: options.MomentoProfileOption = None,
-    timeout: options.TimeoutOption = None,
-    expires_at: options.ExpiresAtOption = None,
-    from_url: options.FromOption = None,
-    id_token_env: options.IdTokenEnvOption = None,
-    audience: options.AudienceOption = None,
-    bearer_file: options.BearerFileOption = None,
+    **shared: Any,  # options.minting_options
 ) -> None:
     """Mint a token for PROFILE, then run COMMAND with it in the environment.
 
@@ -67,6 +57,6 @@ def exec_command(
     found, 126 if it cannot be run), and signals go straight to it: momento-tvm replaces
     itself with COMMAND.
     """
-    arguments = {name: value for name, value in locals().items() if name != "ctx"}
-    code = exec_body.run(mint_body.MintArgs(**arguments), ctx.meta[_COMMAND])
+    own = {name: value for name, value in locals().items() if name not in ("ctx", "shared")}
+    code = exec_body.run(mint_body.MintArgs(**own, **shared), ctx.meta[_COMMAND])
     raise typer.Exit(code)  # only when the command could not start

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -58,6 +58,7 @@ GithubEnvOption = Annotated[
 
 
 @options.handle_errors
+@options.with_options(options.minting_options)
 def mint(
     profile: options.ProfileArgument,
     expires_in: options.ExpiresInOption = None,
@@ -66,43 +67,11 @@ def mint(
     env_var: options.MintEnvVarOption = None,
     out: OutOption = None,
     github_env: GithubEnvOption = False,
-    reuse: options.ReuseOption = False,
-    min_ttl: options.MinTtlOption = None,
-    config: options.ConfigOption = None,
-    api_key_file: options.ApiKeyFileOption = None,
-    endpoint: options.EndpointOption = None,
-    momento_profile: options.MomentoProfileOption = None,
-    timeout: options.TimeoutOption = None,
-    expires_at: options.ExpiresAtOption = None,
-    from_url: options.FromOption = None,
-    id_token_env: options.IdTokenEnvOption = None,
-    audience: options.AudienceOption = None,
-    bearer_file: options.BearerFileOption = None,
+    **shared: Any,  # options.minting_options
 ) -> None:
     """Mint a disposable token with exactly the permissions PROFILE names.
 
     With --from URL (or $MOMENTO_TVM_URL) a momento-tvm server mints it instead, for the
     identity this job has: an ID token (GitHub Actions, GitLab CI) or a bearer token."""
-    mint_body.deliver(
-        mint_body.MintArgs(  # by name: the fields' order is no contract
-            profile=profile,
-            expires_in=expires_in,
-            token_id=token_id,
-            output_format=output_format,
-            env_var=env_var,
-            out=out,
-            github_env=github_env,
-            reuse=reuse,
-            min_ttl=min_ttl,
-            config=config,
-            api_key_file=api_key_file,
-            endpoint=endpoint,
-            momento_profile=momento_profile,
-            timeout=timeout,
-            expires_at=expires_at,
-            from_url=from_url,
-            id_token_env=id_token_env,
-            audience=audience,
-            bearer_file=bearer_file,
-        )
-    )
+    own = {name: value for name, value in locals().items() if name != "shared"}
+    mint_body.deliver(mint_body.MintArgs(**own, **shared))  # by name: no order is a contract

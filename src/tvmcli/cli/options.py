@@ -269,3 +269,37 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(code) from None
 
     return wrapper
+
+
+def minting_options(
+    reuse: ReuseOption = False,
+    min_ttl: MinTtlOption = None,
+    config: ConfigOption = None,
+    api_key_file: ApiKeyFileOption = None,
+    endpoint: EndpointOption = None,
+    momento_profile: MomentoProfileOption = None,
+    timeout: TimeoutOption = None,
+    expires_at: ExpiresAtOption = None,
+    from_url: FromOption = None,
+    id_token_env: IdTokenEnvOption = None,
+    audience: AudienceOption = None,
+    bearer_file: BearerFileOption = None,
+) -> None:
+    """The options `mint` and `exec` share, after their own (`with_options`); never called."""
+
+
+def with_options(block: Callable[..., None]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Give a Typer command its own parameters followed by `block`'s, which reach it in its
+    `**keywords`: one declaration of a block of options for several commands. Typer reads a
+    command's parameters from its signature, so the combined one is set as `__signature__`."""
+
+    def decorate(command: Callable[P, R]) -> Callable[P, R]:
+        import inspect
+
+        own = inspect.signature(command, eval_str=True).parameters.values()
+        shared = inspect.signature(block, eval_str=True).parameters.values()
+        kept = [p for p in own if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        command.__signature__ = inspect.Signature([*kept, *shared])  # type: ignore[attr-defined]
+        return command
+
+    return decorate
