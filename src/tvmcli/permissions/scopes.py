@@ -37,24 +37,31 @@ def _permission(statement: Statement) -> pb.PermissionsType:
     if statement.resource is Resource.TOPIC:
         topic = _PT.TopicPermissions(role=statement.role.wire)
         _select_cache(topic, statement.cache)
-        if statement.topic == ALL:
-            topic.all_topics.SetInParent()
-        elif statement.topic is not None:
-            topic.topic_selector.topic_name = statement.topic
-        else:
-            assert statement.topic_prefix is not None
-            topic.topic_selector.topic_name_prefix = statement.topic_prefix
+        _select_name(topic, "topic", statement.topic, statement.topic_prefix)
         return _PT(topic_permissions=topic)
     function = _PT.FunctionPermissions(role=statement.role.wire)
     _select_cache(function, statement.cache)
-    if statement.function == ALL:
-        function.all_functions.SetInParent()
-    elif statement.function is not None:
-        function.function_selector.function_name = statement.function
-    else:
-        assert statement.function_prefix is not None
-        function.function_selector.function_name_prefix = statement.function_prefix
+    _select_name(function, "function", statement.function, statement.function_prefix)
     return _PT(function_permissions=function)
+
+
+def _select_name(
+    message: _PT.TopicPermissions | _PT.FunctionPermissions,
+    kind: str,
+    name: str | None,
+    prefix: str | None,
+) -> None:
+    """A topic or function selector, whose fields the wire names alike: all_{kind}s, or
+    {kind}_selector.{kind}_name or .{kind}_name_prefix."""
+    if name == ALL:
+        getattr(message, f"all_{kind}s").SetInParent()
+        return
+    selector = getattr(message, f"{kind}_selector")
+    if name is not None:
+        setattr(selector, f"{kind}_name", name)
+    else:
+        assert prefix is not None
+        setattr(selector, f"{kind}_name_prefix", prefix)
 
 
 def _select_cache(

@@ -19,27 +19,25 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-_BUSY_BODY = json.dumps(
-    {"error": {"code": "busy", "message": "too many connections; retry shortly"}}
-).encode()
-_BUSY = (
-    b"HTTP/1.1 503 Service Unavailable\r\n"
-    b"content-type: application/json\r\n"
-    b"cache-control: no-store\r\n"
-    b"retry-after: 1\r\n"
-    b"connection: close\r\n"
-    b"content-length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY
+
+def _canned(status: str, code: str, message: str, *headers: str) -> bytes:
+    """A whole HTTP/1.1 answer with serve's JSON error body, after which the connection closes:
+    written straight to the socket, before any request is parsed."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    lines = [f"HTTP/1.1 {status}", "content-type: application/json", *headers]
+    lines += ["connection: close", f"content-length: {len(body)}", "", ""]
+    return "\r\n".join(lines).encode() + body
+
+
+_BUSY = _canned(
+    "503 Service Unavailable",
+    "busy",
+    "too many connections; retry shortly",
+    "cache-control: no-store",
+    "retry-after: 1",
 )
-
-
-_TOO_LARGE_BODY = json.dumps(
-    {"error": {"code": "headers_too_large", "message": "request headers are too large"}}
-).encode()
-_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-type: application/json\r\n"
-    b"connection: close\r\n"
-    b"content-length: " + str(len(_TOO_LARGE_BODY)).encode() + b"\r\n\r\n" + _TOO_LARGE_BODY
+_TOO_LARGE = _canned(
+    "431 Request Header Fields Too Large", "headers_too_large", "request headers are too large"
 )
 
 

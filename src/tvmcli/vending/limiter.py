@@ -113,6 +113,13 @@ class MintLimiter:
         if cell is not None:
             cell[0] = max(cell[0], self._clock())
 
+    def _take_counted(self, now: float, waited: bool) -> list[float] | float:
+        """`_take`, and a slot taken after a wait counted as a wait in the events."""
+        taken = self._take(now)
+        if isinstance(taken, list) and waited:
+            self.events.limiter_waited()
+        return taken
+
     async def _acquire_low(self) -> list[float]:
         arrived = self._clock()
         waited = False
@@ -120,10 +127,8 @@ class MintLimiter:
             now = self._clock()
             wait = self.window / self.per_window  # an urgent caller goes first
             if self._urgent_waiting == 0 and not self._lock.locked():
-                taken = self._take(now)
+                taken = self._take_counted(now, waited)
                 if isinstance(taken, list):
-                    if waited:
-                        self.events.limiter_waited()
                     return taken
                 wait = taken
             if now + wait - arrived > self.queue:
@@ -137,10 +142,8 @@ class MintLimiter:
             waited = False
             while True:
                 now = self._clock()
-                taken = self._take(now)
+                taken = self._take_counted(now, waited)
                 if isinstance(taken, list):
-                    if waited:
-                        self.events.limiter_waited()
                     return taken
                 wait = taken
                 if now + wait - arrived > self.queue:
