@@ -12,38 +12,7 @@ from tvmcli.config.file import Config, load_config
 from tvmcli.config.profiles import Profile, lifetime_seconds, token_id_or_usage
 from tvmcli.credentials.sources import DEFAULT_TIMEOUT, ApiKey, key_from
 from tvmcli.minting.tokens import Token
-from tvmcli.system.syncrun import run_sync
-
-
-def mint(
-    profile: str | Profile,
-    *,
-    config: Config | None = None,
-    expires_in: int | str | None = None,
-    token_id: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    api_key: str | ApiKey | None = None,
-    endpoint: str | None = None,
-    on_retry: Callable[[int, str], None] | None = None,
-) -> Token:
-    """Mint one token with exactly the permissions of `profile` (a name in `config`, default
-    `load_config()`, or a Profile). Synchronous; works whether or not an event loop runs in
-    the calling thread. The key and endpoint come from `api_key=`/`endpoint=`, else from
-    $MOMENTO_API_KEY/$MOMENTO_ENDPOINT or the Momento CLI's credentials, as for the CLI.
-    `expires_in` (seconds or "15m") overrides the profile's lifetime: 1 s to 25 h.
-    `on_retry(number, status)` is called before each retry's wait (the CLI's spinner)."""
-    return run_sync(
-        lambda: mint_async(
-            profile,
-            config=config,
-            expires_in=expires_in,
-            token_id=token_id,
-            timeout=timeout,
-            api_key=api_key,
-            endpoint=endpoint,
-            on_retry=on_retry,
-        )
-    )
+from tvmcli.system.syncrun import blocking
 
 
 async def mint_async(
@@ -57,7 +26,7 @@ async def mint_async(
     endpoint: str | None = None,
     on_retry: Callable[[int, str], None] | None = None,
 ) -> Token:
-    """`mint` for asyncio code."""
+    """`mint` for asyncio code: the same parameters, the same token."""
     from tvmcli.minting.client import Minter
 
     chosen = profile if isinstance(profile, Profile) else (config or load_config()).profile(profile)
@@ -72,3 +41,14 @@ async def mint_async(
             token_id_or_usage(chosen.token_id, token_id, "token id"),
             profile=chosen.name,
         )
+
+
+mint = blocking(
+    mint_async,
+    """Mint one token with exactly the permissions of `profile` (a name in `config`, default
+    `load_config()`, or a Profile). Synchronous; works whether or not an event loop runs in
+    the calling thread. The key and endpoint come from `api_key=`/`endpoint=`, else from
+    $MOMENTO_API_KEY/$MOMENTO_ENDPOINT or the Momento CLI's credentials, as for the CLI.
+    `expires_in` (seconds or "15m") overrides the profile's lifetime: 1 s to 25 h.
+    `on_retry(number, status)` is called before each retry's wait (the CLI's spinner).""",
+)

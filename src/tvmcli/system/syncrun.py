@@ -4,11 +4,26 @@ already runs an event loop (Jupyter, an async web framework calling a sync helpe
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def blocking(function: Callable[P, Coroutine[Any, Any, T]], doc: str) -> Callable[P, T]:
+    """The synchronous twin of an async function: the same parameters (for callers, mypy and
+    `help()`), run by `run_sync`; `doc` says how it differs."""
+
+    @functools.wraps(function)
+    def twin(*args: P.args, **kwargs: P.kwargs) -> T:
+        return run_sync(lambda: function(*args, **kwargs))
+
+    twin.__name__ = twin.__qualname__ = function.__name__.removesuffix("_async")
+    twin.__doc__ = doc
+    return twin
 
 
 def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
