@@ -19,6 +19,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
@@ -44,8 +45,11 @@ from tvmcli.server.metrics import METRICS_PATH, Metrics, NoMetrics
 from tvmcli.server.openapi import TOKEN_PATHS
 from tvmcli.server.routes import Routes
 from tvmcli.state.shared import SharedState
-from tvmcli.vending.core import TokenMinter, TokenVendor
+from tvmcli.vending.core import TokenVendor
 from tvmcli.vending.limiter import FleetLimiter, Limiter, MintLimiter
+
+if TYPE_CHECKING:
+    from tvmcli.minting.client import Minter  # loaded when a server is built without one
 
 
 class RefusingCors(CORSMiddleware):
@@ -79,7 +83,7 @@ def build_app(
     bearer_token: str | None = None,
     env: Mapping[str, str] | None = None,
     authenticator: Authenticator | None = None,
-    minter: TokenMinter | None = None,
+    minter: Minter | None = None,
     mint_share: int = 1,
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
@@ -99,10 +103,10 @@ def build_app(
         check_fleet(config)
     key = key_from(api_key, endpoint) if minter is None or fleet else None
     if minter is None:
-        from tvmcli.minting.client import Minter as GrpcMinter
+        from tvmcli.minting.client import Minter
 
         assert key is not None
-        minter = GrpcMinter(key, timeout=settings.timeout)
+        minter = Minter(key, timeout=settings.timeout)
     if authenticator is None:
         authenticator = authenticator_for(
             settings, os.environ if env is None else env, bearer_token
@@ -153,7 +157,7 @@ def _lifespan(
 def _vendor(
     settings: ServerSettings,
     key: ApiKey | None,
-    minter: TokenMinter,
+    minter: Minter,
     mint_share: int,
     clock: Callable[[], float],
     metrics: Metrics | NoMetrics,

@@ -15,9 +15,9 @@ import asyncio
 import collections
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from tvmcli.config.profiles import Profile
 from tvmcli.errors import (
@@ -26,29 +26,13 @@ from tvmcli.errors import (
     UnavailableError,
 )
 from tvmcli.minting.tokens import Token
-from tvmcli.permissions.statements import Statement
 from tvmcli.vending.limiter import NO_EVENTS, Limiter, VendEvents
 
 if TYPE_CHECKING:
+    from tvmcli.minting.client import Minter  # what mints: awaits `admit` before EVERY call
     from tvmcli.state.shared import SharedState
 
 MAX_CACHED = 10_000
-
-
-class TokenMinter(Protocol):
-    """What mints for a TokenVendor. It must await `admit()` before EVERY call to the token
-    service, first and retries (the account limit counts calls, not mints), and let what
-    `admit` raises (MintLimitError) end the mint."""
-
-    async def mint(
-        self,
-        statements: Sequence[Statement],
-        expires_in: int,
-        token_id: str | None = None,
-        *,
-        profile: str | None = None,
-        admit: Callable[[], Awaitable[None]] | None = None,
-    ) -> Token: ...
 
 
 @dataclass
@@ -87,7 +71,7 @@ class TokenVendor:
 
     def __init__(
         self,
-        minter: TokenMinter,
+        minter: Minter,
         limiter: Limiter,
         *,
         reuse_share: float = 2 / 3,
