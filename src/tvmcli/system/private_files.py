@@ -37,14 +37,11 @@ def write_private(path: Path, text: str, *, named_by_user: bool = False) -> None
     import tempfile  # loads random and shutil: only when a file is written
 
     if named_by_user:
-        kind = _existing_kind(path)
-        if _streams(kind):
+        target = _destination(path)
+        if target is None:
             _write_through(path, text)
             return
-        if kind is not None and kind != stat.S_IFREG:
-            raise UsageError(f"cannot write {path}: it is not a regular file, a device or a FIFO")
-        if path.is_symlink():
-            path = Path(os.path.realpath(path))
+        path = target
     folder = path.parent  # "." for a bare name
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -96,20 +93,28 @@ def append_once(path: Path, text: str) -> None:
         os.close(fd)
 
 
+def _destination(path: Path) -> Path | None:
+    """Where a file the user named is written: None for a device or FIFO (written through),
+    else the path, or the file a symlink points to; UsageError for anything else there."""
+    kind = _existing_kind(path)
+    if _streams(kind):
+        return None
+    if kind is not None and kind != stat.S_IFREG:
+        raise UsageError(f"cannot write {path}: it is not a regular file, a device or a FIFO")
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def check_writable(path: Path) -> None:
     """Refuse a destination that cannot be written, before the work that fills it is done (a
     mint spends one of Momento's 5 per second). Raises UsageError naming what is wrong."""
     if path.is_dir():
         raise UsageError(f"cannot write {path}: it is a directory")
-    kind = _existing_kind(path)
-    if _streams(kind):
+    target = _destination(path)
+    if target is None:
         if not os.access(path, os.W_OK):
             raise UsageError(f"cannot write {path}: permission denied")
         return
-    if kind is not None and kind != stat.S_IFREG:
-        raise UsageError(f"cannot write {path}: it is not a regular file, a device or a FIFO")
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))
+    path = target
     folder = path.parent  # "." for a bare name
     if not folder.is_dir():
         raise UsageError(f"cannot write {path}: folder {folder} does not exist")
