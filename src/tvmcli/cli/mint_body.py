@@ -85,7 +85,7 @@ def deliver(args: MintArgs) -> None:
             check_writable(destination)
     steps.check_env_var(env_var)
     timeout = steps.timeout_option(args.timeout)
-    token, shown = _obtain(args, timeout)
+    token, shown = obtain(args, timeout)
     if github_file is not None:
         output.data(token_text.github_mask(token.auth_token))
         append_once(github_file, token_text.github_file_block(token_variables(token, env_var)))
@@ -113,18 +113,16 @@ def remote_request_of(args: MintArgs) -> steps.RemoteRequest | None:
     )
 
 
-def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
-    """From the vending server with --from (or $MOMENTO_TVM_URL), else minted with a key; and
-    what the summary shows of the profile (a server's profile is only its name here)."""
+def obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
+    """mint's and exec's token: from the vending server with --from (or $MOMENTO_TVM_URL),
+    else minted with a key; and what the summary shows of the profile: ours, or a server's,
+    known only by its name (a str, which is how exec tells that the token was fetched)."""
     shortcut = shortcut_of(args)  # before anything is read
     remote = remote_request_of(args)
+    reuse, min_ttl = args.reuse, args.min_ttl
     if remote is not None:
         token = steps.obtain_remote_token(
-            remote,
-            timeout=timeout,
-            reuse=args.reuse,
-            min_ttl=args.min_ttl,
-            shortcut=shortcut,
+            remote, timeout=timeout, reuse=reuse, min_ttl=min_ttl, shortcut=shortcut
         )
         return token, args.profile
     request = steps.token_request(
@@ -132,12 +130,7 @@ def _obtain(args: MintArgs, timeout: float) -> tuple[Token, Profile | str]:
     )
     key = steps.api_key(args.api_key_file, args.endpoint, args.momento_profile)
     token = steps.obtain_token(
-        key,
-        request,
-        timeout=timeout,
-        reuse=args.reuse,
-        min_ttl=args.min_ttl,
-        shortcut=shortcut,
+        key, request, timeout=timeout, reuse=reuse, min_ttl=min_ttl, shortcut=shortcut
     )
     return token, request.profile
 
