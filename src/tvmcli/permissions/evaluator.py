@@ -366,38 +366,42 @@ def _from_wire(statement: pb.PermissionsType) -> _Rule:
         cache = ALL
     else:
         return _Rule(resource, None, None, None)
-    selector: tuple[str, bytes | str] | None = None
     if resource is Resource.CACHE:
-        if body.WhichOneof("cache_item") == "item_selector":
-            which = body.item_selector.WhichOneof("kind")
-            if which == "key":
-                selector = ("key", body.item_selector.key)
-            elif which == "key_prefix":
-                selector = ("key_prefix", body.item_selector.key_prefix)
-            else:
-                return _Rule(resource, None, cache, None)
-    elif resource is Resource.TOPIC:
-        inner = body.WhichOneof("topic")
-        if inner is None:
-            return _Rule(resource, None, cache, None)
-        if inner == "topic_selector":
-            which = body.topic_selector.WhichOneof("kind")
-            if which == "topic_name":
-                selector = ("topic", body.topic_selector.topic_name)
-            elif which == "topic_name_prefix":
-                selector = ("topic_prefix", body.topic_selector.topic_name_prefix)
-            else:
-                return _Rule(resource, None, cache, None)
+        formed, selector = _item_selector(body)
     else:
-        inner = body.WhichOneof("function")
-        if inner is None:
-            return _Rule(resource, None, cache, None)
-        if inner == "function_selector":
-            which = body.function_selector.WhichOneof("kind")
-            if which == "function_name":
-                selector = ("function", body.function_selector.function_name)
-            elif which == "function_name_prefix":
-                selector = ("function_prefix", body.function_selector.function_name_prefix)
-            else:
-                return _Rule(resource, None, cache, None)
+        formed, selector = _named_selector(body, resource.value)
+    if not formed:
+        return _Rule(resource, None, cache, None)
     return _Rule(resource, role, cache, selector)
+
+
+_Selector = tuple[str, bytes | str] | None
+
+
+def _item_selector(body: Any) -> tuple[bool, _Selector]:
+    """Whether a cache permission's item selector is well formed, and the key or key prefix it
+    names (None: all items, or no item selector, which is what the SDKs send for that)."""
+    if body.WhichOneof("cache_item") != "item_selector":
+        return True, None
+    which = body.item_selector.WhichOneof("kind")
+    if which not in ("key", "key_prefix"):
+        return False, None
+    return True, (which, getattr(body.item_selector, which))
+
+
+def _named_selector(body: Any, kind: str) -> tuple[bool, _Selector]:
+    """The same for a topic or function permission, whose fields the wire names alike: all_{kind}s,
+    or {kind}_selector.{kind}_name or .{kind}_name_prefix (kind "topic" or "function"); the
+    selector is (kind, name) or (kind_prefix, prefix), as a Statement names its fields."""
+    inner = body.WhichOneof(kind)
+    if inner is None:
+        return False, None
+    if inner != f"{kind}_selector":
+        return True, None
+    selector = getattr(body, inner)
+    which = selector.WhichOneof("kind")
+    if which == f"{kind}_name":
+        return True, (kind, getattr(selector, which))
+    if which == f"{kind}_name_prefix":
+        return True, (f"{kind}_prefix", getattr(selector, which))
+    return False, None
