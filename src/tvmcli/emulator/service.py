@@ -188,15 +188,9 @@ class TokenService(token_pb2_grpc.TokenServicer):
         presented = request.auth_token or dict(context.invocation_metadata()).get(
             "authorization", ""
         )
-        if isinstance(presented, bytes):
-            presented = presented.decode("utf-8", "replace")
-        secret = _inner_key(presented)
-        claims = jwtcodec.verify_hs256(secret, self._secret) if secret else None
-        if claims is None:
-            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "Invalid API key")
-        expires = claims.get("exp")
-        if isinstance(expires, (int, float)) and expires <= self._clock():
-            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "API key has expired")
+        _, claims = verified_claims(
+            presented, self._secret, self._clock, "Invalid API key", "API key has expired"
+        )
         if "p" in claims:
             raise Refusal(
                 grpc.StatusCode.PERMISSION_DENIED,
@@ -263,6 +257,25 @@ def _copy(message: pb.Permissions) -> pb.Permissions:
 
 def _invalid(message: str) -> Refusal:
     return Refusal(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def verified_claims(
+    presented: object, key: bytes, clock: Callable[[], float], invalid: str, expired: str
+) -> tuple[str, dict[str, Any]]:
+    """The credential presented (str or bytes: a bare JWT or a v1 envelope around one) and its
+    claims, if this emulator signed it with `key` and its exp has not passed by `clock`;
+    otherwise Refusal(UNAUTHENTICATED) saying `invalid` or `expired`. The token service's and the
+    data plane's gate check a caller alike; only their words differ."""
+    if isinstance(presented, bytes):
+        presented = presented.decode("utf-8", "replace")
+    secret = _inner_key(presented) if isinstance(presented, str) else ""
+    claims = jwtcodec.verify_hs256(secret, key) if secret else None
+    if claims is None:
+        raise Refusal(grpc.StatusCode.UNAUTHENTICATED, invalid)
+    expires = claims.get("exp")
+    if isinstance(expires, (int, float)) and expires <= clock():
+        raise Refusal(grpc.StatusCode.UNAUTHENTICATED, expired)
+    return secret, claims
 
 
 def _inner_key(presented: str) -> str:
