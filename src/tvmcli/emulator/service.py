@@ -24,6 +24,7 @@ from momento_wire_types import token_pb2, token_pb2_grpc
 
 from tvmcli.credentials import decoding, jwtcodec
 from tvmcli.credentials.grants import EMULATOR_ISSUER
+from tvmcli.permissions.roles import RESOURCE_BY_WIRE, WIRE
 from tvmcli.permissions.statements import (
     ACCOUNT_MINTS_PER_SECOND,
     MAX_LIFETIME_SECONDS,
@@ -289,13 +290,6 @@ def _inner_key(presented: str) -> str:
         return ""
 
 
-_ROLE_FIELDS = {
-    "cache_permissions": ("cache", "cache_item", "all_items", "item_selector"),
-    "topic_permissions": ("cache", "topic", "all_topics", "topic_selector"),
-    "function_permissions": ("cache", "function", "all_functions", "function_selector"),
-}
-
-
 def _check_statement(index: int, statement: pb.PermissionsType) -> tuple[bytes, int]:
     """Refuse what the service refuses; return (target bytes, role) for duplicate checks."""
     at = f"permissions[{index}]"
@@ -310,7 +304,7 @@ def _check_statement(index: int, statement: pb.PermissionsType) -> tuple[bytes, 
         raise _invalid(f"{at} selects no cache")
     if cache_kind == "cache_selector" and not body.cache_selector.cache_name:
         raise _invalid(f"{at} has an empty cache name")
-    _, inner_oneof, all_field, selector_field = _ROLE_FIELDS[kind]
+    _, _, inner_oneof, all_field, selector_field = WIRE[RESOURCE_BY_WIRE[kind]]
     inner = body.WhichOneof(inner_oneof)
     # A cache permission with no item selector means every item: both SDKs send that shape for
     # cacheReadOnly(AllCaches), AllDataReadWrite and cache-plus-topic scopes, and Momento's own

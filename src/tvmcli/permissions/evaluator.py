@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
-from tvmcli.permissions.roles import ROLE_BY_WIRE, Resource, Role
+from tvmcli.permissions.roles import RESOURCE_BY_WIRE, ROLE_BY_WIRE, WIRE, Resource, Role
 from tvmcli.permissions.statements import ALL, Statement
 
 if TYPE_CHECKING:
@@ -341,18 +341,12 @@ def _from_statement(statement: Statement) -> _Rule:
     return _Rule(statement.resource, statement.role, statement.cache, selector)
 
 
-_WIRE_KINDS = {
-    "cache_permissions": (Resource.CACHE, "CacheRole"),
-    "topic_permissions": (Resource.TOPIC, "TopicRole"),
-    "function_permissions": (Resource.FUNCTION, "FunctionRole"),
-}
-
-
 def _from_wire(statement: pb.PermissionsType) -> _Rule:
     kind = statement.WhichOneof("kind")
     if kind is None:
         return _Rule(None, None, None, None)
-    resource, enum_name = _WIRE_KINDS[kind]
+    resource = RESOURCE_BY_WIRE[kind]
+    enum_name = WIRE[resource][1]
     body = getattr(statement, kind)
     enum_type = type(statement).DESCRIPTOR.file.enum_types_by_name[enum_name]
     number = body.role
@@ -369,7 +363,7 @@ def _from_wire(statement: pb.PermissionsType) -> _Rule:
     if resource is Resource.CACHE:
         formed, selector = _item_selector(body)
     else:
-        formed, selector = _named_selector(body, resource.value)
+        formed, selector = _named_selector(body, resource)
     if not formed:
         return _Rule(resource, None, cache, None)
     return _Rule(resource, role, cache, selector)
@@ -389,14 +383,16 @@ def _item_selector(body: Any) -> tuple[bool, _Selector]:
     return True, (which, getattr(body.item_selector, which))
 
 
-def _named_selector(body: Any, kind: str) -> tuple[bool, _Selector]:
-    """The same for a topic or function permission, whose fields the wire names alike: all_{kind}s,
-    or {kind}_selector.{kind}_name or .{kind}_name_prefix (kind "topic" or "function"); the
-    selector is (kind, name) or (kind_prefix, prefix), as a Statement names its fields."""
-    inner = body.WhichOneof(kind)
+def _named_selector(body: Any, resource: Resource) -> tuple[bool, _Selector]:
+    """The same for a topic or function permission (its fields in roles.WIRE), whose name fields
+    the wire names alike: {kind}_name or {kind}_name_prefix; the selector is (kind, name) or
+    (kind_prefix, prefix), as a Statement names its fields."""
+    _, _, oneof, _, selector_field = WIRE[resource]
+    kind = resource.value
+    inner = body.WhichOneof(oneof)
     if inner is None:
         return False, None
-    if inner != f"{kind}_selector":
+    if inner != selector_field:
         return True, None
     selector = getattr(body, inner)
     which = selector.WhichOneof("kind")
