@@ -271,6 +271,19 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def subcommand(
+    app: typer.Typer, name: str, *, epilog: str, short_help: str | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Register a command of a group (profiles, cache) as each one is: our Command class, the
+    one error ladder (handle_errors) and its examples (epilog)."""
+
+    def register(command: Callable[P, R]) -> Callable[P, R]:
+        declare = app.command(name, cls=Command, short_help=short_help, epilog=epilog)
+        return declare(handle_errors(command))
+
+    return register
+
+
 def minting_options(
     reuse: ReuseOption = False,
     min_ttl: MinTtlOption = None,
