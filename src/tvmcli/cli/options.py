@@ -3,6 +3,7 @@ the exit codes of `steps.failure_code` (the ladder `steps.exit_code_of` uses too
 
 from __future__ import annotations
 
+import enum
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +64,13 @@ def _metavar(param: Any) -> str | None:
     if kind == "choice":
         return None  # Typer lists the choices
     return (param.name or "value").upper()
+
+
+class TextOrJson(str, enum.Enum):
+    """What -o chooses for a command that prints a table or lines, or their JSON."""
+
+    text = "text"
+    json = "json"
 
 
 P = ParamSpec("P")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import os
 from pathlib import Path
 from typing import Annotated
@@ -23,9 +22,7 @@ app = typer.Typer(
 )
 
 
-class Format(str, enum.Enum):
-    text = "text"
-    json = "json"
+Format = options.TextOrJson
 
 
 FormatOption = Annotated[Format, typer.Option("--output", "-o", help="text (a table) or json.")]
