@@ -16,8 +16,7 @@ app = typer.Typer(
 )
 
 
-@app.command("clear", cls=options.Command, epilog="\b\nExample:\n  momento-tvm cache clear")
-@options.handle_errors
+@options.subcommand(app, "clear", epilog="\b\nExample:\n  momento-tvm cache clear")
 def clear() -> None:
     """Delete every cached token."""
     from tvmcli.system.paths import default_cache_dir
@@ -28,10 +27,7 @@ def clear() -> None:
     output.info(f"Removed {removed} cached token{'s' if removed != 1 else ''} from {cache.folder}")
 
 
-@app.command(
-    "path", cls=options.Command, epilog='\b\nExample:\n  ls -l "$(momento-tvm cache path)"'
-)
-@options.handle_errors
+@options.subcommand(app, "path", epilog='\b\nExample:\n  ls -l "$(momento-tvm cache path)"')
 def path() -> None:
     """Print the folder where --reuse keeps tokens."""
     from tvmcli.system.paths import default_cache_dir

@@ -43,9 +43,7 @@ class Status(str, enum.Enum):
     skipped = "skipped"
 
 
-class Format(str, enum.Enum):
-    text = "text"
-    json = "json"
+Format = options.TextOrJson
 
 
 @dataclass

@@ -3,6 +3,7 @@ the exit codes of `steps.failure_code` (the ladder `steps.exit_code_of` uses too
 
 from __future__ import annotations
 
+import enum
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +64,13 @@ def _metavar(param: Any) -> str | None:
     if kind == "choice":
         return None  # Typer lists the choices
     return (param.name or "value").upper()
+
+
+class TextOrJson(str, enum.Enum):
+    """What -o chooses for a command that prints a table or lines, or their JSON."""
+
+    text = "text"
+    json = "json"
 
 
 P = ParamSpec("P")
@@ -269,6 +277,19 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(code) from None
 
     return wrapper
+
+
+def subcommand(
+    app: typer.Typer, name: str, *, epilog: str, short_help: str | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Register a command of a group (profiles, cache) as each one is: our Command class, the
+    one error ladder (handle_errors) and its examples (epilog)."""
+
+    def register(command: Callable[P, R]) -> Callable[P, R]:
+        declare = app.command(name, cls=Command, short_help=short_help, epilog=epilog)
+        return declare(handle_errors(command))
+
+    return register
 
 
 def minting_options(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import os
 from pathlib import Path
 from typing import Annotated
@@ -23,9 +22,7 @@ app = typer.Typer(
 )
 
 
-class Format(str, enum.Enum):
-    text = "text"
-    json = "json"
+Format = options.TextOrJson
 
 
 FormatOption = Annotated[Format, typer.Option("--output", "-o", help="text (a table) or json.")]
@@ -42,13 +39,12 @@ def profile_json(profile: Profile) -> dict[str, object]:
     }
 
 
-@app.command(
+@options.subcommand(
+    app,
     "list",
-    cls=options.Command,
     short_help="List the profiles: lifetime, statements, description.",
     epilog="\b\nExamples:\n  momento-tvm profiles list\n  momento-tvm profiles list -o json",
 )
-@options.handle_errors
 def list_profiles(config: options.ConfigOption = None, fmt: FormatOption = Format.text) -> None:
     """List the profiles: name, lifetime, number of statements, description."""
     profiles = steps.load(config).profiles
@@ -64,14 +60,13 @@ def list_profiles(config: options.ConfigOption = None, fmt: FormatOption = Forma
     )
 
 
-@app.command(
+@options.subcommand(
+    app,
     "show",
-    cls=options.Command,
     short_help="Show what a profile grants, as sent to Momento.",
     epilog="\b\nExamples:\n  momento-tvm profiles show chat-reader\n"
     "  momento-tvm profiles show chat-writer -o json",
 )
-@options.handle_errors
 def show(
     name: options.ProfileArgument,
     config: options.ConfigOption = None,
@@ -94,14 +89,13 @@ def show(
     output.table(("Resource", "Role", "Cache", "Scope"), rows)
 
 
-@app.command(
+@options.subcommand(
+    app,
     "validate",
-    cls=options.Command,
     short_help="Check the whole file and report every problem.",
     epilog="\b\nExamples:\n  momento-tvm profiles validate\n"
     "  momento-tvm profiles validate -c deploy/profiles.toml",
 )
-@options.handle_errors
 def validate(config: options.ConfigOption = None) -> None:
     """Check the whole file, profiles and [server], and report every problem at once (exit 3)."""
     loaded = steps.load(config)
@@ -111,13 +105,12 @@ def validate(config: options.ConfigOption = None) -> None:
     output.info(f"{loaded.path}: {count} profile{'s' if count != 1 else ''}, all valid")
 
 
-@app.command(
+@options.subcommand(
+    app,
     "path",
-    cls=options.Command,
     short_help="Print the path of the profiles file commands use.",
     epilog='\b\nExample:\n  $EDITOR "$(momento-tvm profiles path)"',
 )
-@options.handle_errors
 def path(config: options.ConfigOption = None) -> None:
     """Print the path of the profiles file that commands would use."""
     found: Path = find_config(config, os.environ)
@@ -126,15 +119,14 @@ def path(config: options.ConfigOption = None) -> None:
         output.info("(no file there yet; create it with: momento-tvm profiles init)")
 
 
-@app.command(
+@options.subcommand(
+    app,
     "init",
-    cls=options.Command,
     short_help="Write a commented starter profiles file.",
     epilog="\b\nExamples:\n  momento-tvm profiles init\n"
     "  momento-tvm profiles init ./momento-tvm.toml\n"
     "  momento-tvm profiles init deploy/profiles.toml --force",
 )
-@options.handle_errors
 def init(
     path: Annotated[
         Path | None,

@@ -10,7 +10,7 @@ import binascii
 import enum
 
 from tvmcli.credentials.decoding import Credential, Kind, clean_input, mask
-from tvmcli.permissions.roles import ROLE_BY_WIRE
+from tvmcli.permissions.roles import RESOURCE_BY_WIRE, ROLE_BY_WIRE, WIRE, Resource
 from tvmcli.system.durations import iso_utc
 from tvmcli.system.netaddr import split_host_port
 
@@ -209,11 +209,7 @@ def _permission_row(item: Any) -> dict[str, str] | None:
     if not isinstance(item, dict) or len(item) != 1:
         return None
     ((kind, body),) = item.items()
-    resource = {
-        "cache_permissions": "cache",
-        "topic_permissions": "topic",
-        "function_permissions": "function",
-    }.get(kind)
+    resource = RESOURCE_BY_WIRE.get(kind)
     if resource is None or not isinstance(body, dict):
         return None
     role = ROLE_BY_WIRE.get(str(body.get("role")))
@@ -229,19 +225,14 @@ def _permission_row(item: Any) -> dict[str, str] | None:
     scope = _scope(resource, body)
     if scope is None:
         return None
-    return {"resource": resource, "role": role.label, "cache": cache, "scope": scope}
+    return {"resource": resource.value, "role": role.label, "cache": cache, "scope": scope}
 
 
-def _scope(resource: str, body: dict[str, Any]) -> str | None:
-    plural = {"cache": "items", "topic": "topics", "function": "functions"}[resource]
-    selector_name = {
-        "cache": "item_selector",
-        "topic": "topic_selector",
-        "function": "function_selector",
-    }[resource]
-    if f"all_{plural}" in body:
-        return f"all {plural}"
-    if resource == "cache" and selector_name not in body:
+def _scope(resource: Resource, body: dict[str, Any]) -> str | None:
+    _, _, _, every, selector_name = WIRE[resource]
+    if every in body:
+        return every.replace("_", " ")  # all items, all topics, all functions
+    if resource is Resource.CACHE and selector_name not in body:
         return "all items"  # what both SDKs send for a whole cache; Momento reads it so
     selector = body.get(selector_name)
     if not isinstance(selector, dict) or len(selector) != 1:
@@ -249,10 +240,10 @@ def _scope(resource: str, body: dict[str, Any]) -> str | None:
     ((name, value),) = selector.items()
     if not isinstance(value, str):
         return None
-    if resource == "cache":
+    if resource is Resource.CACHE:
         value = _bytes_text(value)
         labels = {"key": "key", "key_prefix": "key prefix"}
-    elif resource == "topic":
+    elif resource is Resource.TOPIC:
         labels = {"topic_name": "topic", "topic_name_prefix": "topic prefix"}
     else:
         labels = {"function_name": "function", "function_name_prefix": "function prefix"}

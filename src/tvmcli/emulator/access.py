@@ -21,8 +21,7 @@ import grpc
 from google.protobuf import json_format
 from momento_wire_types import permissionmessages_pb2 as perm
 
-from tvmcli.credentials import jwtcodec
-from tvmcli.emulator.service import Refusal, _inner_key
+from tvmcli.emulator.service import Refusal, verified_claims
 from tvmcli.permissions.evaluator import Action, Decision, permits
 
 SUPER_USER = perm.Permissions(super_user=perm.SuperUser)
@@ -53,16 +52,13 @@ class Gate:
 
     def caller(self, metadata: dict[str, Any]) -> Caller:
         """The caller of a call with this metadata; Refusal(UNAUTHENTICATED) otherwise."""
-        presented = metadata.get("authorization")
-        if isinstance(presented, bytes):
-            presented = presented.decode("utf-8", "replace")
-        secret = _inner_key(presented) if isinstance(presented, str) else ""
-        claims = jwtcodec.verify_hs256(secret, self._secret) if secret else None
-        if claims is None:
-            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "Invalid credential")
-        expires = claims.get("exp")
-        if isinstance(expires, (int, float)) and expires <= self._wall():
-            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "the credential has expired")
+        secret, claims = verified_claims(
+            metadata.get("authorization"),
+            self._secret,
+            self._wall,
+            "Invalid credential",
+            "the credential has expired",
+        )
         if "p" not in claims:
             if claims.get("t") != "g":
                 raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "Invalid credential")

@@ -24,6 +24,7 @@ from momento_wire_types import token_pb2, token_pb2_grpc
 
 from tvmcli.credentials import decoding, jwtcodec
 from tvmcli.credentials.grants import EMULATOR_ISSUER
+from tvmcli.permissions.roles import RESOURCE_BY_WIRE, WIRE
 from tvmcli.permissions.statements import (
     ACCOUNT_MINTS_PER_SECOND,
     MAX_LIFETIME_SECONDS,
@@ -188,15 +189,9 @@ class TokenService(token_pb2_grpc.TokenServicer):
         presented = request.auth_token or dict(context.invocation_metadata()).get(
             "authorization", ""
         )
-        if isinstance(presented, bytes):
-            presented = presented.decode("utf-8", "replace")
-        secret = _inner_key(presented)
-        claims = jwtcodec.verify_hs256(secret, self._secret) if secret else None
-        if claims is None:
-            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "Invalid API key")
-        expires = claims.get("exp")
-        if isinstance(expires, (int, float)) and expires <= self._clock():
-            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "API key has expired")
+        _, claims = verified_claims(
+            presented, self._secret, self._clock, "Invalid API key", "API key has expired"
+        )
         if "p" in claims:
             raise Refusal(
                 grpc.StatusCode.PERMISSION_DENIED,
@@ -265,6 +260,25 @@ def _invalid(message: str) -> Refusal:
     return Refusal(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
+def verified_claims(
+    presented: object, key: bytes, clock: Callable[[], float], invalid: str, expired: str
+) -> tuple[str, dict[str, Any]]:
+    """The credential presented (str or bytes: a bare JWT or a v1 envelope around one) and its
+    claims, if this emulator signed it with `key` and its exp has not passed by `clock`;
+    otherwise Refusal(UNAUTHENTICATED) saying `invalid` or `expired`. The token service's and the
+    data plane's gate check a caller alike; only their words differ."""
+    if isinstance(presented, bytes):
+        presented = presented.decode("utf-8", "replace")
+    secret = _inner_key(presented) if isinstance(presented, str) else ""
+    claims = jwtcodec.verify_hs256(secret, key) if secret else None
+    if claims is None:
+        raise Refusal(grpc.StatusCode.UNAUTHENTICATED, invalid)
+    expires = claims.get("exp")
+    if isinstance(expires, (int, float)) and expires <= clock():
+        raise Refusal(grpc.StatusCode.UNAUTHENTICATED, expired)
+    return secret, claims
+
+
 def _inner_key(presented: str) -> str:
     """The JWT inside whatever was presented: a bare key, or a v1 envelope around one."""
     presented = presented.strip()
@@ -274,13 +288,6 @@ def _inner_key(presented: str) -> str:
         return decoding.parse_credential(presented).secret
     except decoding.CredentialFormatError:
         return ""
-
-
-_ROLE_FIELDS = {
-    "cache_permissions": ("cache", "cache_item", "all_items", "item_selector"),
-    "topic_permissions": ("cache", "topic", "all_topics", "topic_selector"),
-    "function_permissions": ("cache", "function", "all_functions", "function_selector"),
-}
 
 
 def _check_statement(index: int, statement: pb.PermissionsType) -> tuple[bytes, int]:
@@ -297,7 +304,7 @@ def _check_statement(index: int, statement: pb.PermissionsType) -> tuple[bytes, 
         raise _invalid(f"{at} selects no cache")
     if cache_kind == "cache_selector" and not body.cache_selector.cache_name:
         raise _invalid(f"{at} has an empty cache name")
-    _, inner_oneof, all_field, selector_field = _ROLE_FIELDS[kind]
+    _, _, inner_oneof, all_field, selector_field = WIRE[RESOURCE_BY_WIRE[kind]]
     inner = body.WhichOneof(inner_oneof)
     # A cache permission with no item selector means every item: both SDKs send that shape for
     # cacheReadOnly(AllCaches), AllDataReadWrite and cache-plus-topic scopes, and Momento's own

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
-from tvmcli.permissions.roles import ROLE_BY_WIRE, Resource, Role
+from tvmcli.permissions.roles import RESOURCE_BY_WIRE, ROLE_BY_WIRE, WIRE, Resource, Role
 from tvmcli.permissions.statements import ALL, Statement
 
 if TYPE_CHECKING:
@@ -341,18 +341,12 @@ def _from_statement(statement: Statement) -> _Rule:
     return _Rule(statement.resource, statement.role, statement.cache, selector)
 
 
-_WIRE_KINDS = {
-    "cache_permissions": (Resource.CACHE, "CacheRole"),
-    "topic_permissions": (Resource.TOPIC, "TopicRole"),
-    "function_permissions": (Resource.FUNCTION, "FunctionRole"),
-}
-
-
 def _from_wire(statement: pb.PermissionsType) -> _Rule:
     kind = statement.WhichOneof("kind")
     if kind is None:
         return _Rule(None, None, None, None)
-    resource, enum_name = _WIRE_KINDS[kind]
+    resource = RESOURCE_BY_WIRE[kind]
+    enum_name = WIRE[resource][1]
     body = getattr(statement, kind)
     enum_type = type(statement).DESCRIPTOR.file.enum_types_by_name[enum_name]
     number = body.role
@@ -366,38 +360,44 @@ def _from_wire(statement: pb.PermissionsType) -> _Rule:
         cache = ALL
     else:
         return _Rule(resource, None, None, None)
-    selector: tuple[str, bytes | str] | None = None
     if resource is Resource.CACHE:
-        if body.WhichOneof("cache_item") == "item_selector":
-            which = body.item_selector.WhichOneof("kind")
-            if which == "key":
-                selector = ("key", body.item_selector.key)
-            elif which == "key_prefix":
-                selector = ("key_prefix", body.item_selector.key_prefix)
-            else:
-                return _Rule(resource, None, cache, None)
-    elif resource is Resource.TOPIC:
-        inner = body.WhichOneof("topic")
-        if inner is None:
-            return _Rule(resource, None, cache, None)
-        if inner == "topic_selector":
-            which = body.topic_selector.WhichOneof("kind")
-            if which == "topic_name":
-                selector = ("topic", body.topic_selector.topic_name)
-            elif which == "topic_name_prefix":
-                selector = ("topic_prefix", body.topic_selector.topic_name_prefix)
-            else:
-                return _Rule(resource, None, cache, None)
+        formed, selector = _item_selector(body)
     else:
-        inner = body.WhichOneof("function")
-        if inner is None:
-            return _Rule(resource, None, cache, None)
-        if inner == "function_selector":
-            which = body.function_selector.WhichOneof("kind")
-            if which == "function_name":
-                selector = ("function", body.function_selector.function_name)
-            elif which == "function_name_prefix":
-                selector = ("function_prefix", body.function_selector.function_name_prefix)
-            else:
-                return _Rule(resource, None, cache, None)
+        formed, selector = _named_selector(body, resource)
+    if not formed:
+        return _Rule(resource, None, cache, None)
     return _Rule(resource, role, cache, selector)
+
+
+_Selector = tuple[str, bytes | str] | None
+
+
+def _item_selector(body: Any) -> tuple[bool, _Selector]:
+    """Whether a cache permission's item selector is well formed, and the key or key prefix it
+    names (None: all items, or no item selector, which is what the SDKs send for that)."""
+    if body.WhichOneof("cache_item") != "item_selector":
+        return True, None
+    which = body.item_selector.WhichOneof("kind")
+    if which not in ("key", "key_prefix"):
+        return False, None
+    return True, (which, getattr(body.item_selector, which))
+
+
+def _named_selector(body: Any, resource: Resource) -> tuple[bool, _Selector]:
+    """The same for a topic or function permission (its fields in roles.WIRE), whose name fields
+    the wire names alike: {kind}_name or {kind}_name_prefix; the selector is (kind, name) or
+    (kind_prefix, prefix), as a Statement names its fields."""
+    _, _, oneof, _, selector_field = WIRE[resource]
+    kind = resource.value
+    inner = body.WhichOneof(oneof)
+    if inner is None:
+        return False, None
+    if inner != selector_field:
+        return True, None
+    selector = getattr(body, inner)
+    which = selector.WhichOneof("kind")
+    if which == f"{kind}_name":
+        return True, (kind, getattr(selector, which))
+    if which == f"{kind}_name_prefix":
+        return True, (f"{kind}_prefix", getattr(selector, which))
+    return False, None

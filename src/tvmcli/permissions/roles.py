@@ -63,6 +63,23 @@ ROLE_ALIASES: dict[str, Role] = {
 }
 ROLE_BY_WIRE: dict[str, Role] = {wire: role for role, (_, wire, _) in _TABLE.items()}
 
+# How permission_messages spells each resource's permission, for whatever writes or reads it
+# (scopes, the evaluator, the emulator, inspect): resource: (its field in PermissionsType, its
+# role enum, the oneof choosing its items, topics or functions, the field that grants all of
+# them, the selector field)
+WIRE: dict[Resource, tuple[str, str, str, str, str]] = {
+    Resource.CACHE: ("cache_permissions", "CacheRole", "cache_item", "all_items", "item_selector"),
+    Resource.TOPIC: ("topic_permissions", "TopicRole", "topic", "all_topics", "topic_selector"),
+    Resource.FUNCTION: (
+        "function_permissions",
+        "FunctionRole",
+        "function",
+        "all_functions",
+        "function_selector",
+    ),
+}
+RESOURCE_BY_WIRE: dict[str, Resource] = {shape[0]: resource for resource, shape in WIRE.items()}
+
 
 def roles_for(resource: Resource) -> list[str]:
     return [role.value for role in Role if role.resource is resource]

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from momento_wire_types import permissionmessages_pb2 as pb
 
-from tvmcli.permissions.roles import Resource
+from tvmcli.permissions.roles import WIRE, Resource
 from tvmcli.permissions.statements import ALL, Statement
 
 _PT = pb.PermissionsType
@@ -37,26 +37,28 @@ def _permission(statement: Statement) -> pb.PermissionsType:
     if statement.resource is Resource.TOPIC:
         topic = _PT.TopicPermissions(role=statement.role.wire)
         _select_cache(topic, statement.cache)
-        _select_name(topic, "topic", statement.topic, statement.topic_prefix)
+        _select_name(topic, Resource.TOPIC, statement.topic, statement.topic_prefix)
         return _PT(topic_permissions=topic)
     function = _PT.FunctionPermissions(role=statement.role.wire)
     _select_cache(function, statement.cache)
-    _select_name(function, "function", statement.function, statement.function_prefix)
+    _select_name(function, Resource.FUNCTION, statement.function, statement.function_prefix)
     return _PT(function_permissions=function)
 
 
 def _select_name(
     message: _PT.TopicPermissions | _PT.FunctionPermissions,
-    kind: str,
+    resource: Resource,
     name: str | None,
     prefix: str | None,
 ) -> None:
-    """A topic or function selector, whose fields the wire names alike: all_{kind}s, or
-    {kind}_selector.{kind}_name or .{kind}_name_prefix."""
+    """A topic or function selector (its fields in roles.WIRE), whose name fields the wire
+    names alike: {kind}_name or {kind}_name_prefix."""
+    _, _, _, every, selector_name = WIRE[resource]
     if name == ALL:
-        getattr(message, f"all_{kind}s").SetInParent()
+        getattr(message, every).SetInParent()
         return
-    selector = getattr(message, f"{kind}_selector")
+    kind = resource.value
+    selector = getattr(message, selector_name)
     if name is not None:
         setattr(selector, f"{kind}_name", name)
     else:
