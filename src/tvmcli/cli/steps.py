@@ -231,8 +231,7 @@ def obtain_token(
     token, reused = reusing.obtain(
         cache, cache_key, key.endpoint, DEFAULT_MIN_TTL if least is None else least, mint
     )
-    digest = None if cache is None or shortcut is None else shortcut()
-    if cache is not None and digest is not None:
+    if cache is not None and shortcut is not None and (digest := shortcut()) is not None:
         cache.remember(digest, cache_key, key.endpoint, profile)
     if reused:
         left = format_relative(token.expires_at - time.time())
@@ -346,8 +345,7 @@ def obtain_remote_token(
         DEFAULT_MIN_TTL if least is None else least,
         ask,
     )
-    digest = None if cache is None or shortcut is None else shortcut()
-    if cache is not None and digest is not None:
+    if cache is not None and shortcut is not None and (digest := shortcut()) is not None:
         cache.remember(digest, cache_key, request.address, request.profile, came="fetched")
     if reused:
         left = format_relative(token.expires_at - time.time())

@@ -64,17 +64,13 @@ def find_config(explicit: Path | None, env: Mapping[str, str], cwd: Path | None 
     asked for only when the first two are not given, so a deleted one matters only then."""
     if explicit is not None:
         return explicit
-    if env.get(envvars.CONFIG):
-        return Path(env[envvars.CONFIG])
-    if cwd is None:
-        try:
-            cwd = Path.cwd()
-        except FileNotFoundError:
-            raise UsageError(
-                "the current folder no longer exists, so ./momento-tvm.toml cannot be looked for",
-                hint="cd to a folder that exists, or name the file: --config FILE.",
-            ) from None
-    return Path(profiles_file(None, env, str(cwd)))
+    try:
+        return Path(profiles_file(None, env, None if cwd is None else str(cwd)))
+    except FileNotFoundError:
+        raise UsageError(
+            "the current folder no longer exists, so ./momento-tvm.toml cannot be looked for",
+            hint="cd to a folder that exists, or name the file: --config FILE.",
+        ) from None
 
 
 def load_config(

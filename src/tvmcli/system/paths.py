@@ -49,14 +49,15 @@ def default_profiles_file(env: Mapping[str, str]) -> str:
     )
 
 
-def profiles_file(explicit: str | None, env: Mapping[str, str], cwd: str) -> str:
+def profiles_file(explicit: str | None, env: Mapping[str, str], cwd: str | None) -> str:
     """THE search: --config, else $MOMENTO_TVM_CONFIG, else ./momento-tvm.toml if it exists,
-    else the XDG location (~/.config/momento-tvm/profiles.toml)."""
+    else the XDG location (~/.config/momento-tvm/profiles.toml). `cwd` None: this process's
+    folder, asked for only at the third step (FileNotFoundError if it was deleted)."""
     if explicit is not None:
         return explicit
     if env.get(envvars.CONFIG):
         return env[envvars.CONFIG]
-    local = os.path.join(cwd, LOCAL_CONFIG_NAME)
+    local = os.path.join(os.getcwd() if cwd is None else cwd, LOCAL_CONFIG_NAME)
     if os.path.exists(local):
         return local
     return default_profiles_file(env)
