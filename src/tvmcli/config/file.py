@@ -19,7 +19,7 @@ from tvmcli.config.profiles import Problems, Profile, listing, read_profiles, su
 from tvmcli.config.server_table import check_startup, parse_server_settings
 from tvmcli.config.settings import ServerSettings
 from tvmcli.errors import ConfigError, UnknownProfileError, UsageError
-from tvmcli.system import envvars
+from tvmcli.system import envvars, text_files
 from tvmcli.system.paths import LOCAL_CONFIG_NAME, default_profiles_file, profiles_file
 
 if sys.version_info >= (3, 11):
@@ -83,18 +83,10 @@ def load_config(
     $MOMENTO_TVM_CONFIG, ./momento-tvm.toml, then ~/.config/momento-tvm/profiles.toml."""
     environment = os.environ if env is None else env
     found = find_config(None, environment, cwd) if path is None else Path(path)
-    try:
-        text = found.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise _no_file(
-            found, searched=path is None and not environment.get(envvars.CONFIG)
-        ) from None
-    except IsADirectoryError:
-        raise ConfigError(f"{found} is a directory, not a profiles file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{found}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {found}: {exc.strerror}") from None
+    missing = _no_file(found, searched=path is None and not environment.get(envvars.CONFIG))
+    text = text_files.read_text(
+        str(found), what="profiles file", error=ConfigError, limit=text_files.LARGE, missing=missing
+    )
     return parse_config(text, found)
 
 

@@ -20,7 +20,7 @@ from tvmcli.credentials.decoding import (
     parse_credential,
 )
 from tvmcli.errors import ConfigError, UsageError
-from tvmcli.system import envvars
+from tvmcli.system import envvars, text_files
 from tvmcli.system.netaddr import is_loopback, split_host_port
 from tvmcli.system.paths import momento_cli_credentials
 
@@ -122,15 +122,8 @@ def resolve_api_key(
 
 def _read_key_file(path: str, stdin: TextIO) -> str:
     if path == "-":
-        return stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"API key file {path} does not exist") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"API key file {path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read API key file {path}: {exc.strerror}") from None
+        return text_files.read_stream(stdin, what="standard input", error=UsageError)
+    return text_files.read_text(path, what="API key file", error=UsageError)
 
 
 def _finish(text: str, source: str, endpoint_override: str | None) -> ApiKey:

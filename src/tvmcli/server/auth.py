@@ -21,6 +21,7 @@ from tvmcli.config.access import Access, combine
 from tvmcli.config.passwords import hash_password, same_secret, verify_password
 from tvmcli.config.settings import ServerSettings, user_access
 from tvmcli.errors import ConfigError
+from tvmcli.system import text_files
 
 
 @dataclass(frozen=True)
@@ -181,12 +182,9 @@ def bearer_tokens(settings: ServerSettings, env: Mapping[str, str]) -> list[str]
             )
         tokens += [t.strip() for t in value.split(",") if t.strip()]
     if settings.bearer_tokens_file:
-        try:
-            text = settings.bearer_tokens_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                f"[server.bearer] tokens_file {settings.bearer_tokens_file}: {exc.strerror}"
-            ) from None
+        text = text_files.read_text(
+            str(settings.bearer_tokens_file), what="[server.bearer] tokens_file", error=ConfigError
+        )
         tokens += [t.strip() for t in text.splitlines() if t.strip() and not t.startswith("#")]
     if any(len(t) < 16 for t in tokens):
         raise ConfigError("[server.bearer]: every token must be at least 16 characters")

@@ -24,6 +24,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -141,8 +142,7 @@ class JwksCache:
         settings = self.settings
         max_age: float | None = None
         if settings.jwks_file is not None:
-            path = settings.jwks_file
-            raw = await asyncio.to_thread(lambda: path.read_bytes()[:MAX_JWKS_BYTES])
+            raw = await asyncio.to_thread(_read_jwks_file, settings.jwks_file)
         else:
             # One deadline, in real seconds, for discovery and the JWKS together.
             ends = time.monotonic() + self._deadline
@@ -314,3 +314,13 @@ class JwtAuth(TokenVerifier):
             tuple(g for g in groups if isinstance(g, str)),
             issuer=self.settings.issuer,
         )
+
+
+def _read_jwks_file(path: Path) -> bytes:
+    """At most MAX_JWKS_BYTES of a jwks_file: a larger one (or /dev/zero) is a ValueError,
+    never read to the end."""
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_JWKS_BYTES + 1)
+    if len(raw) > MAX_JWKS_BYTES:
+        raise ValueError("the jwks_file is over 1 MiB")
+    return raw

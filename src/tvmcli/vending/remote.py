@@ -34,7 +34,7 @@ from tvmcli.errors import (
     UsageError,
 )
 from tvmcli.minting.tokens import Token
-from tvmcli.system import envvars
+from tvmcli.system import envvars, text_files
 from tvmcli.system.netaddr import http_url_problem
 
 TYPE_CHECKING = False
@@ -373,11 +373,7 @@ def _check_header_safe(value: str, where: str) -> None:
 
 
 def _read_bearer(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise UsageError(f"--bearer-file {path}: cannot read it ({reason})") from None
+    text = text_files.read_text(str(path), what="--bearer-file", error=UsageError)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         raise UsageError(f"--bearer-file {path} is empty")
