@@ -32,6 +32,7 @@ from tvmcli.permissions.evaluator import CACHE_CALLS
 
 MAX_ITEMS = 100_000
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_Write = pb._SetRequest | pb._SetIfNotExistsRequest | pb._IncrementRequest  # calls with a TTL
 
 
 class CacheService(cacheclient_pb2_grpc.ScsServicer):
@@ -61,8 +62,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
         return pb._GetResponse(result=pb.Hit, cache_body=item[0])
 
     def Set(self, request: pb._SetRequest, context: grpc.ServicerContext) -> pb._SetResponse:
-        cache = self._admit(context, "Set", request.cache_key)
-        ttl = self._ttl(context, request.ttl_milliseconds)
+        cache, ttl = self._admit_write(context, "Set", request)
         with self._lock:
             self._store(cache, request.cache_key, request.cache_body, ttl)
         return pb._SetResponse(result=pb.Ok)
@@ -70,8 +70,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def SetIfNotExists(
         self, request: pb._SetIfNotExistsRequest, context: grpc.ServicerContext
     ) -> pb._SetIfNotExistsResponse:
-        cache = self._admit(context, "SetIfNotExists", request.cache_key)
-        ttl = self._ttl(context, request.ttl_milliseconds)
+        cache, ttl = self._admit_write(context, "SetIfNotExists", request)
         with self._lock:
             if self._live(cache, request.cache_key, locked=True) is not None:
                 return pb._SetIfNotExistsResponse(not_stored={})
@@ -89,8 +88,7 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
     def Increment(
         self, request: pb._IncrementRequest, context: grpc.ServicerContext
     ) -> pb._IncrementResponse:
-        cache = self._admit(context, "Increment", request.cache_key)
-        ttl = self._ttl(context, request.ttl_milliseconds)
+        cache, ttl = self._admit_write(context, "Increment", request)
         with self._lock:
             item = self._live(cache, request.cache_key, locked=True)
             current = 0
@@ -170,6 +168,13 @@ class CacheService(cacheclient_pb2_grpc.ScsServicer):
         if milliseconds <= 0:
             self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, "ttl must be positive")
         return milliseconds / 1000
+
+    def _admit_write(
+        self, context: grpc.ServicerContext, method: str, request: _Write
+    ) -> tuple[str, float]:
+        """A call that stores: admitted first (a refusal outranks a bad TTL), then its TTL."""
+        cache = self._admit(context, method, request.cache_key)
+        return cache, self._ttl(context, request.ttl_milliseconds)
 
     # -- who may --------------------------------------------------------------------------------
 
