@@ -15,6 +15,7 @@ import json
 
 from tvmcli.credentials import jwtcodec
 from tvmcli.errors import UsageError
+from tvmcli.system import text_files
 
 # No typing or dataclasses at run time: `inspect` imports this module and must start fast.
 TYPE_CHECKING = False
@@ -26,15 +27,9 @@ MAX_INPUT_BYTES = 64 * 1024
 
 def read_credential(stdin: Any) -> str:
     """A credential from a binary stream (stdin), at most MAX_INPUT_BYTES of UTF-8 text."""
-    raw = stdin.read(MAX_INPUT_BYTES + 1)
-    if len(raw) > MAX_INPUT_BYTES:
-        raise UsageError(
-            f"input is over {MAX_INPUT_BYTES // 1024} KiB; no Momento credential is that long"
-        )
-    try:
-        return str(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise UsageError("input is not UTF-8 text, so not a Momento credential") from None
+    return text_files.read_stream(
+        stdin, what="standard input", error=UsageError, limit=MAX_INPUT_BYTES
+    )
 
 
 class CredentialFormatError(UsageError):

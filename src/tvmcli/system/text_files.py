@@ -10,9 +10,11 @@ reading, not asked of the file system.
 
 from __future__ import annotations
 
-from typing import IO
-
 from tvmcli.errors import TvmError
+
+TYPE_CHECKING = False  # no typing at run time: inspect reads stdin through this module
+if TYPE_CHECKING:
+    from typing import IO
 
 SMALL = 64 * 1024  # a key, a token or a list of bearer tokens
 LARGE = 1 << 20  # a profiles file; a real one is a few KiB
