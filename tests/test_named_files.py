@@ -139,3 +139,12 @@ def test_a_jwks_file_over_its_limit_is_not_read_as_its_first_mebibyte(
     assert answer.status_code in (401, 503), answer.text
     assert "tokenId" not in answer.text
     assert accepted.status_code == 200, accepted.text  # so the first refusal was the size
+
+
+@pytest.mark.parametrize(
+    ("stdin", "words"),
+    [(b"\xff\xfe-a-long-password\n", "not UTF-8 text"), (b"p" * 70_000, "over 64 KiB")],
+    ids=["not UTF-8", "endless"],
+)
+def test_hash_password_refuses_unreadable_stdin_with_exit_2(stdin: bytes, words: str) -> None:
+    refused(tvm("hash-password", stdin=stdin), 2, f"standard input is {words}")

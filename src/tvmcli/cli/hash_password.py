@@ -7,6 +7,7 @@ import sys
 
 from tvmcli.cli import options, output
 from tvmcli.errors import UsageError
+from tvmcli.system import text_files
 
 EPILOG = """\
 \b
@@ -26,7 +27,8 @@ def hash_password() -> None:
         if getpass.getpass("Again: ") != password:
             raise UsageError("the passwords differ")
     else:
-        password = sys.stdin.read().rstrip("\r\n")
+        password = text_files.read_stream(sys.stdin, what="standard input", error=UsageError)
+        password = password.rstrip("\r\n")
     if len(password) < 8:
         raise UsageError("use a password of at least 8 characters")
     output.data(make_hash(password))

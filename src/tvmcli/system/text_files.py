@@ -44,8 +44,11 @@ def read_text(
 def read_stream(
     stream: IO[bytes] | IO[str], *, what: str, error: type[TvmError], limit: int = SMALL
 ) -> str:
-    """At most `limit` bytes of UTF-8 text from an open stream (a file, stdin). A text stream
-    (stdin as Python opens it) is counted in characters, which is no more lenient."""
+    """At most `limit` bytes of UTF-8 text from an open stream (a file, stdin). Stdin is read
+    through its bytes: in the C locale Python would decode it with surrogateescape and let
+    any bytes through. A stream with no bytes beneath (io.StringIO) is counted in characters,
+    which is no more lenient."""
+    stream = getattr(stream, "buffer", stream)
     try:
         raw = stream.read(limit + 1)
         if len(raw) > limit:
