@@ -124,6 +124,34 @@ def test_named_momento_profile_that_does_not_exist_is_an_error(tmp_path: Path) -
         resolve({"MOMENTO_CONFIG_DIR": str(folder)}, momento_profile="staging")
 
 
+def test_a_named_momento_profile_without_the_momento_cli_file_says_where_it_looked(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="--momento-profile prod: no Momento CLI credentials"):
+        resolve({"MOMENTO_CONFIG_DIR": str(tmp_path / "none")}, momento_profile="prod")
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"[default]\ntoken = caf\xe9\n", "is not UTF-8 text"),
+        (b"[default]\n" + b"#" * (64 * 1024), "is over 64 KiB"),
+        (b"token = before any section\n", "MissingSectionHeaderError"),
+    ],
+    ids=["not UTF-8", "too large", "not INI"],
+)
+def test_an_unreadable_momento_cli_file_is_a_configuration_error_that_quotes_nothing(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
+    folder = tmp_path / ".momento"
+    folder.mkdir()
+    (folder / "credentials").write_bytes(content)
+    with pytest.raises(ConfigError, match=words) as caught:
+        resolve({"MOMENTO_CONFIG_DIR": str(folder)})
+    assert "before any section" not in caught.value.message
+    assert "caf" not in caught.value.message
+
+
 def test_no_key_anywhere_says_where_keys_come_from(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no Momento API key found") as caught:
         resolve({"HOME": str(tmp_path)})

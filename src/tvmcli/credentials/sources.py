@@ -156,17 +156,19 @@ def _from_momento_cli(
     name = profile or DEFAULT_MOMENTO_PROFILE
     import configparser  # only for the Momento CLI's file; most keys come from the env
 
+    absent = ConfigError(f"--momento-profile {profile}: no Momento CLI credentials at {path}")
+    try:
+        text = text_files.read_text(
+            str(path), what="Momento CLI credentials", error=ConfigError, missing=absent
+        )
+    except ConfigError as exc:
+        if exc is absent and profile is None:
+            return None  # no Momento CLI here: look no further
+        raise
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        with path.open(encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except FileNotFoundError:
-        if profile is not None:
-            raise ConfigError(
-                f"--momento-profile {profile}: no Momento CLI credentials at {path}"
-            ) from None
-        return None
-    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:  # its message would quote the file: the key
         raise ConfigError(
             f"cannot read Momento CLI credentials {path}: {type(exc).__name__}"
         ) from None
