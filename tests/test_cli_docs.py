@@ -104,6 +104,16 @@ def test_the_readme_demo_command_mints_a_token() -> None:
     assert json.loads(other.stdout)["tokenId"] == "ci-bot"
 
 
+def test_the_demo_answers_help_without_minting_a_profile_called_help() -> None:
+    import subprocess
+
+    result = subprocess.run(
+        [str(ROOT / "scripts/demo"), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("usage: scripts/demo [PROFILE")
+
+
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
 def test_help_fits_80_columns_without_cutting_anything(command: list[str]) -> None:
     """Piped or in an 80-column terminal: no example broken across lines, no summary cut with

@@ -245,7 +245,8 @@ def doctor(
     momento_profile: options.MomentoProfileOption = None,
     timeout: options.TimeoutOption = None,
     fmt: Annotated[
-        Format, typer.Option("--output", "-o", help="text (one line per check) or json.")
+        Format,
+        typer.Option("--output", "-o", help="text (one line per check) or json.", metavar="FORMAT"),
     ] = Format.text,
 ) -> None:
     """Check the set-up: profiles file, key, endpoint, one 1-second mint, clock, file modes.

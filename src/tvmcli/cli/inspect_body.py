@@ -176,7 +176,8 @@ def endpoint_rows(endpoint: str, endpoints: dict[str, dict[str, str]]) -> list[t
             (
                 "  note",
                 "the SDKs derive these names even from host:port, so they do not reach a "
-                "local server; `momento-tvm emulator` prints the forms that do",
+                "local server; the emulator, run without --quiet, prints the forms that do "
+                '(docs/emulator.md, "From your application\'s own SDK code")',
             )
         )
     return rows

@@ -108,8 +108,8 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
-        help="Profiles file. Default: $MOMENTO_TVM_CONFIG, ./momento-tvm.toml, "
-        "then ~/.config/momento-tvm/profiles.toml.",
+        help="Profiles file. Default: $MOMENTO_TVM_CONFIG, ./momento-tvm.toml, then "
+        "momento-tvm/profiles.toml in $XDG_CONFIG_HOME (~/.config).",
         show_default=False,
         dir_okay=False,
     ),

@@ -25,7 +25,9 @@ app = typer.Typer(
 Format = options.TextOrJson
 
 
-FormatOption = Annotated[Format, typer.Option("--output", "-o", help="text (a table) or json.")]
+FormatOption = Annotated[
+    Format, typer.Option("--output", "-o", help="text (a table) or json.", metavar="FORMAT")
+]
 
 
 def profile_json(profile: Profile) -> dict[str, object]:

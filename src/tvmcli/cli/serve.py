@@ -13,8 +13,8 @@ SHORT = "Vend tokens over HTTP in the Vending Machine's JSON."
 EPILOG = """\
 \b
 Examples:
-  momento-tvm serve --config momento-tvm.toml
-  momento-tvm serve --port 8700
+  momento-tvm serve                    # the profiles file mint finds
+  momento-tvm serve --config profiles.toml --port 8700
   momento-tvm serve --emulator-web http://127.0.0.1:5051   # webEndpoint
   BEARER=$(cat ~/.cache/momento-tvm/serve-bearer-token)
   curl -H "Authorization: Bearer $BEARER" \\
@@ -83,7 +83,7 @@ def serve(
     """Serve scoped tokens over HTTP in the Token Vending Machine's JSON shape.
 
     GET /token?profile=NAME answers {"authToken", "expiresAt", "endpoint", "profile",
-    "tokenId"} (and "webEndpoint" when minting from the emulator). Settings come from the
+    "tokenId", "now"} (and "webEndpoint" when minting from the emulator). Settings come from the
     [server] table of the profiles file; flags override.
     """
     from tvmcli.server import running, supervisor
