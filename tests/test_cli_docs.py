@@ -135,5 +135,10 @@ def test_help_fits_80_columns_without_cutting_anything(command: list[str]) -> No
             assert example in result.stdout
 
 
+def test_exec_usage_shows_the_command_after_the_double_dash(cli: Cli) -> None:
+    usage = cli("exec", "--help").stdout.splitlines()[0]
+    assert usage == "Usage: momento-tvm exec [OPTIONS] PROFILE -- COMMAND [ARGS]..."
+
+
 def test_serve_help_names_the_server_table(cli: Cli) -> None:
     assert "the [server] table" in cli("serve", "--help").stdout

@@ -25,6 +25,10 @@ _COMMAND = "tvmcli.exec.command"
 class ExecCommand(options.Command):
     """Splits argv at the first `--`: what follows is the command, never parsed as our options."""
 
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """The usage line shows the command after `--`, which Click never sees as a parameter."""
+        return [*super().collect_usage_pieces(ctx), "-- COMMAND [ARGS]..."]
+
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if "--" in args:
             split = args.index("--")
