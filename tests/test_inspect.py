@@ -155,6 +155,19 @@ def test_v2_key(cli: Cli, emulator: Emulator) -> None:
     assert body["status"] == "valid"
 
 
+def test_the_emulators_api_key_is_a_super_user_as_can_and_the_emulator_treat_it(
+    cli: Cli, emulator: Emulator
+) -> None:
+    key = emulator.issue_api_key(expires_in=3600)
+    assert json.loads(cli("inspect", key, "-o", "json").stdout)["superUser"] is True
+    assert "super user (everything)" in cli("inspect", key).stdout
+    allowed = cli("can", "-", "invoke", "media", "resize-1", input=key)
+    assert allowed.exit_code == 0, allowed.stderr
+    # A v2 key that another issuer signed says nothing of its grant: not a super user.
+    other = jwtcodec.sign_hs256({"t": "g", "iss": "someone-else"}, b"s" * 32)
+    assert json.loads(cli("inspect", other, "-o", "json").stdout)["superUser"] is False
+
+
 def test_legacy_key(cli: Cli) -> None:
     token = jwt({"c": "cache.cell-7.example.com", "cp": "control.cell-7.example.com", "sub": "x"})
     body = json.loads(cli("inspect", token, "-o", "json").stdout)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_INPUT_BYTES = 64 * 1024
+# The `iss` of every key and token the emulator signs (emulator/service.py signs with it).
+EMULATOR_ISSUER = "momento-tvm-emulator"
 
 
 def read_credential(stdin: Any) -> str:
@@ -87,6 +89,17 @@ class Credential:
         return (
             f"Credential(kind={self.kind.value!r}, endpoint={self.endpoint!r}, "
             f"secret={mask(self.secret)!r})"
+        )
+
+    @property
+    def is_emulator_key(self) -> bool:
+        """THE rule for the emulator's API key (a v2 key it issued, no grant claim), which may
+        do everything: its services, `can` and `inspect` all read it so."""
+        claims = self.claims
+        return (
+            self.kind is Kind.V2_API_KEY
+            and claims.get("iss") == EMULATOR_ISSUER
+            and "p" not in claims
         )
 
 

@@ -16,11 +16,8 @@ from typing import Any
 
 from momento_wire_types import permissionmessages_pb2 as pb
 
-from tvmcli.credentials.decoding import Credential, Kind
+from tvmcli.credentials.decoding import Credential
 from tvmcli.errors import UsageError
-
-# The `iss` of every key and token the emulator signs (emulator/service.py uses this one).
-EMULATOR_ISSUER = "momento-tvm-emulator"
 
 
 class GrantUnreadableError(UsageError):
@@ -39,7 +36,7 @@ def grant_of(credential: Credential) -> pb.Permissions:
                 hint=_NAME_THE_PROFILE,
             )
         return permissions
-    if credential.kind is Kind.V2_API_KEY and claims.get("iss") == EMULATOR_ISSUER:
+    if credential.is_emulator_key:
         return pb.Permissions(super_user=pb.SuperUser)
     raise GrantUnreadableError(
         f"this {credential.kind.label} does not say what it may do offline (tokens and keys "

@@ -146,6 +146,7 @@ def describe(credential: Credential, original: str, now: float) -> Description:
         left = expires_at - now
         status = Status.VALID if left > 0 else Status.EXPIRED
     super_user, permissions = _permissions(claims.get("p"))
+    super_user = super_user or credential.is_emulator_key
     shown = {k: v for k, v in claims.items() if k not in _KNOWN_CLAIMS}
     for name in ("exp", "iat"):
         if name in claims and _number(claims[name]) is None:

@@ -23,7 +23,7 @@ from momento_wire_types import permissionmessages_pb2 as pb
 from momento_wire_types import token_pb2, token_pb2_grpc
 
 from tvmcli.credentials import decoding, jwtcodec
-from tvmcli.credentials.grants import EMULATOR_ISSUER
+from tvmcli.credentials.decoding import EMULATOR_ISSUER
 from tvmcli.permissions.roles import RESOURCE_BY_WIRE, WIRE
 from tvmcli.permissions.statements import (
     ACCOUNT_MINTS_PER_SECOND,
