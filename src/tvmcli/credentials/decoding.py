@@ -93,8 +93,9 @@ class Credential:
 
     @property
     def is_emulator_key(self) -> bool:
-        """THE rule for the emulator's API key (a v2 key it issued, no grant claim), which may
-        do everything: its services, `can` and `inspect` all read it so."""
+        """THE offline rule for the emulator's API key (a v2 key it issued, no grant claim),
+        which may do everything: `can` and `inspect` read it so. Offline means unverified;
+        the emulator's services check the signature and grant the same (emulator/access.py)."""
         claims = self.claims
         return (
             self.kind is Kind.V2_API_KEY
