@@ -1,0 +1,72 @@
+"""Defects found by an adversarial probe of the installed CLI, each run as a user would: the
+real console script in a subprocess, against the real emulator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tvmcli.emulator import Emulator
+
+BIN = Path(sys.executable).parent
+EXAMPLE = Path(__file__).parent.parent / "profiles.example.toml"
+
+
+@pytest.fixture
+def key_env(emulator: Emulator) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MOMENTO_API_KEY": emulator.issue_api_key(),
+        "MOMENTO_ENDPOINT": emulator.endpoint,
+    }
+
+
+def tvm(
+    *args: str, env: dict[str, str], stdout: int | None = subprocess.PIPE, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "momento-tvm"), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+# 1. doctor's report into a full or closed stdout: exit 2 and one line, not a traceback
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_doctor_into_a_full_stdout_is_exit_2_with_one_clear_line(
+    key_env: dict[str, str], fmt: str
+) -> None:
+    with open("/dev/full", "w") as full:
+        result = tvm("doctor", "-c", str(EXAMPLE), "-o", fmt, env=key_env, stdout=full.fileno())
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        "error: cannot write to standard output: No space left on device",
+    )
+
+
+def test_doctor_into_a_closed_stdout_is_exit_2_with_one_clear_line(
+    key_env: dict[str, str],
+) -> None:
+    result = subprocess.run(
+        ["bash", "-c", f"'{BIN / 'momento-tvm'}' doctor -c '{EXAMPLE}' >&-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=key_env,
+        check=False,
+    )
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        "error: cannot write to standard output: Bad file descriptor",
+    )
