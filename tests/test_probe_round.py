@@ -70,3 +70,40 @@ def test_doctor_into_a_closed_stdout_is_exit_2_with_one_clear_line(
         2,
         "error: cannot write to standard output: Bad file descriptor",
     )
+
+
+# 2. An endpoint that is no host[:port] is exit 2 at once, not exit 5 after ten seconds of retries
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["127.0.0.1:-1", "127.0.0.1:http", "[::1", "[::1]x", "evil host:1", "\x1b[2Jevil:1", "a:1/b"],
+)
+@pytest.mark.parametrize("where", ["--endpoint", "MOMENTO_ENDPOINT"])
+def test_an_endpoint_that_is_no_host_and_port_is_exit_2_at_once(
+    key_env: dict[str, str], emulator: Emulator, endpoint: str, where: str
+) -> None:
+    calls = emulator.service.calls
+    if where == "--endpoint":
+        result = tvm("mint", "chat-reader", "-c", str(EXAMPLE), "--endpoint", endpoint, env=key_env)
+    else:
+        result = tvm("mint", "chat-reader", "-c", str(EXAMPLE), env={**key_env, where: endpoint})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ")
+    assert "is not a host or host:port" in result.stderr
+    assert "\x1b" not in result.stderr
+    assert emulator.service.calls == calls
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["localhost", "127.0.0.1:{port}", "localhost:{port}", "cell-1.example.com"]
+)
+def test_the_endpoints_people_write_are_still_accepted(
+    key_env: dict[str, str], emulator: Emulator, endpoint: str
+) -> None:
+    port = emulator.endpoint.rpartition(":")[2]
+    result = tvm(
+        "mint", "chat-reader", "-c", str(EXAMPLE), "--timeout", "0.5",
+        "--endpoint", endpoint.format(port=port), env=key_env,
+    )  # fmt: skip
+    assert "is not a host or host:port" not in result.stderr
