@@ -107,3 +107,19 @@ def test_the_endpoints_people_write_are_still_accepted(
         "--endpoint", endpoint.format(port=port), env=key_env,
     )  # fmt: skip
     assert "is not a host or host:port" not in result.stderr
+
+
+# 3. exec with an empty command name is "not found" (127), as in a shell, not an internal error
+
+
+@pytest.mark.parametrize("reuse", [[], ["--reuse"]], ids=["mint", "reuse"])
+def test_exec_of_an_empty_command_name_is_127(key_env: dict[str, str], reuse: list[str]) -> None:
+    args = ["exec", "chat-reader", "-c", str(EXAMPLE), *reuse, "--", ""]
+    if reuse:
+        tvm(*args, env=key_env)  # the second run is a --reuse hit, on the fast path
+    result = tvm(*args, env=key_env)
+    assert (result.returncode, result.stderr.splitlines()[-1]) == (
+        127,
+        "error: cannot run '': No such file or directory",
+    )
+    assert "Traceback" not in result.stderr
