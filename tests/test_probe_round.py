@@ -123,3 +123,24 @@ def test_exec_of_an_empty_command_name_is_127(key_env: dict[str, str], reuse: li
         "error: cannot run '': No such file or directory",
     )
     assert "Traceback" not in result.stderr
+
+
+# 4. A profiles file with a number of more than 4300 digits is exit 3, not an internal error
+
+
+@pytest.mark.parametrize(
+    "command", [["profiles", "validate"], ["mint", "a"], ["serve", "--port", "0"]]
+)
+def test_a_number_too_long_for_python_in_the_profiles_file_is_exit_3(
+    key_env: dict[str, str], tmp_path: Path, command: list[str]
+) -> None:
+    path = tmp_path / "huge.toml"
+    path.write_text(
+        f"[profiles.a]\nexpires_in = {'9' * 5000}\n"
+        'permissions = [{ role = "read-only", cache = "c" }]\n'
+    )
+    result = tvm(*command, "-c", str(path), env=key_env)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith(f"error: {path}: not valid TOML: ")
+    assert "digits" in result.stderr
+    assert "internal error" not in result.stderr
