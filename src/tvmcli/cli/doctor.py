@@ -238,6 +238,7 @@ def diagnose(
     return report
 
 
+@options.handle_errors
 def doctor(
     config: options.ConfigOption = None,
     api_key_file: options.ApiKeyFileOption = None,
@@ -258,9 +259,9 @@ def doctor(
     every check passes (warnings allowed), else the first failure's: 3 configuration, 4 key
     refused, 5 Momento unreachable.
     """
-    report = _run(config, api_key_file, endpoint, momento_profile, timeout)
-    if report is None:
-        return
+    report = diagnose(
+        config, api_key_file, endpoint, momento_profile, steps.timeout_option(timeout)
+    )
     if fmt is Format.json:
         output.json_data(
             {
@@ -281,15 +282,3 @@ def doctor(
             output.data("\n".join(output.visible(line) for line in lines))
     if report.exit_code:
         raise typer.Exit(report.exit_code)
-
-
-@options.handle_errors
-def _run(
-    config: Path | None,
-    api_key_file: str | None,
-    endpoint: str | None,
-    momento_profile: str | None,
-    timeout: str | None,
-) -> Report | None:
-    """The checks, under the usual error handling (a bad --timeout is a usage error)."""
-    return diagnose(config, api_key_file, endpoint, momento_profile, steps.timeout_option(timeout))

@@ -18,6 +18,8 @@ def launch(command: list[str], env: dict[str, str]) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     try:
+        if not command[0]:  # execvpe raises ValueError for it; a shell says "not found"
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
         os.execvpe(command[0], command, env)  # noqa: S606 - argv as given, no shell
     except OSError as exc:
         from tvmcli.cli import output

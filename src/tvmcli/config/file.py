@@ -97,6 +97,11 @@ class _TooDeep(ValueError):
     pass
 
 
+class _TooLong(ValueError):
+    """An integer past Python's limit on digits (4300 by default): tomllib's int() raises a
+    plain ValueError for it, not a TOMLDecodeError."""
+
+
 def _loads(text: str) -> dict[str, Any]:
     """TOML -> dict; _TooDeep for nesting past MAX_DEPTH (tomllib recurses per level and
     fails with RecursionError when deep enough; everything after it walks the values too)."""
@@ -104,6 +109,10 @@ def _loads(text: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except RecursionError:
         raise _TooDeep from None
+    except tomllib.TOMLDecodeError:
+        raise
+    except ValueError:
+        raise _TooLong from None
     pending: list[tuple[object, int]] = [(data, 0)]
     while pending:  # iterative: the check itself must not recurse
         value, depth = pending.pop()
@@ -239,6 +248,12 @@ def parse_config(text: str, path: Path) -> Config:
             f"{path}: not valid TOML: {exc}",
             hint="Parsing stopped at that line and column: look for a missing quote, bracket "
             'or comma there (strings need quotes: cache = "chat").',
+        ) from None
+    except _TooLong:
+        raise ConfigError(
+            f"{path}: not valid TOML: a number has too many digits (Python reads integers of "
+            "up to 4300 digits)",
+            hint="No profile or [server] setting needs a number that long.",
         ) from None
     except _TooDeep:
         raise ConfigError(

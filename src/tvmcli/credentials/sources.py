@@ -7,6 +7,7 @@ key on the command line lands in shell history and `ps`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from tvmcli.system.paths import momento_cli_credentials
 
 DEFAULT_MOMENTO_PROFILE = "default"
 DEFAULT_TIMEOUT = 10.0  # seconds for one mint, retries included
+# A host name or IPv4 address, or a bracketed IPv6 one, then an optional :port (digits).
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -74,12 +77,19 @@ def target_for(endpoint: str, service: str = "token") -> Target:
 
 def check_endpoint(endpoint: str, origin: str) -> None:
     """Refuse an endpoint that cannot be dialled, before any retry: an empty one (it used to
-    fall back silently to the key's) or a port outside 1 to 65535 (gRPC took 99999 modulo
-    65536 and dialled another port). UsageError (exit 2) names where it came from."""
+    fall back silently to the key's), one that is no host[:port] (a port of -1, a space, a
+    control character: ten seconds of retries, then exit 5) or a port outside 1 to 65535 (gRPC
+    took 99999 modulo 65536 and dialled another port). UsageError (exit 2) names where it came
+    from."""
     text = endpoint.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
     if not text:
         raise UsageError(
             f"{origin} is empty",
+            hint="Give a Momento endpoint (cell-us-east-1-1.prod.a.momentohq.com) or host:port.",
+        )
+    if not _HOST_PORT.fullmatch(text):
+        raise UsageError(
+            f"{origin} {endpoint.strip()!r} is not a host or host:port",
             hint="Give a Momento endpoint (cell-us-east-1-1.prod.a.momentohq.com) or host:port.",
         )
     _, port = split_host_port(text)
