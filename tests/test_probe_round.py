@@ -4,6 +4,7 @@ real console script in a subprocess, against the real emulator."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +145,26 @@ def test_a_number_too_long_for_python_in_the_profiles_file_is_exit_3(
     assert result.stderr.startswith(f"error: {path}: not valid TOML: ")
     assert "digits" in result.stderr
     assert "internal error" not in result.stderr
+
+
+# 5. serve --workers is held to [server] workers' range (1 to 256), not forked without limit
+
+
+def test_serve_refuses_more_workers_than_the_server_table_allows(key_env: dict[str, str]) -> None:
+    process = subprocess.Popen(
+        [str(BIN / "momento-tvm"), "serve", "-c", str(EXAMPLE), "--port", "0", "--workers", "257"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=key_env,
+        start_new_session=True,  # so that a forking server is stopped whole
+    )
+    try:
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 2, stderr
+    assert "Invalid value for '--workers': 257 is not in the range 1<=x<=256." in stderr

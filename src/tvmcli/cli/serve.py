@@ -41,6 +41,7 @@ WorkersOption = Annotated[
     typer.Option(
         help="Worker processes (default 1). Each gets 1/N of the mint rate and its own cache.",
         min=1,
+        max=256,  # as [server] workers (config.settings.NUMBERS); uvicorn forks as many as asked
         show_default=False,
     ),
 ]
