@@ -19,8 +19,8 @@ Examples:
 
 @options.handle_errors
 def hash_password() -> None:
-    """Hash a password (at least 8 characters) for basic auth. Reads it from the terminal
-    (twice) or from stdin."""
+    """Hash a password for basic auth. Reads it from the terminal (twice) or from stdin; it
+    must be at least 8 characters."""
     from tvmcli.config.passwords import hash_password as make_hash
 
     if sys.stdin.isatty():
