@@ -41,38 +41,6 @@ def tvm(
     )
 
 
-# 1. doctor's report into a full or closed stdout: exit 2 and one line, not a traceback
-
-
-@pytest.mark.parametrize("fmt", ["text", "json"])
-def test_doctor_into_a_full_stdout_is_exit_2_with_one_clear_line(
-    key_env: dict[str, str], fmt: str
-) -> None:
-    with open("/dev/full", "w") as full:
-        result = tvm("doctor", "-c", str(EXAMPLE), "-o", fmt, env=key_env, stdout=full.fileno())
-    assert (result.returncode, result.stderr.strip()) == (
-        2,
-        "error: cannot write to standard output: No space left on device",
-    )
-
-
-def test_doctor_into_a_closed_stdout_is_exit_2_with_one_clear_line(
-    key_env: dict[str, str],
-) -> None:
-    result = subprocess.run(
-        ["bash", "-c", f"'{BIN / 'momento-tvm'}' doctor -c '{EXAMPLE}' >&-"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=key_env,
-        check=False,
-    )
-    assert (result.returncode, result.stderr.strip()) == (
-        2,
-        "error: cannot write to standard output: Bad file descriptor",
-    )
-
-
 # 2. An endpoint that is no host[:port] is exit 2 at once, not exit 5 after ten seconds of retries
 
 

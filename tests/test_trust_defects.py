@@ -201,6 +201,8 @@ def into_dev_full(*args: str, env: dict[str, str]) -> subprocess.CompletedProces
         ["mint", "chat-reader", "-c", str(EXAMPLE)],  # the fast path
         ["mint", "chat-reader", "-c", str(EXAMPLE), "-o", "json", "--debug"],  # Typer
         ["profiles", "list", "-c", str(EXAMPLE)],
+        ["doctor", "-c", str(EXAMPLE)],  # the report, after its checks
+        ["doctor", "-c", str(EXAMPLE), "-o", "json"],
     ],
     ids=lambda args: " ".join(a for a in args if "/" not in a),
 )
@@ -218,6 +220,7 @@ def test_a_full_stdout_is_exit_2_with_one_clear_line(
         ["mint", "chat-reader", "-c", str(EXAMPLE)],
         ["mint", "chat-reader", "-c", str(EXAMPLE), "-o", "env", "--debug"],
         ["profiles", "list", "-c", str(EXAMPLE)],
+        ["doctor", "-c", str(EXAMPLE)],
     ],
     ids=lambda args: " ".join(a for a in args if "/" not in a),
 )
